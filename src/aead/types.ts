@@ -1,0 +1,28 @@
+/**
+ * The AES-GCM seam: the only place envelope-kit touches a block cipher.
+ * Two backends implement it: {@link nobleAesGcm} (@noble/ciphers, every runtime)
+ * and `nodeAesGcm` (`envelope-kit/node`, `node:crypto`). Both produce
+ * byte-identical output.
+ * @module
+ */
+
+/** AES-GCM with a 16-byte tag and a 12-byte nonce; key of 16 or 32 bytes. */
+export interface AesGcm {
+  /** Short name for diagnostics (`"noble"`, `"node"`). */
+  readonly name: string;
+  /**
+   * Encrypt `plaintext` and write `ciphertext || tag` into `out`
+   * (`out.length === plaintext.length + 16`).
+   */
+  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void;
+  /**
+   * Decrypt `sealed` (`ciphertext || tag`) into `out` (`out.length === sealed.length - 16`).
+   * Returns false when the tag does not verify; `out` is then zeroed.
+   */
+  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean;
+}
+
+/** GCM tag length used everywhere in the format. */
+export const TAG_LENGTH = 16;
+/** GCM nonce length used everywhere in the format. */
+export const NONCE_LENGTH = 12;

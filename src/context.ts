@@ -1,0 +1,148 @@
+/**
+ * Encryption context: a string-to-string map that is authenticated but not
+ * encrypted. This module checks a caller's map once, and encodes it canonically
+ * (SPEC.md §3.2) so that key order never matters.
+ * @module
+ */
+import { InvalidParameterError } from './errors.js';
+import { ByteReader, ByteWriter, isWellFormed, utf8DecodeStrict, utf8Encode } from './internal/bytes.js';
+
+/** A string-to-string map bound to the ciphertext. Never put secrets in it: it is stored in clear. */
+export type EncryptionContext = Readonly<Record<string, string>>;
+
+/** SPEC.md §5: limits on the encryption context. */
+export const CONTEXT_LIMITS = Object.freeze({
+  /** Most entries in one context. */
+  maxEntries: 64,
+  /** Longest key, in UTF-8 bytes (at least 1). */
+  maxKeyBytes: 256,
+  /** Longest value, in UTF-8 bytes. */
+  maxValueBytes: 2048,
+});
+
+/** A checked, canonically ordered context: entries sorted by the UTF-8 bytes of their keys. */
+export interface CheckedContext {
+  /** A fresh frozen plain object, keys in canonical order. */
+  readonly map: EncryptionContext;
+  /** Entries as UTF-8 bytes, in canonical order. */
+  readonly entries: readonly (readonly [Uint8Array, Uint8Array])[];
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+function fromEntries(pairs: [string, string][]): Record<string, string> {
+  const out: Record<string, string> = Object.create(null);
+  for (const [k, v] of pairs) out[k] = v;
+  return out;
+}
+
+function finish(pairs: [string, string][], bytes: [Uint8Array, Uint8Array][]): CheckedContext {
+  const idx = bytes.map((_, i) => i).sort((i, j) => compareBytes(bytes[i]![0], bytes[j]![0]));
+  const map = Object.freeze(fromEntries(idx.map((i) => pairs[i]!)));
+  return { map, entries: idx.map((i) => bytes[i]!) };
+}
+
+/**
+ * Check a caller-supplied encryption context and return a canonical copy.
+ * `undefined` means the empty context.
+ * @throws InvalidParameterError naming what is wrong (never the values themselves).
+ */
+export function checkContext(input: unknown, what = 'encryptionContext'): CheckedContext {
+  if (input === undefined) return { map: Object.freeze(Object.create(null)), entries: [] };
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new InvalidParameterError(`"${what}" must be a plain object of string values`);
+  }
+  const proto = Object.getPrototypeOf(input);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new InvalidParameterError(`"${what}" must be a plain object of string values`);
+  }
+  let pairs: [string, string][];
+  try {
+    if (Object.getOwnPropertySymbols(input).length > 0) {
+      throw new InvalidParameterError(`"${what}" must not have symbol keys`);
+    }
+    const keys = Object.keys(input);
+    if (keys.length > CONTEXT_LIMITS.maxEntries) {
+      throw new InvalidParameterError(`"${what}" has ${keys.length} entries; the limit is ${CONTEXT_LIMITS.maxEntries}`);
+    }
+    pairs = keys.map((k) => {
+      const v = (input as Record<string, unknown>)[k];
+      if (typeof v !== 'string') throw new InvalidParameterError(`"${what}" value for key ${JSON.stringify(k)} must be a string`);
+      return [k, v];
+    });
+  } catch (e) {
+    if (e instanceof InvalidParameterError) throw e;
+    throw new InvalidParameterError(`"${what}" could not be read`, { cause: e });
+  }
+  const bytes = pairs.map(([k, v]): [Uint8Array, Uint8Array] => {
+    if (k.length === 0) throw new InvalidParameterError(`"${what}" keys must not be empty`);
+    if (!isWellFormed(k) || !isWellFormed(v)) {
+      throw new InvalidParameterError(`"${what}" keys and values must be well-formed Unicode (no lone surrogates)`);
+    }
+    const kb = utf8Encode(k);
+    const vb = utf8Encode(v);
+    if (kb.length > CONTEXT_LIMITS.maxKeyBytes) {
+      throw new InvalidParameterError(`"${what}" key is ${kb.length} bytes; the limit is ${CONTEXT_LIMITS.maxKeyBytes}`);
+    }
+    if (vb.length > CONTEXT_LIMITS.maxValueBytes) {
+      throw new InvalidParameterError(`"${what}" value for key ${JSON.stringify(k)} is ${vb.length} bytes; the limit is ${CONTEXT_LIMITS.maxValueBytes}`);
+    }
+    return [kb, vb];
+  });
+  return finish(pairs, bytes);
+}
+
+/** SPEC.md §3.2: `count:u8 || (len(key) || key || len(value) || value)*`, sorted by key bytes. */
+export function writeContext(w: ByteWriter, ctx: CheckedContext): void {
+  w.u8(ctx.entries.length);
+  for (const [k, v] of ctx.entries) w.lenBytes(k).lenBytes(v);
+}
+
+/** Canonical encoding of a context on its own (used as associated data by providers). */
+export function encodeContext(ctx: CheckedContext): Uint8Array {
+  const w = new ByteWriter(64);
+  writeContext(w, ctx);
+  return w.finish();
+}
+
+/**
+ * Read a context from untrusted bytes, accepting only the canonical encoding:
+ * keys strictly increasing (so no duplicates), valid UTF-8, within the limits.
+ */
+export function readContext(r: ByteReader, fail: (m: string) => Error): CheckedContext {
+  const count = r.u8('context count');
+  if (count > CONTEXT_LIMITS.maxEntries) throw fail(`context has ${count} entries; the limit is ${CONTEXT_LIMITS.maxEntries}`);
+  const pairs: [string, string][] = [];
+  const bytes: [Uint8Array, Uint8Array][] = [];
+  let prev: Uint8Array | undefined;
+  for (let i = 0; i < count; i++) {
+    const kb = r.lenBytes('context key', CONTEXT_LIMITS.maxKeyBytes, 1).slice();
+    const vb = r.lenBytes('context value', CONTEXT_LIMITS.maxValueBytes).slice();
+    if (prev && compareBytes(prev, kb) >= 0) throw fail('context keys are not in canonical order');
+    prev = kb;
+    const k = utf8DecodeStrict(kb);
+    const v = utf8DecodeStrict(vb);
+    if (k === undefined || v === undefined) throw fail('context is not valid UTF-8');
+    pairs.push([k, v]);
+    bytes.push([kb, vb]);
+  }
+  return { map: Object.freeze(fromEntries(pairs)), entries: bytes };
+}
+
+/** True when every entry of `required` is present with the same value in `actual`. */
+export function contextContains(actual: CheckedContext, required: CheckedContext): boolean {
+  let ok = true;
+  for (const k of Object.keys(required.map)) {
+    if (!Object.prototype.hasOwnProperty.call(actual.map, k) || actual.map[k] !== required.map[k]) ok = false;
+  }
+  return ok;
+}
+
+/** True when both contexts hold exactly the same entries. */
+export function contextEquals(a: CheckedContext, b: CheckedContext): boolean {
+  return a.entries.length === b.entries.length && contextContains(a, b);
+}

@@ -1,0 +1,362 @@
+/**
+ * Envelope encryption: `encrypt`, `decrypt` and `inspect` over format v1
+ * (SPEC.md §3). The data key lives only inside these functions and is wiped on
+ * every path.
+ * @module
+ */
+import { nobleAesGcm } from './aead/noble.js';
+import { TAG_LENGTH, type AesGcm } from './aead/types.js';
+import { type CheckedContext, type EncryptionContext, checkContext, contextContains } from './context.js';
+import {
+  DecryptionFailedError,
+  EnvelopeKitError,
+  InvalidParameterError,
+  KeyDisabledError,
+  KeyNotFoundError,
+  MalformedEnvelopeError,
+  NoMatchingProviderError,
+  ProviderError,
+} from './errors.js';
+import {
+  FORMAT_LIMITS,
+  MESSAGE_ID_LENGTH,
+  SINGLE_PASS_NONCE,
+  type EncryptedDataKey,
+  type EnvelopeHeader,
+  encodeHeader,
+  envelopeFromText,
+  envelopeToText,
+  parseHeader,
+} from './format.js';
+import { constantTimeEqual, isBytes, utf8Encode, wipe } from './internal/bytes.js';
+import { randomBytes } from './internal/random.js';
+import { deriveKeys } from './kdf.js';
+import { type KeyProvider, type KeySpec, KEY_SPEC_BYTES, PROVIDER_LIMITS, checkKeyId, checkKeySpec, isProviderId } from './provider.js';
+
+/** Options of {@link encrypt}. */
+export interface EncryptOptions {
+  /** The key provider that makes the data key. */
+  readonly provider: KeyProvider;
+  /** Master key id or alias. */
+  readonly keyId: string;
+  /** Authenticated, unencrypted string map stored in the envelope. Never put secrets in it. */
+  readonly encryptionContext?: EncryptionContext;
+  /** Data key size: `AES_256` (default) or `AES_128`. The content key is always 256 bits. */
+  readonly keySpec?: KeySpec;
+  /** AES-GCM backend. Defaults to the fastest one for the runtime. */
+  readonly aead?: AesGcm;
+}
+
+/** Options of {@link decrypt}. Give `provider` or `providers`. */
+export interface DecryptOptions {
+  /** The provider to ask for the data key. */
+  readonly provider?: KeyProvider;
+  /** Several providers; each encrypted data key is offered to those whose `providerId` matches, in order. */
+  readonly providers?: readonly KeyProvider[];
+  /** Entries the envelope's context must contain (same key, same value); decryption fails otherwise. */
+  readonly encryptionContext?: EncryptionContext;
+  /** Refuse envelopes with more encrypted data keys than this (default 8, at most 255). */
+  readonly maxEncryptedDataKeys?: number;
+  /** AES-GCM backend. Defaults to the fastest one for the runtime. */
+  readonly aead?: AesGcm;
+}
+
+/** Result of {@link decrypt}. */
+export interface DecryptResult {
+  /** The decrypted bytes (a fresh array the caller owns). */
+  readonly plaintext: Uint8Array;
+  /** Id of the master key whose data key opened the envelope. */
+  readonly keyId: string;
+  /** The envelope's full encryption context. */
+  readonly encryptionContext: EncryptionContext;
+}
+
+/** What {@link inspect} reports: the header only, nothing secret. */
+export interface EnvelopeInfo {
+  readonly formatVersion: number;
+  readonly suite: { readonly id: number; readonly name: string };
+  readonly layout: { readonly id: number; readonly name: string };
+  /** Message id, lower-case hex. */
+  readonly messageId: string;
+  readonly encryptionContext: EncryptionContext;
+  readonly encryptedDataKeys: readonly { readonly providerId: string; readonly keyId: string; readonly blobLength: number }[];
+  readonly headerLength: number;
+  /** Length of the plaintext the body holds. */
+  readonly plaintextLength: number;
+  readonly totalLength: number;
+}
+
+function readOption<T>(options: unknown, name: string): T {
+  try {
+    return (options as Record<string, T>)[name]!;
+  } catch (e) {
+    throw new InvalidParameterError('options could not be read', { cause: e });
+  }
+}
+
+function checkOptionsObject(options: unknown, fn: string): void {
+  if (options === null || typeof options !== 'object') throw new InvalidParameterError(`${fn} expects an options object`);
+}
+
+function checkProvider(p: unknown, what: string): KeyProvider {
+  try {
+    if (
+      p !== null &&
+      typeof p === 'object' &&
+      isProviderId((p as KeyProvider).providerId) &&
+      typeof (p as KeyProvider).generateDataKey === 'function' &&
+      typeof (p as KeyProvider).decrypt === 'function'
+    ) {
+      return p as KeyProvider;
+    }
+  } catch (e) {
+    throw new InvalidParameterError(`"${what}" could not be read`, { cause: e });
+  }
+  throw new InvalidParameterError(`"${what}" must be a KeyProvider (providerId, generateDataKey, decrypt)`);
+}
+
+function checkAead(a: unknown): AesGcm {
+  if (a === undefined) return nobleAesGcm;
+  if (a !== null && typeof a === 'object' && typeof (a as AesGcm).seal === 'function' && typeof (a as AesGcm).open === 'function') {
+    return a as AesGcm;
+  }
+  throw new InvalidParameterError('"aead" must be an AesGcm backend');
+}
+
+/** Largest plaintext a single-pass envelope holds (GCM's limit is larger; this keeps lengths exact in JS numbers). */
+export const MAX_PLAINTEXT_BYTES = 2 ** 32 - 1;
+
+/**
+ * Seal `plaintext` under an already generated data key (SPEC.md §3). Exposed for
+ * the vector generator; applications call {@link encrypt}.
+ * @internal
+ */
+export function sealWithDataKey(
+  aead: AesGcm,
+  dataKey: Uint8Array,
+  messageId: Uint8Array,
+  context: CheckedContext,
+  encryptedDataKeys: readonly EncryptedDataKey[],
+  plaintext: Uint8Array,
+): Uint8Array {
+  const { contentKey, commitment } = deriveKeys(dataKey, messageId);
+  try {
+    const header = encodeHeader({ messageId, context, encryptedDataKeys, commitment });
+    const out = new Uint8Array(header.length + plaintext.length + TAG_LENGTH);
+    out.set(header, 0);
+    aead.seal(contentKey, SINGLE_PASS_NONCE, header, plaintext, out.subarray(header.length));
+    return out;
+  } finally {
+    wipe(contentKey);
+  }
+}
+
+/**
+ * Encrypt bytes into a binary envelope: ask the provider for a fresh data key,
+ * derive the content key, encrypt with AES-256-GCM, wipe the keys.
+ *
+ * @param plaintext - bytes to encrypt (0 B to 4 GiB - 1); not modified.
+ * @param options - provider, key id or alias, optional encryption context and key spec.
+ * @returns the binary envelope.
+ * @throws InvalidParameterError for bad arguments; KeyNotFoundError, KeyDisabledError,
+ *   ProviderError from the provider.
+ * @example
+ * ```ts
+ * import { LocalKeyring, encrypt } from 'envelope-kit';
+ * const provider = new LocalKeyring();
+ * const { keyId } = provider.createKey();
+ * const envelope = await encrypt(new TextEncoder().encode('secret'), { provider, keyId, encryptionContext: { table: 'users' } });
+ * ```
+ */
+export async function encrypt(plaintext: Uint8Array, options: EncryptOptions): Promise<Uint8Array> {
+  if (!isBytes(plaintext)) throw new InvalidParameterError('"plaintext" must be a Uint8Array');
+  if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidParameterError(`"plaintext" is longer than ${MAX_PLAINTEXT_BYTES} bytes`);
+  checkOptionsObject(options, 'encrypt');
+  const provider = checkProvider(readOption(options, 'provider'), 'provider');
+  const keyId = checkKeyId(readOption(options, 'keyId'));
+  const keySpec = checkKeySpec(readOption(options, 'keySpec'));
+  const context = checkContext(readOption(options, 'encryptionContext'));
+  const aead = checkAead(readOption(options, 'aead'));
+
+  let dk: unknown;
+  try {
+    dk = await provider.generateDataKey({ keyId, keySpec, encryptionContext: context.map });
+  } catch (e) {
+    throw asProviderError(e, 'generateDataKey failed');
+  }
+  let dataKey: Uint8Array | undefined;
+  try {
+    const d = dk as { keyId?: unknown; plaintext?: unknown; ciphertextBlob?: unknown } | null;
+    if (d !== null && typeof d === 'object' && isBytes(d.plaintext)) dataKey = d.plaintext;
+    if (!dataKey || dataKey.length !== KEY_SPEC_BYTES[keySpec]) {
+      throw new ProviderError('provider returned a data key of the wrong type or length');
+    }
+    const blob = d!.ciphertextBlob;
+    if (!isBytes(blob) || blob.length < 1 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
+      throw new ProviderError('provider returned an invalid ciphertextBlob');
+    }
+    const resolvedKeyId = d!.keyId;
+    if (
+      typeof resolvedKeyId !== 'string' ||
+      resolvedKeyId.length === 0 ||
+      utf8Encode(resolvedKeyId).length > PROVIDER_LIMITS.maxKeyIdBytes
+    ) {
+      throw new ProviderError('provider returned an invalid keyId');
+    }
+    const edk: EncryptedDataKey = { providerId: provider.providerId, keyId: resolvedKeyId, blob: blob.slice() };
+    return sealWithDataKey(aead, dataKey, randomBytes(MESSAGE_ID_LENGTH), context, [edk], plaintext);
+  } finally {
+    wipe(dataKey);
+  }
+}
+
+function asProviderError(e: unknown, what: string): EnvelopeKitError {
+  if (e instanceof EnvelopeKitError) return e;
+  return new ProviderError(what, { cause: e });
+}
+
+function checkDecryptOptions(options: unknown): {
+  providers: KeyProvider[];
+  required: CheckedContext;
+  maxEdks: number;
+  aead: AesGcm;
+} {
+  checkOptionsObject(options, 'decrypt');
+  const one = readOption<unknown>(options, 'provider');
+  const many = readOption<unknown>(options, 'providers');
+  const providers: KeyProvider[] = [];
+  if (one !== undefined) providers.push(checkProvider(one, 'provider'));
+  if (many !== undefined) {
+    if (!Array.isArray(many)) throw new InvalidParameterError('"providers" must be an array of KeyProvider');
+    many.forEach((p, i) => providers.push(checkProvider(p, `providers[${i}]`)));
+  }
+  if (providers.length === 0) throw new InvalidParameterError('decrypt needs "provider" or "providers"');
+  const max = readOption<unknown>(options, 'maxEncryptedDataKeys') ?? FORMAT_LIMITS.defaultMaxEncryptedDataKeys;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > FORMAT_LIMITS.maxEncryptedDataKeys) {
+    throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');
+  }
+  return {
+    providers,
+    required: checkContext(readOption(options, 'encryptionContext')),
+    maxEdks: max,
+    aead: checkAead(readOption(options, 'aead')),
+  };
+}
+
+/** Ask the providers for the data key of one of the envelope's encrypted data keys. SPEC.md §3.5 step 3. */
+async function unwrapAny(
+  header: EnvelopeHeader,
+  providers: readonly KeyProvider[],
+): Promise<{ dataKey: Uint8Array; keyId: string }> {
+  let matched = false;
+  let disabled: unknown;
+  let notFound: unknown;
+  let other: unknown;
+  for (const edk of header.encryptedDataKeys) {
+    for (const p of providers) {
+      if (p.providerId !== edk.providerId) continue;
+      matched = true;
+      let res: unknown;
+      try {
+        res = await p.decrypt({ ciphertextBlob: edk.blob.slice(), encryptionContext: header.context.map });
+      } catch (e) {
+        if (e instanceof KeyDisabledError) disabled ??= e;
+        else if (e instanceof KeyNotFoundError) notFound ??= e;
+        else other ??= e instanceof EnvelopeKitError ? e : new ProviderError('provider decrypt failed', { cause: e });
+        continue;
+      }
+      const pt = (res as { plaintext?: unknown } | null)?.plaintext;
+      if (isBytes(pt) && (pt.length === 16 || pt.length === 32)) return { dataKey: pt, keyId: edk.keyId };
+      if (isBytes(pt)) wipe(pt);
+      other ??= new ProviderError('provider returned a data key of the wrong type or length');
+    }
+  }
+  if (!matched) {
+    const ids = [...new Set(header.encryptedDataKeys.map((e) => e.providerId))].join(', ');
+    throw new NoMatchingProviderError(`no provider given for this envelope's encrypted data keys (providers: ${ids})`);
+  }
+  // Administrative states are reported as such; every cryptographic failure is one fixed error.
+  if (other === undefined && disabled !== undefined) throw disabled;
+  if (other === undefined && notFound !== undefined) throw notFound;
+  if (other instanceof EnvelopeKitError && !(other instanceof DecryptionFailedError)) throw other;
+  throw new DecryptionFailedError();
+}
+
+/**
+ * Decrypt a binary envelope.
+ *
+ * @param envelope - a binary envelope from {@link encrypt}.
+ * @param options - `provider` or `providers`; optional `encryptionContext` whose entries the
+ *   envelope's context must contain.
+ * @returns plaintext, key id and the envelope's full encryption context.
+ * @throws MalformedEnvelopeError, UnsupportedVersionError for bytes that are not a v1 envelope;
+ *   NoMatchingProviderError when no provider matches; DecryptionFailedError (one fixed message)
+ *   for a wrong key, a wrong context, or any tampering; KeyNotFoundError, KeyDisabledError from the provider.
+ * @example
+ * ```ts
+ * import { LocalKeyring, encrypt, decrypt } from 'envelope-kit';
+ * const provider = new LocalKeyring();
+ * const { keyId } = provider.createKey();
+ * const envelope = await encrypt(new Uint8Array([1, 2, 3]), { provider, keyId, encryptionContext: { table: 'users' } });
+ * const { plaintext } = await decrypt(envelope, { provider, encryptionContext: { table: 'users' } });
+ * ```
+ */
+export async function decrypt(envelope: Uint8Array, options: DecryptOptions): Promise<DecryptResult> {
+  if (!isBytes(envelope)) throw new MalformedEnvelopeError('envelope must be a Uint8Array');
+  const { providers, required, maxEdks, aead } = checkDecryptOptions(options);
+  const { header, bodyOffset } = parseHeader(envelope, maxEdks);
+  // SPEC.md §3.5 step 2: the caller's context must be contained in the envelope's.
+  if (!contextContains(header.context, required)) throw new DecryptionFailedError();
+  // Copy the body now: the caller's buffer may change while the provider is awaited.
+  const body = envelope.slice(bodyOffset);
+  const { dataKey, keyId } = await unwrapAny(header, providers);
+  let contentKey: Uint8Array | undefined;
+  let commitment: Uint8Array | undefined;
+  try {
+    ({ contentKey, commitment } = deriveKeys(dataKey, header.messageId));
+    if (!constantTimeEqual(commitment, header.commitment)) throw new DecryptionFailedError();
+    const plaintext = new Uint8Array(body.length - TAG_LENGTH);
+    if (!aead.open(contentKey, SINGLE_PASS_NONCE, header.bytes, body, plaintext)) throw new DecryptionFailedError();
+    return { plaintext, keyId, encryptionContext: header.context.map };
+  } finally {
+    wipe(dataKey, contentKey, commitment);
+  }
+}
+
+/** {@link encrypt}, returning the text form (`ek1.` + base64url), safe in JSON and text columns. */
+export async function encryptText(plaintext: Uint8Array, options: EncryptOptions): Promise<string> {
+  return envelopeToText(await encrypt(plaintext, options));
+}
+
+/** {@link decrypt} for the text form. */
+export async function decryptText(envelope: string, options: DecryptOptions): Promise<DecryptResult> {
+  if (typeof envelope !== 'string') throw new MalformedEnvelopeError('text envelope must be a string');
+  return decrypt(envelopeFromText(envelope), options);
+}
+
+const SUITE_NAMES: Record<number, string> = { 0x01: 'AES-256-GCM, HKDF-SHA-256, key commitment' };
+const LAYOUT_NAMES: Record<number, string> = { 0x00: 'single pass' };
+
+/**
+ * Read what an envelope's header says, without decrypting and without any secret.
+ * Accepts the binary or the text form.
+ * @throws MalformedEnvelopeError, UnsupportedVersionError
+ */
+export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDataKeys?: number } = {}): EnvelopeInfo {
+  const bytes = typeof envelope === 'string' ? envelopeFromText(envelope) : envelope;
+  if (!isBytes(bytes)) throw new MalformedEnvelopeError('envelope must be a Uint8Array or a text envelope');
+  const max = options?.maxEncryptedDataKeys ?? FORMAT_LIMITS.maxEncryptedDataKeys;
+  const { header, bodyOffset } = parseHeader(bytes, max);
+  return Object.freeze({
+    formatVersion: header.version,
+    suite: { id: header.suite, name: SUITE_NAMES[header.suite]! },
+    layout: { id: header.layout, name: LAYOUT_NAMES[header.layout]! },
+    messageId: Array.from(header.messageId, (b) => b.toString(16).padStart(2, '0')).join(''),
+    encryptionContext: header.context.map,
+    encryptedDataKeys: header.encryptedDataKeys.map((e) => ({ providerId: e.providerId, keyId: e.keyId, blobLength: e.blob.length })),
+    headerLength: bodyOffset,
+    plaintextLength: bytes.length - bodyOffset - TAG_LENGTH,
+    totalLength: bytes.length,
+  });
+}
+

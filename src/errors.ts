@@ -1,0 +1,104 @@
+/**
+ * Errors thrown by envelope-kit. Every error is an {@link EnvelopeKitError} with a
+ * stable `code`; callers branch on the subclass or on `code` (see {@link ErrorCode}).
+ * No message ever contains key material or plaintext.
+ * @module
+ */
+
+/** Every stable error code the library throws. */
+export type ErrorCode =
+  | 'ERR_INVALID_PARAMETER'
+  | 'ERR_MALFORMED_ENVELOPE'
+  | 'ERR_UNSUPPORTED_VERSION'
+  | 'ERR_NO_MATCHING_PROVIDER'
+  | 'ERR_KEY_NOT_FOUND'
+  | 'ERR_KEY_DISABLED'
+  | 'ERR_DECRYPTION_FAILED'
+  | 'ERR_PROVIDER'
+  | 'ERR_KEYRING_FILE';
+
+/** Base class of every error envelope-kit throws. */
+export class EnvelopeKitError extends Error {
+  /** Stable, machine-readable code. */
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A caller-supplied argument (or a provider parameter) is invalid. Nothing was done. */
+export class InvalidParameterError extends EnvelopeKitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_PARAMETER', message, options);
+  }
+}
+
+/** The bytes or text given as an envelope are not a well-formed envelope. */
+export class MalformedEnvelopeError extends EnvelopeKitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_MALFORMED_ENVELOPE', message, options);
+  }
+}
+
+/** The envelope names a format version, algorithm suite or body layout this release cannot read. */
+export class UnsupportedVersionError extends EnvelopeKitError {
+  /** Which header field was not understood. */
+  readonly field: 'version' | 'suite' | 'layout' | 'blob';
+  /** The value found. */
+  readonly value: number;
+  constructor(field: 'version' | 'suite' | 'layout' | 'blob', value: number) {
+    super('ERR_UNSUPPORTED_VERSION', `unsupported ${field} 0x${value.toString(16).padStart(2, '0')}`);
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/** None of the given providers can decrypt any of the envelope's encrypted data keys. */
+export class NoMatchingProviderError extends EnvelopeKitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_NO_MATCHING_PROVIDER', message, options);
+  }
+}
+
+/** The key id or alias does not name a key the provider knows. */
+export class KeyNotFoundError extends EnvelopeKitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_KEY_NOT_FOUND', message, options);
+  }
+}
+
+/** The master key exists but is disabled (or pending deletion). */
+export class KeyDisabledError extends EnvelopeKitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_KEY_DISABLED', message, options);
+  }
+}
+
+/** The one message every decryption failure carries, whatever the cause. */
+export const DECRYPTION_FAILED_MESSAGE = 'decryption failed';
+
+/**
+ * Decryption failed: wrong key, wrong encryption context, or tampered bytes.
+ * The message is always the same, so the error reveals nothing about the cause.
+ */
+export class DecryptionFailedError extends EnvelopeKitError {
+  constructor(options?: { cause?: unknown }) {
+    super('ERR_DECRYPTION_FAILED', DECRYPTION_FAILED_MESSAGE, options);
+  }
+}
+
+/** A provider misbehaved (returned a malformed answer) or failed for a reason outside the other categories. */
+export class ProviderError extends EnvelopeKitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PROVIDER', message, options);
+  }
+}
+
+/** A keyring file could not be read: corrupt, tampered, wrong passphrase, or not a keyring file. */
+export class KeyringFileError extends EnvelopeKitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_KEYRING_FILE', message, options);
+  }
+}

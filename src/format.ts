@@ -1,0 +1,150 @@
+/**
+ * Envelope format v1: pure encode/parse of the binary header (SPEC.md §3) and
+ * the text form (SPEC.md §4). No cryptography here.
+ * @module
+ */
+import { NONCE_LENGTH, TAG_LENGTH } from './aead/types.js';
+import { type CheckedContext, readContext, writeContext } from './context.js';
+import { MalformedEnvelopeError, UnsupportedVersionError } from './errors.js';
+import { base64UrlDecode, base64UrlEncode } from './internal/base64.js';
+import { ByteReader, ByteWriter, utf8DecodeStrict, utf8Encode } from './internal/bytes.js';
+import { PROVIDER_LIMITS, isProviderId } from './provider.js';
+
+/** `"EK"`: the first two bytes of every binary envelope. */
+export const MAGIC = Object.freeze([0x45, 0x4b] as const);
+/** Format version this release writes and reads. */
+export const FORMAT_VERSION = 0x01;
+/** Suite 0x01: HKDF-SHA-256 key schedule, AES-256-GCM, 32-byte key commitment. */
+export const SUITE_AES256GCM_HKDFSHA256_COMMIT = 0x01;
+/** Layout 0x00: the body is one AES-GCM pass (`ciphertext || tag`). */
+export const LAYOUT_SINGLE = 0x00;
+/** Bytes of the message id. */
+export const MESSAGE_ID_LENGTH = 16;
+/** Bytes of the key commitment. */
+export const COMMITMENT_LENGTH = 32;
+/** Text-form prefix (SPEC.md §4). */
+export const TEXT_PREFIX = 'ek1.';
+
+/** Hard limits of the format (SPEC.md §5). */
+export const FORMAT_LIMITS = Object.freeze({
+  /** Most encrypted data keys the wire format can carry. */
+  maxEncryptedDataKeys: 255,
+  /** Default limit a reader enforces; raise it with the `maxEncryptedDataKeys` option. */
+  defaultMaxEncryptedDataKeys: 8,
+});
+
+/** One encrypted data key as stored in the header. */
+export interface EncryptedDataKey {
+  readonly providerId: string;
+  readonly keyId: string;
+  readonly blob: Uint8Array;
+}
+
+/** A parsed, checked header. */
+export interface EnvelopeHeader {
+  readonly version: number;
+  readonly suite: number;
+  readonly layout: number;
+  readonly messageId: Uint8Array;
+  readonly context: CheckedContext;
+  readonly encryptedDataKeys: readonly EncryptedDataKey[];
+  readonly commitment: Uint8Array;
+  /** The exact header bytes (a copy): the associated data of the body. */
+  readonly bytes: Uint8Array;
+}
+
+/** Build the header bytes (SPEC.md §3.1). Inputs must already be checked. */
+export function encodeHeader(h: {
+  messageId: Uint8Array;
+  context: CheckedContext;
+  encryptedDataKeys: readonly EncryptedDataKey[];
+  commitment: Uint8Array;
+}): Uint8Array {
+  const w = new ByteWriter(256);
+  w.u8(MAGIC[0]).u8(MAGIC[1]).u8(FORMAT_VERSION).u8(SUITE_AES256GCM_HKDFSHA256_COMMIT).u8(LAYOUT_SINGLE);
+  w.bytes(h.messageId);
+  writeContext(w, h.context);
+  w.u8(h.encryptedDataKeys.length);
+  for (const e of h.encryptedDataKeys) {
+    w.lenBytes(utf8Encode(e.providerId)).lenBytes(utf8Encode(e.keyId)).lenBytes(e.blob);
+  }
+  w.bytes(h.commitment);
+  return w.finish();
+}
+
+/**
+ * Parse the header of a binary envelope, checking every length against its
+ * limit before reading, and accepting only canonical encodings.
+ * @returns the header and the offset where the body starts.
+ * @throws MalformedEnvelopeError, UnsupportedVersionError
+ */
+export function parseHeader(
+  bytes: Uint8Array,
+  maxEncryptedDataKeys: number = FORMAT_LIMITS.defaultMaxEncryptedDataKeys,
+): { header: EnvelopeHeader; bodyOffset: number } {
+  const fail = (m: string) => new MalformedEnvelopeError(m);
+  const r = new ByteReader(bytes, fail);
+  if (bytes.length < 2 || bytes[0] !== MAGIC[0] || bytes[1] !== MAGIC[1]) throw fail('not an envelope (bad magic)');
+  r.pos = 2;
+  const version = r.u8('version');
+  if (version !== FORMAT_VERSION) throw new UnsupportedVersionError('version', version);
+  const suite = r.u8('suite');
+  if (suite !== SUITE_AES256GCM_HKDFSHA256_COMMIT) throw new UnsupportedVersionError('suite', suite);
+  const layout = r.u8('layout');
+  if (layout !== LAYOUT_SINGLE) throw new UnsupportedVersionError('layout', layout);
+  const messageId = r.take(MESSAGE_ID_LENGTH, 'message id').slice();
+  const context = readContext(r, fail);
+  const count = r.u8('encrypted data key count');
+  if (count === 0) throw fail('no encrypted data key');
+  if (count > maxEncryptedDataKeys) throw fail(`${count} encrypted data keys; the limit is ${maxEncryptedDataKeys}`);
+  const edks: EncryptedDataKey[] = [];
+  for (let i = 0; i < count; i++) {
+    const providerId = utf8DecodeStrict(r.lenBytes('provider id', PROVIDER_LIMITS.maxProviderIdBytes, 1));
+    if (providerId === undefined || !isProviderId(providerId)) throw fail('invalid provider id');
+    const keyId = utf8DecodeStrict(r.lenBytes('key id', PROVIDER_LIMITS.maxKeyIdBytes, 1));
+    if (keyId === undefined) throw fail('key id is not valid UTF-8');
+    const blob = r.lenBytes('blob', PROVIDER_LIMITS.maxBlobBytes, 1).slice();
+    edks.push(Object.freeze({ providerId, keyId, blob }));
+  }
+  const commitment = r.take(COMMITMENT_LENGTH, 'commitment').slice();
+  const headerEnd = r.pos;
+  if (r.remaining < TAG_LENGTH) throw fail('truncated: body');
+  return {
+    header: {
+      version,
+      suite,
+      layout,
+      messageId,
+      context,
+      encryptedDataKeys: Object.freeze(edks),
+      commitment,
+      bytes: bytes.slice(0, headerEnd),
+    },
+    bodyOffset: headerEnd,
+  };
+}
+
+/** The body nonce of layout 0x00: twelve zero bytes (the content key is unique per envelope). SPEC.md §3.4 */
+export const SINGLE_PASS_NONCE: Uint8Array = new Uint8Array(NONCE_LENGTH);
+
+/** Binary envelope to its text form: `ek1.` + unpadded base64url. SPEC.md §4 */
+export function envelopeToText(bytes: Uint8Array): string {
+  return TEXT_PREFIX + base64UrlEncode(bytes);
+}
+
+/**
+ * Text form to binary. Only the canonical text is accepted (exact prefix,
+ * unpadded base64url, no whitespace, zero trailing bits).
+ * @throws MalformedEnvelopeError, UnsupportedVersionError (for a prefix of another version)
+ */
+export function envelopeFromText(text: string): Uint8Array {
+  if (typeof text !== 'string') throw new MalformedEnvelopeError('text envelope must be a string');
+  if (!text.startsWith(TEXT_PREFIX)) {
+    const m = /^ek(\d{1,3})\./.exec(text);
+    if (m) throw new UnsupportedVersionError('version', Number(m[1]));
+    throw new MalformedEnvelopeError('not a text envelope (expected prefix "ek1.")');
+  }
+  const bytes = base64UrlDecode(text.slice(TEXT_PREFIX.length));
+  if (!bytes) throw new MalformedEnvelopeError('text envelope is not canonical base64url');
+  return bytes;
+}

@@ -1,0 +1,88 @@
+/**
+ * Strict base64 and base64url (RFC 4648 §4 and §5). The decoders accept only the
+ * canonical encoding: no whitespace, padding exactly as the variant requires,
+ * and zero unused trailing bits. They return bytes directly so secrets never
+ * pass through an intermediate string.
+ * @module
+ */
+
+const STD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+function table(alphabet: string): Int16Array {
+  const t = new Int16Array(128).fill(-1);
+  for (let i = 0; i < 64; i++) t[alphabet.charCodeAt(i)] = i;
+  return t;
+}
+const STD_T = table(STD);
+const URL_T = table(URL);
+
+function encode(bytes: Uint8Array, alphabet: string, pad: boolean): string {
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]! + alphabet[(n >> 6) & 63]! + alphabet[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i]! << 16;
+    out += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]! + (pad ? '==' : '');
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]! + alphabet[(n >> 6) & 63]! + (pad ? '=' : '');
+  }
+  return out;
+}
+
+function decode(s: string, t: Int16Array, pad: boolean): Uint8Array | undefined {
+  let len = s.length;
+  if (pad) {
+    if (len % 4 !== 0) return undefined;
+    if (len > 0 && s.charCodeAt(len - 1) === 61) len--;
+    if (len > 0 && s.charCodeAt(len - 1) === 61) len--;
+  }
+  const rem = len % 4;
+  if (rem === 1) return undefined;
+  const out = new Uint8Array(Math.floor((len * 3) / 4));
+  let o = 0;
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    const v = c < 128 ? t[c]! : -1;
+    if (v < 0) {
+      out.fill(0);
+      return undefined;
+    }
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+      acc &= (1 << bits) - 1;
+    }
+  }
+  if (acc !== 0) {
+    out.fill(0);
+    return undefined; // non-zero unused bits: not canonical
+  }
+  return out;
+}
+
+/** Standard base64 with padding. */
+export function base64Encode(bytes: Uint8Array): string {
+  return encode(bytes, STD, true);
+}
+/** Standard padded base64 to bytes, or undefined when not canonical. */
+export function base64Decode(s: string): Uint8Array | undefined {
+  return decode(s, STD_T, true);
+}
+/** base64url without padding. */
+export function base64UrlEncode(bytes: Uint8Array): string {
+  return encode(bytes, URL, false);
+}
+/** Unpadded base64url to bytes, or undefined when not canonical. */
+export function base64UrlDecode(s: string): Uint8Array | undefined {
+  return decode(s, URL_T, false);
+}

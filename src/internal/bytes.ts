@@ -1,0 +1,157 @@
+/**
+ * Byte helpers: wiping, constant-time comparison, strict UTF-8, and the
+ * bounded reader/writer used by every binary format in SPEC.md §2.
+ * @module
+ */
+import { MalformedEnvelopeError } from '../errors.js';
+
+/** Overwrite each buffer with zeros. Accepts undefined entries so it can run in `finally`. */
+export function wipe(...buffers: (Uint8Array | undefined | null)[]): void {
+  for (const b of buffers) if (b) b.fill(0);
+}
+
+/** Compare two byte arrays without an early exit on the first difference. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+export function isBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array || (ArrayBuffer.isView(value) && value.constructor?.name === 'Uint8Array');
+}
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** True when the string has no lone surrogates (so UTF-8 encoding is lossless). */
+export function isWellFormed(s: string): boolean {
+  // Regex fallback for runtimes without String.prototype.isWellFormed.
+  const f = (s as { isWellFormed?: () => boolean }).isWellFormed;
+  if (typeof f === 'function') return f.call(s);
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+}
+
+export function utf8Encode(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+/** Decode UTF-8, or return undefined when the bytes are not valid UTF-8. */
+export function utf8DecodeStrict(bytes: Uint8Array): string | undefined {
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Largest value of the 1-or-2-byte length encoding (SPEC.md §2). */
+export const MAX_LEN = 0x3fff;
+
+/** Number of bytes `len(n)` takes on the wire (SPEC.md §2). */
+export function lenSize(n: number): number {
+  return n < 0x80 ? 1 : 2;
+}
+
+/** Growable writer for the header encodings. */
+export class ByteWriter {
+  private buf: Uint8Array;
+  private pos = 0;
+  constructor(initial = 256) {
+    this.buf = new Uint8Array(initial);
+  }
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf.fill(0);
+    this.buf = next;
+  }
+  u8(v: number): this {
+    this.ensure(1);
+    this.buf[this.pos++] = v & 0xff;
+    return this;
+  }
+  /** `len(n)`: one byte 0..127, or two bytes (0x80|hi7, lo8) for 128..16383. SPEC.md §2. */
+  len(n: number): this {
+    if (!Number.isInteger(n) || n < 0 || n > MAX_LEN) throw new RangeError(`length ${n} out of range`);
+    if (n < 0x80) return this.u8(n);
+    return this.u8(0x80 | (n >> 8)).u8(n & 0xff);
+  }
+  bytes(b: Uint8Array): this {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+    return this;
+  }
+  /** `len(b.length) || b`. */
+  lenBytes(b: Uint8Array): this {
+    return this.len(b.length).bytes(b);
+  }
+  get length(): number {
+    return this.pos;
+  }
+  /** A copy of what was written; the internal buffer is wiped. */
+  finish(): Uint8Array {
+    const out = this.buf.slice(0, this.pos);
+    this.buf.fill(0);
+    return out;
+  }
+}
+
+/**
+ * Bounded reader over untrusted bytes. Every read checks the remaining length
+ * first and throws {@link MalformedEnvelopeError} (or the given error factory's error).
+ */
+export class ByteReader {
+  pos = 0;
+  constructor(
+    readonly buf: Uint8Array,
+    private readonly fail: (msg: string) => Error = (m) => new MalformedEnvelopeError(m),
+  ) {}
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+  u8(what: string): number {
+    if (this.remaining < 1) throw this.fail(`truncated: ${what}`);
+    return this.buf[this.pos++]!;
+  }
+  /** Reads `len(n)`, rejecting the non-canonical two-byte form of values below 128, and values above `max`. */
+  len(what: string, max: number, min = 0): number {
+    const a = this.u8(what);
+    let n = a;
+    if (a & 0x80) {
+      const b = this.u8(what);
+      n = ((a & 0x7f) << 8) | b;
+      if (n < 0x80) throw this.fail(`non-canonical length: ${what}`);
+    }
+    if (n > max) throw this.fail(`${what} length ${n} exceeds limit ${max}`);
+    if (n < min) throw this.fail(`${what} length ${n} below minimum ${min}`);
+    return n;
+  }
+  /** A view of the next n bytes (no copy). */
+  take(n: number, what: string): Uint8Array {
+    if (n > this.remaining) throw this.fail(`truncated: ${what}`);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+  lenBytes(what: string, max: number, min = 0): Uint8Array {
+    return this.take(this.len(what, max, min), what);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The local keyring's blob: a data key wrapped with AES-256-GCM under one
+ * version of a master key, bound to the encryption context (SPEC.md §6).
+ * @module
+ */
+import type { AesGcm } from '../aead/types.js';
+import { NONCE_LENGTH, TAG_LENGTH } from '../aead/types.js';
+import { type CheckedContext, encodeContext } from '../context.js';
+import { DecryptionFailedError, UnsupportedVersionError } from '../errors.js';
+import { ByteReader, ByteWriter, concatBytes, utf8DecodeStrict, utf8Encode, wipe } from '../internal/bytes.js';
+import { PROVIDER_LIMITS } from '../provider.js';
+
+/** First byte of every local blob of this layout. */
+export const LOCAL_BLOB_FORMAT = 0x01;
+/** Key ids: 1..64 of `A-Z a-z 0-9 _ -`. */
+export const LOCAL_KEY_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** Highest key version number (fits the two-byte `len` encoding). */
+export const MAX_KEY_VERSION = 0x3fff;
+
+/** What a local blob says about itself before it is opened. */
+export interface LocalBlobHeader {
+  readonly keyId: string;
+  readonly version: number;
+  /** `format || len(keyId) || keyId || len(version)`: the blob's prefix, used as associated data. */
+  readonly prefix: Uint8Array;
+  readonly nonce: Uint8Array;
+  readonly sealed: Uint8Array;
+}
+
+function blobPrefix(keyId: string, version: number): Uint8Array {
+  return new ByteWriter(80).u8(LOCAL_BLOB_FORMAT).lenBytes(utf8Encode(keyId)).len(version).finish();
+}
+
+/**
+ * SPEC.md §6: `blob = 0x01 || len(keyId) || keyId || len(version) || nonce || AES-256-GCM(master, nonce, dataKey, aad = prefix || context)`.
+ */
+export function wrapDataKey(
+  aead: AesGcm,
+  master: Uint8Array,
+  keyId: string,
+  version: number,
+  nonce: Uint8Array,
+  dataKey: Uint8Array,
+  ctx: CheckedContext,
+): Uint8Array {
+  const prefix = blobPrefix(keyId, version);
+  const aad = concatBytes(prefix, encodeContext(ctx));
+  const out = new Uint8Array(prefix.length + NONCE_LENGTH + dataKey.length + TAG_LENGTH);
+  out.set(prefix, 0);
+  out.set(nonce, prefix.length);
+  aead.seal(master, nonce, aad, dataKey, out.subarray(prefix.length + NONCE_LENGTH));
+  return out;
+}
+
+/** Parse a local blob's header. Any malformation is a decryption failure (the blob is opaque to callers). */
+export function parseLocalBlob(blob: Uint8Array): LocalBlobHeader {
+  const fail = () => new DecryptionFailedError();
+  const r = new ByteReader(blob, fail);
+  const format = r.u8('format');
+  if (format !== LOCAL_BLOB_FORMAT) throw new UnsupportedVersionError('blob', format);
+  const keyIdBytes = r.lenBytes('key id', 64, 1);
+  const keyId = utf8DecodeStrict(keyIdBytes);
+  if (keyId === undefined || !LOCAL_KEY_ID_RE.test(keyId)) throw fail();
+  const version = r.len('version', MAX_KEY_VERSION, 1);
+  const prefix = blob.slice(0, r.pos);
+  const nonce = r.take(NONCE_LENGTH, 'nonce').slice();
+  const sealed = r.buf.subarray(r.pos).slice();
+  const n = sealed.length - TAG_LENGTH;
+  if (n < PROVIDER_LIMITS.minNumberOfBytes || n > PROVIDER_LIMITS.maxNumberOfBytes) throw fail();
+  return { keyId, version, prefix, nonce, sealed };
+}
+
+/** Open a parsed blob with the master key material; throws DecryptionFailedError on any mismatch. */
+export function unwrapDataKey(aead: AesGcm, master: Uint8Array, header: LocalBlobHeader, ctx: CheckedContext): Uint8Array {
+  const aad = concatBytes(header.prefix, encodeContext(ctx));
+  const out = new Uint8Array(header.sealed.length - TAG_LENGTH);
+  if (!aead.open(master, header.nonce, aad, header.sealed, out)) {
+    wipe(out);
+    throw new DecryptionFailedError();
+  }
+  return out;
+}

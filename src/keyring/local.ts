@@ -1,0 +1,366 @@
+/**
+ * The local keyring: master keys held in memory, the embedded default provider.
+ * Works with no network. Persist it with `saveKeyring` / `loadKeyring` from
+ * `envelope-kit/node`.
+ * @module
+ */
+import { nobleAesGcm } from '../aead/noble.js';
+import { NONCE_LENGTH, type AesGcm } from '../aead/types.js';
+import {
+  DecryptionFailedError,
+  InvalidParameterError,
+  KeyDisabledError,
+  KeyNotFoundError,
+  UnsupportedVersionError,
+} from '../errors.js';
+import { wipe } from '../internal/bytes.js';
+import { randomBytes } from '../internal/random.js';
+import {
+  type DataKey,
+  type DecryptedDataKey,
+  type DecryptRequest,
+  type GenerateDataKeyRequest,
+  type KeyProvider,
+  checkDecryptRequest,
+  checkGenerateDataKeyRequest,
+} from '../provider.js';
+import { LOCAL_KEY_ID_RE, MAX_KEY_VERSION, parseLocalBlob, unwrapDataKey, wrapDataKey } from './blob.js';
+
+/** Provider id the local keyring writes into envelopes. */
+export const LOCAL_PROVIDER_ID = 'local';
+
+/** Length of master key material (AES-256). */
+export const MASTER_KEY_BYTES = 32;
+
+/** Lifecycle state of a master key, as in the KMS API. */
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+
+/** What the keyring tells about a key: never its material. */
+export interface KeyInfo {
+  readonly keyId: string;
+  readonly state: KeyState;
+  readonly description: string;
+  readonly createdAt: string;
+  /** The version new data keys are wrapped under. */
+  readonly currentVersion: number;
+  /** Every version, oldest first; all of them still decrypt. */
+  readonly versions: readonly { readonly version: number; readonly createdAt: string }[];
+  /** Aliases that point at this key, sorted. */
+  readonly aliases: readonly string[];
+}
+
+/** Options of {@link LocalKeyring.createKey}. */
+export interface CreateKeyOptions {
+  /** An alias to create for the new key (`alias/...`). */
+  readonly alias?: string;
+  /** Free text kept with the key. Not secret, not encrypted. */
+  readonly description?: string;
+}
+
+/** Options of the {@link LocalKeyring} constructor. */
+export interface LocalKeyringOptions {
+  /** AES-GCM backend; defaults to @noble/ciphers (the `envelope-kit/node` keyring uses `node:crypto`). */
+  readonly aead?: AesGcm;
+}
+
+interface VersionRecord {
+  readonly version: number;
+  readonly createdAt: string;
+  readonly material: Uint8Array;
+}
+interface KeyRecord {
+  readonly keyId: string;
+  state: KeyState;
+  readonly description: string;
+  readonly createdAt: string;
+  readonly versions: VersionRecord[];
+}
+
+/** The complete state of a keyring, material included. Used by the keyring file; handle as a secret. */
+export interface KeyringState {
+  readonly keys: readonly {
+    readonly keyId: string;
+    readonly state: KeyState;
+    readonly description: string;
+    readonly createdAt: string;
+    readonly versions: readonly { readonly version: number; readonly createdAt: string; readonly material: Uint8Array }[];
+  }[];
+  readonly aliases: Readonly<Record<string, string>>;
+}
+
+const ALIAS_RE = /^alias\/[A-Za-z0-9_/-]{1,249}$/;
+const KEY_ID_ALPHABET = 'abcdefghijkmnpqrstuvwxyz23456789';
+
+/**
+ * Check an alias name: `alias/` then 1..249 of `A-Z a-z 0-9 _ / -` (255 characters
+ * at most in all), not starting with the reserved `alias/acs`.
+ * @throws InvalidParameterError
+ */
+export function checkAlias(alias: unknown): string {
+  if (typeof alias !== 'string' || !ALIAS_RE.test(alias)) {
+    throw new InvalidParameterError('"alias" must be "alias/" followed by 1 to 249 of A-Z a-z 0-9 _ / -');
+  }
+  if (alias.startsWith('alias/acs')) throw new InvalidParameterError('aliases starting with "alias/acs" are reserved');
+  return alias;
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/**
+ * An in-memory set of master keys implementing the {@link KeyProvider} contract.
+ *
+ * Data keys are random and wrapped with AES-256-GCM under the key's current
+ * version, with the canonical encoding of the encryption context as associated
+ * data; the blob records key id and version (SPEC.md §6).
+ *
+ * @example
+ * ```ts
+ * import { LocalKeyring, encrypt, decrypt } from 'envelope-kit';
+ * const keyring = new LocalKeyring();
+ * keyring.createKey({ alias: 'alias/users' });
+ * const env = await encrypt(new TextEncoder().encode('hi'), { provider: keyring, keyId: 'alias/users' });
+ * const { plaintext } = await decrypt(env, { provider: keyring });
+ * ```
+ */
+export class LocalKeyring implements KeyProvider {
+  /** Always `"local"`. */
+  readonly providerId: string = LOCAL_PROVIDER_ID;
+  readonly #keys = new Map<string, KeyRecord>();
+  readonly #aliases = new Map<string, string>();
+  readonly #aead: AesGcm;
+
+  constructor(options: LocalKeyringOptions = {}) {
+    this.#aead = options.aead ?? nobleAesGcm;
+  }
+
+  /**
+   * Make a new master key with fresh random material.
+   * @returns the new key's description (its id is 6 random characters from a 32-letter alphabet).
+   * @throws InvalidParameterError for a bad or taken alias.
+   */
+  createKey(options: CreateKeyOptions = {}): KeyInfo {
+    const { alias, description = '' } = options;
+    if (alias !== undefined) {
+      checkAlias(alias);
+      if (this.#aliases.has(alias)) throw new InvalidParameterError(`alias ${alias} already exists`);
+    }
+    if (typeof description !== 'string' || description.length > 8192) {
+      throw new InvalidParameterError('"description" must be a string of at most 8192 characters');
+    }
+    let keyId: string;
+    do {
+      const r = randomBytes(6);
+      keyId = Array.from(r, (b) => KEY_ID_ALPHABET[b & 31]).join('');
+    } while (this.#keys.has(keyId));
+    const createdAt = now();
+    this.#keys.set(keyId, {
+      keyId,
+      state: 'Enabled',
+      description,
+      createdAt,
+      versions: [{ version: 1, createdAt, material: randomBytes(32) }],
+    });
+    if (alias !== undefined) this.#aliases.set(alias, keyId);
+    return this.describeKey(keyId);
+  }
+
+  /** Resolve a key id or alias to a key id. @throws KeyNotFoundError */
+  resolveKeyId(keyIdOrAlias: string): string {
+    if (typeof keyIdOrAlias !== 'string') throw new InvalidParameterError('"keyId" must be a string');
+    const id = keyIdOrAlias.startsWith('alias/') ? this.#aliases.get(keyIdOrAlias) : keyIdOrAlias;
+    if (id === undefined || !this.#keys.has(id)) throw new KeyNotFoundError(`key not found: ${keyIdOrAlias}`);
+    return id;
+  }
+
+  #record(keyIdOrAlias: string): KeyRecord {
+    return this.#keys.get(this.resolveKeyId(keyIdOrAlias))!;
+  }
+
+  /** Describe a key (no material). @throws KeyNotFoundError */
+  describeKey(keyIdOrAlias: string): KeyInfo {
+    const k = this.#record(keyIdOrAlias);
+    const aliases = [...this.#aliases].filter(([, id]) => id === k.keyId).map(([a]) => a).sort();
+    return Object.freeze({
+      keyId: k.keyId,
+      state: k.state,
+      description: k.description,
+      createdAt: k.createdAt,
+      currentVersion: k.versions[k.versions.length - 1]!.version,
+      versions: Object.freeze(k.versions.map((v) => Object.freeze({ version: v.version, createdAt: v.createdAt }))),
+      aliases: Object.freeze(aliases),
+    });
+  }
+
+  /** Every key, in creation order. */
+  listKeys(): KeyInfo[] {
+    return [...this.#keys.keys()].map((id) => this.describeKey(id));
+  }
+
+  /** Every alias and the key id it names. */
+  listAliases(): { alias: string; keyId: string }[] {
+    return [...this.#aliases].map(([alias, keyId]) => ({ alias, keyId })).sort((a, b) => (a.alias < b.alias ? -1 : 1));
+  }
+
+  /**
+   * Add a version with fresh material. New data keys use it; older versions still decrypt.
+   * @returns the new version number.
+   */
+  rotateKey(keyIdOrAlias: string): number {
+    const k = this.#record(keyIdOrAlias);
+    const version = k.versions[k.versions.length - 1]!.version + 1;
+    if (version > MAX_KEY_VERSION) throw new InvalidParameterError(`key ${k.keyId} has reached ${MAX_KEY_VERSION} versions`);
+    k.versions.push({ version, createdAt: now(), material: randomBytes(32) });
+    return version;
+  }
+
+  /** Allow the key to be used again. */
+  enableKey(keyIdOrAlias: string): void {
+    this.#record(keyIdOrAlias).state = 'Enabled';
+  }
+  /** Refuse every use of the key (generate and decrypt) until it is enabled. */
+  disableKey(keyIdOrAlias: string): void {
+    this.#record(keyIdOrAlias).state = 'Disabled';
+  }
+  /** Mark the key pending deletion: refused like a disabled key, and removable with {@link deleteKeyMaterial}. */
+  scheduleKeyDeletion(keyIdOrAlias: string): void {
+    this.#record(keyIdOrAlias).state = 'PendingDeletion';
+  }
+  /** Undo {@link scheduleKeyDeletion}; the key comes back disabled, as in the KMS API. */
+  cancelKeyDeletion(keyIdOrAlias: string): void {
+    const k = this.#record(keyIdOrAlias);
+    if (k.state === 'PendingDeletion') k.state = 'Disabled';
+  }
+  /**
+   * Destroy a key pending deletion: its material is wiped and everything it
+   * wrapped becomes unreadable. @throws InvalidParameterError unless pending deletion.
+   */
+  deleteKeyMaterial(keyIdOrAlias: string): void {
+    const k = this.#record(keyIdOrAlias);
+    if (k.state !== 'PendingDeletion') throw new InvalidParameterError('only a key pending deletion can be deleted');
+    for (const v of k.versions) wipe(v.material);
+    this.#keys.delete(k.keyId);
+    for (const [a, id] of [...this.#aliases]) if (id === k.keyId) this.#aliases.delete(a);
+  }
+
+  /** Point a new alias at a key. @throws InvalidParameterError when the alias exists */
+  createAlias(alias: string, keyIdOrAlias: string): void {
+    checkAlias(alias);
+    if (this.#aliases.has(alias)) throw new InvalidParameterError(`alias ${alias} already exists`);
+    this.#aliases.set(alias, this.resolveKeyId(keyIdOrAlias));
+  }
+  /** Point an existing alias at another key. */
+  updateAlias(alias: string, keyIdOrAlias: string): void {
+    checkAlias(alias);
+    if (!this.#aliases.has(alias)) throw new KeyNotFoundError(`alias not found: ${alias}`);
+    this.#aliases.set(alias, this.resolveKeyId(keyIdOrAlias));
+  }
+  /** Remove an alias (the key stays). */
+  deleteAlias(alias: string): void {
+    checkAlias(alias);
+    if (!this.#aliases.delete(alias)) throw new KeyNotFoundError(`alias not found: ${alias}`);
+  }
+
+  #usable(k: KeyRecord): void {
+    if (k.state === 'Disabled') throw new KeyDisabledError(`key ${k.keyId} is disabled`);
+    if (k.state === 'PendingDeletion') throw new KeyDisabledError(`key ${k.keyId} is pending deletion`);
+  }
+
+  /** {@inheritDoc KeyProvider.generateDataKey} */
+  async generateDataKey(request: GenerateDataKeyRequest): Promise<DataKey> {
+    const req = checkGenerateDataKeyRequest(request);
+    const k = this.#record(req.keyId);
+    this.#usable(k);
+    const v = k.versions[k.versions.length - 1]!;
+    const plaintext = randomBytes(req.numberOfBytes);
+    try {
+      const ciphertextBlob = wrapDataKey(this.#aead, v.material, k.keyId, v.version, randomBytes(NONCE_LENGTH), plaintext, req.context);
+      return { keyId: k.keyId, plaintext, ciphertextBlob };
+    } catch (e) {
+      wipe(plaintext);
+      throw e;
+    }
+  }
+
+  /** {@inheritDoc KeyProvider.decrypt} */
+  async decrypt(request: DecryptRequest): Promise<DecryptedDataKey> {
+    const { blob, context } = checkDecryptRequest(request);
+    let header;
+    try {
+      header = parseLocalBlob(blob);
+    } catch (e) {
+      if (e instanceof UnsupportedVersionError) throw new DecryptionFailedError({ cause: e });
+      throw e;
+    }
+    const k = this.#keys.get(header.keyId);
+    if (!k) throw new KeyNotFoundError(`key not found: ${header.keyId}`);
+    this.#usable(k);
+    const v = k.versions.find((x) => x.version === header.version);
+    if (!v) throw new DecryptionFailedError();
+    return { keyId: k.keyId, plaintext: unwrapDataKey(this.#aead, v.material, header, context) };
+  }
+
+  /** Every key and alias, material included (copies). For the keyring file; handle as a secret. */
+  exportState(): KeyringState {
+    return {
+      keys: [...this.#keys.values()].map((k) => ({
+        keyId: k.keyId,
+        state: k.state,
+        description: k.description,
+        createdAt: k.createdAt,
+        versions: k.versions.map((v) => ({ version: v.version, createdAt: v.createdAt, material: v.material.slice() })),
+      })),
+      aliases: Object.fromEntries(this.#aliases),
+    };
+  }
+
+  /**
+   * Build a keyring from a state (as {@link exportState} gives). The material is copied.
+   * @throws InvalidParameterError when the state is inconsistent.
+   */
+  static fromState(state: KeyringState, options: LocalKeyringOptions = {}): LocalKeyring {
+    const kr = new this(options);
+    for (const k of state.keys) {
+      if (!LOCAL_KEY_ID_RE.test(k.keyId) || kr.#keys.has(k.keyId)) throw new InvalidParameterError('keyring state has an invalid or duplicate key id');
+      if (k.versions.length === 0) throw new InvalidParameterError(`key ${k.keyId} has no versions`);
+      let prev = 0;
+      for (const v of k.versions) {
+        if (!Number.isInteger(v.version) || v.version <= prev || v.version > MAX_KEY_VERSION || v.material.length !== MASTER_KEY_BYTES) {
+          throw new InvalidParameterError(`key ${k.keyId} has an invalid version`);
+        }
+        prev = v.version;
+      }
+      kr.#keys.set(k.keyId, {
+        keyId: k.keyId,
+        state: k.state,
+        description: k.description,
+        createdAt: k.createdAt,
+        versions: k.versions.map((v) => ({ version: v.version, createdAt: v.createdAt, material: v.material.slice() })),
+      });
+    }
+    for (const [alias, keyId] of Object.entries(state.aliases)) {
+      checkAlias(alias);
+      if (!kr.#keys.has(keyId)) throw new InvalidParameterError(`alias ${alias} names an unknown key`);
+      kr.#aliases.set(alias, keyId);
+    }
+    return kr;
+  }
+
+  /** Wipe every key's material. The keyring is unusable afterwards. */
+  destroy(): void {
+    for (const k of this.#keys.values()) for (const v of k.versions) wipe(v.material);
+    this.#keys.clear();
+    this.#aliases.clear();
+  }
+
+  /** JSON form: metadata only, never material. */
+  toJSON(): { providerId: string; keys: KeyInfo[] } {
+    return { providerId: this.providerId, keys: this.listKeys() };
+  }
+
+  /** What `util.inspect` and `console.log` show: metadata only. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `LocalKeyring { keys: ${this.#keys.size}, aliases: ${this.#aliases.size} }`;
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * `envelope-kit/node`: Node-only parts. The `node:crypto` AES-GCM backend and
+ * keyring files on disk (atomic writes, mode 0600).
+ * @module
+ */
+export { nodeAesGcm } from './node/aead.js';
+export { saveKeyring, loadKeyring, writeFileAtomic, MAX_KEYRING_FILE_BYTES } from './node/keyring-file.js';
+export {
+  serializeKeyring,
+  parseKeyring,
+  DEFAULT_SCRYPT,
+  SCRYPT_BOUNDS,
+  KEYRING_FORMAT,
+  KEYRING_VERSION,
+} from './keyring/file-format.js';
+export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './keyring/file-format.js';

@@ -1,0 +1,58 @@
+/**
+ * AES-GCM backend on `node:crypto` (OpenSSL). Node-only: reached through the
+ * `envelope-kit/node` subpath and the package's `node` export condition.
+ * @module
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import type { AesGcm } from '../aead/types.js';
+
+type GcmAlgorithm = 'aes-128-gcm' | 'aes-256-gcm';
+
+function algorithm(key: Uint8Array): GcmAlgorithm {
+  if (key.length === 32) return 'aes-256-gcm';
+  if (key.length === 16) return 'aes-128-gcm';
+  throw new RangeError(`"key" expected Uint8Array of length 16 or 32, got length=${key.length}`);
+}
+
+/** Chunk size for update(): bounds the temporary buffers OpenSSL's binding allocates. */
+const CHUNK = 1 << 20;
+
+/** The `node:crypto` AES-GCM backend: same bytes as {@link nobleAesGcm}, much faster on Node. */
+export const nodeAesGcm: AesGcm = Object.freeze({
+  name: 'node',
+  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
+    const c = createCipheriv(algorithm(key), key, nonce, { authTagLength: 16 });
+    if (aad.length > 0) c.setAAD(aad);
+    let o = 0;
+    for (let i = 0; i < plaintext.length; i += CHUNK) {
+      const part = c.update(plaintext.subarray(i, Math.min(i + CHUNK, plaintext.length)));
+      out.set(part, o);
+      o += part.length;
+    }
+    const last = c.final();
+    out.set(last, o);
+    o += last.length;
+    out.set(c.getAuthTag(), o);
+  },
+  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean {
+    if (sealed.length < 16) return false;
+    const n = sealed.length - 16;
+    const d = createDecipheriv(algorithm(key), key, nonce, { authTagLength: 16 });
+    d.setAuthTag(sealed.subarray(n));
+    if (aad.length > 0) d.setAAD(aad);
+    let o = 0;
+    try {
+      for (let i = 0; i < n; i += CHUNK) {
+        const part = d.update(sealed.subarray(i, Math.min(i + CHUNK, n)));
+        out.set(part, o);
+        part.fill(0);
+        o += part.length;
+      }
+      d.final();
+      return true;
+    } catch {
+      out.fill(0);
+      return false;
+    }
+  },
+});

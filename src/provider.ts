@@ -1,0 +1,184 @@
+/**
+ * The key-provider contract: what the envelope layer asks of a key management
+ * service. It mirrors the KMS operations `GenerateDataKey` and `Decrypt`.
+ *
+ * ## What a provider must do
+ * - `generateDataKey` returns a fresh random data key twice: in plaintext and
+ *   encrypted under the master key (`ciphertextBlob`). The answer's `keyId` is
+ *   the resolved key id, never an alias.
+ * - `decrypt` takes only the blob and the encryption context: the blob names
+ *   its own key. It must fail unless the context equals (as a map; order does
+ *   not matter) the one given to `generateDataKey`.
+ * - Bad parameters (see {@link GenerateDataKeyRequest}) are rejected with
+ *   {@link InvalidParameterError} before any work is done.
+ * - Errors are the library's own: {@link KeyNotFoundError} (unknown key id or
+ *   alias), {@link KeyDisabledError} (disabled or pending deletion),
+ *   {@link DecryptionFailedError} (a blob that is not the provider's, was
+ *   altered, or was bound to another context: one fixed message, whatever the
+ *   cause), {@link ProviderError} for anything else. A provider never puts key
+ *   material in an error.
+ * - Ownership: the `plaintext` a provider returns belongs to the caller, who
+ *   wipes it when done. A provider must not keep a reference it relies on.
+ * @module
+ */
+import { type CheckedContext, type EncryptionContext, checkContext } from './context.js';
+import { InvalidParameterError } from './errors.js';
+import { isWellFormed } from './internal/bytes.js';
+
+/** Key specs a data key may be requested with. */
+export type KeySpec = 'AES_256' | 'AES_128';
+
+/** Bytes in a data key of each spec. */
+export const KEY_SPEC_BYTES: Readonly<Record<KeySpec, number>> = Object.freeze({ AES_256: 32, AES_128: 16 });
+
+/** Parameters of {@link KeyProvider.generateDataKey}. */
+export interface GenerateDataKeyRequest {
+  /** A key id, or an alias (`alias/...`). */
+  readonly keyId: string;
+  /** `AES_256` (default, 32 bytes) or `AES_128` (16 bytes). Ignored when `numberOfBytes` is given. */
+  readonly keySpec?: KeySpec;
+  /** Integer 1..1024. Wins over `keySpec` when both are given. */
+  readonly numberOfBytes?: number;
+  /** String-to-string map bound to the blob; `decrypt` must be given an equal map. */
+  readonly encryptionContext?: EncryptionContext;
+}
+
+/** Answer of {@link KeyProvider.generateDataKey}. */
+export interface DataKey {
+  /** The resolved key id (never an alias). */
+  readonly keyId: string;
+  /** The data key in plaintext. The caller owns it and wipes it. */
+  readonly plaintext: Uint8Array;
+  /** The data key encrypted under the master key; identifies its own key. */
+  readonly ciphertextBlob: Uint8Array;
+}
+
+/** Parameters of {@link KeyProvider.decrypt}. */
+export interface DecryptRequest {
+  /** A blob from this provider's `generateDataKey`. */
+  readonly ciphertextBlob: Uint8Array;
+  /** Must equal the context the blob was made with. */
+  readonly encryptionContext?: EncryptionContext;
+}
+
+/** Answer of {@link KeyProvider.decrypt}. */
+export interface DecryptedDataKey {
+  /** The id of the master key that wrapped the blob. */
+  readonly keyId: string;
+  /** The data key in plaintext. The caller owns it and wipes it. */
+  readonly plaintext: Uint8Array;
+}
+
+/**
+ * A key management service as the envelope layer sees it.
+ * @see the module documentation for the full contract.
+ */
+export interface KeyProvider {
+  /**
+   * Stable identifier of the provider kind, stored in every envelope beside the
+   * blob (`"local"`, `"alibaba-kms"`, ...). 1..64 characters of `a-z 0-9 . _ -`.
+   */
+  readonly providerId: string;
+  /**
+   * Make a new data key under the master key `keyId`.
+   * @throws InvalidParameterError, KeyNotFoundError, KeyDisabledError, ProviderError
+   */
+  generateDataKey(request: GenerateDataKeyRequest): Promise<DataKey>;
+  /**
+   * Recover the data key in `ciphertextBlob`.
+   * @throws InvalidParameterError, DecryptionFailedError, KeyNotFoundError, KeyDisabledError, ProviderError
+   */
+  decrypt(request: DecryptRequest): Promise<DecryptedDataKey>;
+}
+
+/** Limits on what a provider may return or an envelope may hold (SPEC.md §5). */
+export const PROVIDER_LIMITS = Object.freeze({
+  maxProviderIdBytes: 64,
+  maxKeyIdBytes: 2048,
+  maxBlobBytes: 4096,
+  minNumberOfBytes: 1,
+  maxNumberOfBytes: 1024,
+});
+
+const PROVIDER_ID_RE = /^[a-z0-9._-]{1,64}$/;
+
+/** True when `id` is a valid provider id. */
+export function isProviderId(id: unknown): id is string {
+  return typeof id === 'string' && PROVIDER_ID_RE.test(id);
+}
+
+/** A checked {@link GenerateDataKeyRequest}. */
+export interface CheckedGenerateRequest {
+  readonly keyId: string;
+  readonly numberOfBytes: number;
+  readonly context: CheckedContext;
+}
+
+/** Check a key id or alias argument. */
+export function checkKeyId(keyId: unknown, what = 'keyId'): string {
+  if (typeof keyId !== 'string' || keyId.length === 0) {
+    throw new InvalidParameterError(`"${what}" must be a non-empty string`);
+  }
+  if (keyId.length > PROVIDER_LIMITS.maxKeyIdBytes || !isWellFormed(keyId)) {
+    throw new InvalidParameterError(`"${what}" must be well-formed and at most ${PROVIDER_LIMITS.maxKeyIdBytes} characters`);
+  }
+  return keyId;
+}
+
+/** Check `keySpec` alone; `undefined` means AES_256. */
+export function checkKeySpec(keySpec: unknown): KeySpec {
+  if (keySpec === undefined) return 'AES_256';
+  if (keySpec === 'AES_256' || keySpec === 'AES_128') return keySpec;
+  throw new InvalidParameterError('"keySpec" must be "AES_256" or "AES_128"');
+}
+
+/**
+ * Validate a `generateDataKey` request as every provider must: `numberOfBytes`
+ * an integer 1..1024 that wins over `keySpec`, `keySpec` one of the two specs,
+ * a non-empty key id, a string-to-string context.
+ * @throws InvalidParameterError
+ */
+export function checkGenerateDataKeyRequest(request: unknown): CheckedGenerateRequest {
+  if (request === null || typeof request !== 'object') {
+    throw new InvalidParameterError('generateDataKey expects a request object');
+  }
+  const r = request as Record<string, unknown>;
+  let keyId: unknown, keySpec: unknown, numberOfBytes: unknown, encryptionContext: unknown;
+  try {
+    ({ keyId, keySpec, numberOfBytes, encryptionContext } = r);
+  } catch (e) {
+    throw new InvalidParameterError('generateDataKey request could not be read', { cause: e });
+  }
+  const id = checkKeyId(keyId);
+  const spec = checkKeySpec(keySpec);
+  let n = KEY_SPEC_BYTES[spec];
+  if (numberOfBytes !== undefined) {
+    if (
+      typeof numberOfBytes !== 'number' ||
+      !Number.isInteger(numberOfBytes) ||
+      numberOfBytes < PROVIDER_LIMITS.minNumberOfBytes ||
+      numberOfBytes > PROVIDER_LIMITS.maxNumberOfBytes
+    ) {
+      throw new InvalidParameterError('"numberOfBytes" must be an integer from 1 to 1024');
+    }
+    n = numberOfBytes;
+  }
+  return { keyId: id, numberOfBytes: n, context: checkContext(encryptionContext) };
+}
+
+/** Validate a `decrypt` request as every provider must. @throws InvalidParameterError */
+export function checkDecryptRequest(request: unknown): { blob: Uint8Array; context: CheckedContext } {
+  if (request === null || typeof request !== 'object') {
+    throw new InvalidParameterError('decrypt expects a request object');
+  }
+  let blob: unknown, encryptionContext: unknown;
+  try {
+    ({ ciphertextBlob: blob, encryptionContext } = request as Record<string, unknown>);
+  } catch (e) {
+    throw new InvalidParameterError('decrypt request could not be read', { cause: e });
+  }
+  if (!(blob instanceof Uint8Array) || blob.length === 0 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
+    throw new InvalidParameterError(`"ciphertextBlob" must be a Uint8Array of 1 to ${PROVIDER_LIMITS.maxBlobBytes} bytes`);
+  }
+  return { blob: blob.slice(), context: checkContext(encryptionContext) };
+}
