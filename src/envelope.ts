@@ -19,6 +19,7 @@ import {
 } from './errors.js';
 import {
   FORMAT_LIMITS,
+  LAYOUT_NAMES,
   MESSAGE_ID_LENGTH,
   SINGLE_PASS_NONCE,
   type EncryptedDataKey,
@@ -86,7 +87,7 @@ export interface EnvelopeInfo {
   readonly totalLength: number;
 }
 
-function readOption<T>(options: unknown, name: string): T {
+export function readOption<T>(options: unknown, name: string): T {
   try {
     return (options as Record<string, T>)[name]!;
   } catch (e) {
@@ -94,11 +95,11 @@ function readOption<T>(options: unknown, name: string): T {
   }
 }
 
-function checkOptionsObject(options: unknown, fn: string): void {
+export function checkOptionsObject(options: unknown, fn: string): void {
   if (options === null || typeof options !== 'object') throw new InvalidParameterError(`${fn} expects an options object`);
 }
 
-function checkProvider(p: unknown, what: string): KeyProvider {
+export function checkProvider(p: unknown, what: string): KeyProvider {
   try {
     if (
       p !== null &&
@@ -115,7 +116,7 @@ function checkProvider(p: unknown, what: string): KeyProvider {
   throw new InvalidParameterError(`"${what}" must be a KeyProvider (providerId, generateDataKey, decrypt)`);
 }
 
-function checkAead(a: unknown): AesGcm {
+export function checkAead(a: unknown): AesGcm {
   if (a === undefined) return nobleAesGcm;
   if (a !== null && typeof a === 'object' && typeof (a as AesGcm).seal === 'function' && typeof (a as AesGcm).open === 'function') {
     return a as AesGcm;
@@ -178,6 +179,24 @@ export async function encrypt(plaintext: Uint8Array, options: EncryptOptions): P
   const context = checkContext(readOption(options, 'encryptionContext'));
   const aead = checkAead(readOption(options, 'aead'));
 
+  const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
+  try {
+    return sealWithDataKey(aead, dataKey, randomBytes(MESSAGE_ID_LENGTH), context, [edk], plaintext);
+  } finally {
+    wipe(dataKey);
+  }
+}
+
+/**
+ * Ask a provider for a data key and check its answer. The caller wipes `dataKey`.
+ * @internal
+ */
+export async function obtainDataKey(
+  provider: KeyProvider,
+  keyId: string,
+  keySpec: KeySpec,
+  context: CheckedContext,
+): Promise<{ dataKey: Uint8Array; edk: EncryptedDataKey }> {
   let dk: unknown;
   try {
     dk = await provider.generateDataKey({ keyId, keySpec, encryptionContext: context.map });
@@ -203,10 +222,10 @@ export async function encrypt(plaintext: Uint8Array, options: EncryptOptions): P
     ) {
       throw new ProviderError('provider returned an invalid keyId');
     }
-    const edk: EncryptedDataKey = { providerId: provider.providerId, keyId: resolvedKeyId, blob: blob.slice() };
-    return sealWithDataKey(aead, dataKey, randomBytes(MESSAGE_ID_LENGTH), context, [edk], plaintext);
-  } finally {
+    return { dataKey, edk: { providerId: provider.providerId, keyId: resolvedKeyId, blob: blob.slice() } };
+  } catch (e) {
     wipe(dataKey);
+    throw e;
   }
 }
 
@@ -215,7 +234,8 @@ function asProviderError(e: unknown, what: string): EnvelopeKitError {
   return new ProviderError(what, { cause: e });
 }
 
-function checkDecryptOptions(options: unknown): {
+/** @internal */
+export function checkDecryptOptions(options: unknown): {
   providers: KeyProvider[];
   required: CheckedContext;
   maxEdks: number;
@@ -244,7 +264,7 @@ function checkDecryptOptions(options: unknown): {
 }
 
 /** Ask the providers for the data key of one of the envelope's encrypted data keys. SPEC.md §3.5 step 3. */
-async function unwrapAny(
+export async function unwrapAny(
   header: EnvelopeHeader,
   providers: readonly KeyProvider[],
 ): Promise<{ dataKey: Uint8Array; keyId: string }> {
@@ -335,7 +355,6 @@ export async function decryptText(envelope: string, options: DecryptOptions): Pr
 }
 
 const SUITE_NAMES: Record<number, string> = { 0x01: 'AES-256-GCM, HKDF-SHA-256, key commitment' };
-const LAYOUT_NAMES: Record<number, string> = { 0x00: 'single pass' };
 
 /**
  * Read what an envelope's header says, without decrypting and without any secret.
@@ -346,7 +365,7 @@ export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDa
   const bytes = typeof envelope === 'string' ? envelopeFromText(envelope) : envelope;
   if (!isBytes(bytes)) throw new MalformedEnvelopeError('envelope must be a Uint8Array or a text envelope');
   const max = options?.maxEncryptedDataKeys ?? FORMAT_LIMITS.maxEncryptedDataKeys;
-  const { header, bodyOffset } = parseHeader(bytes, max);
+  const { header, bodyOffset } = parseHeader(bytes, max, Object.keys(LAYOUT_NAMES).map(Number));
   return Object.freeze({
     formatVersion: header.version,
     suite: { id: header.suite, name: SUITE_NAMES[header.suite]! },

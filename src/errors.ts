@@ -15,7 +15,10 @@ export type ErrorCode =
   | 'ERR_KEY_DISABLED'
   | 'ERR_DECRYPTION_FAILED'
   | 'ERR_PROVIDER'
-  | 'ERR_KEYRING_FILE';
+  | 'ERR_KEYRING_FILE'
+  | 'ERR_UNSUPPORTED_VALUE'
+  | 'ERR_SCHEMA_MISMATCH'
+  | 'ERR_UNENCRYPTED_FIELD';
 
 /** Base class of every error envelope-kit throws. */
 export class EnvelopeKitError extends Error {
@@ -100,5 +103,43 @@ export class ProviderError extends EnvelopeKitError {
 export class KeyringFileError extends EnvelopeKitError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_KEYRING_FILE', message, options);
+  }
+}
+
+/** A value cannot be encoded (function, symbol, class instance, cycle, too deep, throwing getter...). */
+export class UnsupportedValueError extends EnvelopeKitError {
+  /** Where in the value the problem is, e.g. `$.address.lines[2]`. */
+  readonly path: string;
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super('ERR_UNSUPPORTED_VALUE', `cannot encode value at ${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** One schema problem: where, and the validator's issue code. Never the value. */
+export interface SchemaIssue {
+  readonly path: string;
+  readonly code: string;
+}
+
+/**
+ * The decrypted value does not match the schema. Decryption itself succeeded.
+ * The message names paths and issue codes only, never the values.
+ */
+export class SchemaMismatchError extends EnvelopeKitError {
+  readonly issues: readonly SchemaIssue[];
+  constructor(issues: readonly SchemaIssue[]) {
+    const list = issues.slice(0, 10).map((i) => `${i.path} (${i.code})`).join(', ');
+    super('ERR_SCHEMA_MISMATCH', `decrypted value does not match the schema: ${list}${issues.length > 10 ? ', ...' : ''}`);
+    this.issues = issues;
+  }
+}
+
+/** A field that should hold ciphertext holds something else (fail closed). */
+export class UnencryptedFieldError extends EnvelopeKitError {
+  readonly path: string;
+  constructor(path: string) {
+    super('ERR_UNENCRYPTED_FIELD', `field ${path} should be encrypted but is not`);
+    this.path = path;
   }
 }

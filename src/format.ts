@@ -18,6 +18,10 @@ export const FORMAT_VERSION = 0x01;
 export const SUITE_AES256GCM_HKDFSHA256_COMMIT = 0x01;
 /** Layout 0x00: the body is one AES-GCM pass (`ciphertext || tag`). */
 export const LAYOUT_SINGLE = 0x00;
+/** Layout 0x01: one field of a record; the body is sealed under a key bound to the field's path (SPEC.md §9). */
+export const LAYOUT_FIELD = 0x01;
+/** Layouts this release knows, with their names. */
+export const LAYOUT_NAMES: Readonly<Record<number, string>> = Object.freeze({ 0x00: 'single pass', 0x01: 'record field' });
 /** Bytes of the message id. */
 export const MESSAGE_ID_LENGTH = 16;
 /** Bytes of the key commitment. */
@@ -55,13 +59,14 @@ export interface EnvelopeHeader {
 
 /** Build the header bytes (SPEC.md §3.1). Inputs must already be checked. */
 export function encodeHeader(h: {
+  layout?: number;
   messageId: Uint8Array;
   context: CheckedContext;
   encryptedDataKeys: readonly EncryptedDataKey[];
   commitment: Uint8Array;
 }): Uint8Array {
   const w = new ByteWriter(256);
-  w.u8(MAGIC[0]).u8(MAGIC[1]).u8(FORMAT_VERSION).u8(SUITE_AES256GCM_HKDFSHA256_COMMIT).u8(LAYOUT_SINGLE);
+  w.u8(MAGIC[0]).u8(MAGIC[1]).u8(FORMAT_VERSION).u8(SUITE_AES256GCM_HKDFSHA256_COMMIT).u8(h.layout ?? LAYOUT_SINGLE);
   w.bytes(h.messageId);
   writeContext(w, h.context);
   w.u8(h.encryptedDataKeys.length);
@@ -81,6 +86,7 @@ export function encodeHeader(h: {
 export function parseHeader(
   bytes: Uint8Array,
   maxEncryptedDataKeys: number = FORMAT_LIMITS.defaultMaxEncryptedDataKeys,
+  layouts: readonly number[] = [LAYOUT_SINGLE],
 ): { header: EnvelopeHeader; bodyOffset: number } {
   const fail = (m: string) => new MalformedEnvelopeError(m);
   const r = new ByteReader(bytes, fail);
@@ -91,7 +97,7 @@ export function parseHeader(
   const suite = r.u8('suite');
   if (suite !== SUITE_AES256GCM_HKDFSHA256_COMMIT) throw new UnsupportedVersionError('suite', suite);
   const layout = r.u8('layout');
-  if (layout !== LAYOUT_SINGLE) throw new UnsupportedVersionError('layout', layout);
+  if (!layouts.includes(layout)) throw new UnsupportedVersionError('layout', layout);
   const messageId = r.take(MESSAGE_ID_LENGTH, 'message id').slice();
   const context = readContext(r, fail);
   const count = r.u8('encrypted data key count');

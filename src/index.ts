@@ -48,3 +48,12 @@ export {
 export type { ErrorCode } from './errors.js';
 export { serializeKeyring, parseKeyring, DEFAULT_SCRYPT, SCRYPT_BOUNDS, KEYRING_FORMAT, KEYRING_VERSION } from './keyring/file-format.js';
 export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './keyring/file-format.js';
+export { encryptObject, decryptObject, encryptObjects, decryptObjects } from './objects.js';
+export type { ValueSchema, EncryptObjectOptions, DecryptObjectOptions, BatchResult, BatchOptions } from './objects.js';
+export { encryptFields, decryptFields, encryptRecords, decryptRecords, FIELD_KEY_LABEL } from './fields.js';
+export type { EncryptFieldsOptions, DecryptFieldsOptions, BlindIndexField, RecordId } from './fields.js';
+export { createBlindIndexKey, openBlindIndex, BLIND_INDEX_LABEL } from './blind-index.js';
+export type { BlindIndex, CreateBlindIndexKeyOptions, OpenBlindIndexOptions } from './blind-index.js';
+export { encodeValue, decodeValue, DEFAULT_MAX_DEPTH, VALUE_ENCODING_VERSION } from './value-encoding.js';
+export { UnsupportedValueError, SchemaMismatchError, UnencryptedFieldError } from './errors.js';
+export type { SchemaIssue } from './errors.js';

@@ -35,7 +35,17 @@ function encode(bytes: Uint8Array, alphabet: string, pad: boolean): string {
   return out;
 }
 
-function decode(s: string, t: Int16Array, pad: boolean): Uint8Array | undefined {
+/** What `decode` reads: a string, or ASCII bytes (so a secret need never become a string). */
+interface CharSource {
+  readonly length: number;
+  charCodeAt(i: number): number;
+}
+
+function asciiSource(bytes: Uint8Array): CharSource {
+  return { length: bytes.length, charCodeAt: (i) => bytes[i]! };
+}
+
+function decode(s: CharSource, t: Int16Array, pad: boolean): Uint8Array | undefined {
   let len = s.length;
   if (pad) {
     if (len % 4 !== 0) return undefined;
@@ -77,6 +87,14 @@ export function base64Encode(bytes: Uint8Array): string {
 /** Standard padded base64 to bytes, or undefined when not canonical. */
 export function base64Decode(s: string): Uint8Array | undefined {
   return decode(s, STD_T, true);
+}
+/**
+ * Standard padded base64 held as ASCII bytes (e.g. a slice of an HTTP response body)
+ * to bytes, or undefined when not canonical. Same rules as {@link base64Decode}; the
+ * encoded secret never becomes a JavaScript string.
+ */
+export function base64DecodeAscii(ascii: Uint8Array): Uint8Array | undefined {
+  return decode(asciiSource(ascii), STD_T, true);
 }
 /** base64url without padding. */
 export function base64UrlEncode(bytes: Uint8Array): string {

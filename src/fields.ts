@@ -1,0 +1,410 @@
+/**
+ * Field-level encryption of records (SPEC.md §9). `encryptFields` replaces the
+ * selected fields of a record by text envelopes of layout 0x01; the record keeps
+ * its shape. One data key (one provider call) per record; each field is sealed
+ * under its own key derived from it and bound to the field's path and the
+ * record id, so a ciphertext moved to another field, array element or record
+ * does not decrypt.
+ * @module
+ */
+import { expand, extract } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { TAG_LENGTH, type AesGcm } from './aead/types.js';
+import type { BlindIndex } from './blind-index.js';
+import { type EncryptionContext, checkContext, contextContains } from './context.js';
+import {
+  checkAead,
+  checkDecryptOptions,
+  checkOptionsObject,
+  checkProvider,
+  obtainDataKey,
+  readOption,
+  unwrapAny,
+} from './envelope.js';
+import { DecryptionFailedError, InvalidParameterError, MalformedEnvelopeError, UnencryptedFieldError } from './errors.js';
+import {
+  LAYOUT_FIELD,
+  MESSAGE_ID_LENGTH,
+  SINGLE_PASS_NONCE,
+  TEXT_PREFIX,
+  type EnvelopeHeader,
+  encodeHeader,
+  envelopeFromText,
+  envelopeToText,
+  parseHeader,
+} from './format.js';
+import { constantTimeEqual, utf8Encode, wipe } from './internal/bytes.js';
+import { randomBytes } from './internal/random.js';
+import { deriveKeys } from './kdf.js';
+import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, mapBounded } from './objects.js';
+import { type KeyProvider, type KeySpec, checkKeyId, checkKeySpec } from './provider.js';
+import { decodeValue, encodeValue, pathKey } from './value-encoding.js';
+
+/** HKDF info label of field keys (SPEC.md §9.2). */
+export const FIELD_KEY_LABEL = 'envelope-kit/v1/field-key';
+const FIELD_KEY_INFO = utf8Encode(FIELD_KEY_LABEL);
+
+/** A record id: binds every field to its record. */
+export type RecordId = string | number;
+
+/** Where and how to store a blind index of a field. */
+export interface BlindIndexField {
+  /** The index to compute (from `openBlindIndex`). */
+  readonly index: BlindIndex;
+  /** Property, beside the field, that receives the index string (e.g. `email_idx`). */
+  readonly into: string;
+}
+
+/** Options of {@link encryptFields}. */
+export interface EncryptFieldsOptions {
+  readonly provider: KeyProvider;
+  readonly keyId: string;
+  /** Field selectors: `ssn`, `address.street`, `cards[].number` (`[]` = every element). */
+  readonly fields: readonly string[];
+  /** Binds every field to this record; decryptFields must be given the same id. */
+  readonly recordId?: RecordId;
+  /** Context bound to the record's data key (e.g. `{ table: 'users' }`). */
+  readonly encryptionContext?: EncryptionContext;
+  readonly keySpec?: KeySpec;
+  /** Blind indexes to compute, by field selector (the field's plaintext is indexed). */
+  readonly blindIndexes?: Readonly<Record<string, BlindIndexField>>;
+  readonly aead?: AesGcm;
+}
+
+/** Options of {@link decryptFields}. */
+export interface DecryptFieldsOptions<T = unknown> {
+  readonly provider?: KeyProvider;
+  readonly providers?: readonly KeyProvider[];
+  /** The fields to decrypt; fields not listed are left as they are (partial decryption). */
+  readonly fields: readonly string[];
+  /** Must equal the id given to encryptFields. */
+  readonly recordId?: RecordId;
+  /** Entries the record's context must contain. */
+  readonly encryptionContext?: EncryptionContext;
+  /**
+   * Migration only: accept plaintext where a listed field should be encrypted, and report
+   * each such field to `onPlaintextField`. Without it such a field throws UnencryptedFieldError.
+   */
+  readonly allowPlaintextFields?: boolean;
+  /** Called with the path of every plaintext field accepted under `allowPlaintextFields`. */
+  readonly onPlaintextField?: (path: string) => void;
+  /** Validate the whole decrypted record. */
+  readonly schema?: ValueSchema<T>;
+  readonly maxEncryptedDataKeys?: number;
+  readonly aead?: AesGcm;
+}
+
+type Segment = { readonly name: string; readonly arrays: number };
+type Selector = { readonly text: string; readonly segments: readonly Segment[] };
+type Step = string | number;
+type Located = { readonly steps: readonly Step[]; readonly path: string; readonly selector: string };
+
+const SEGMENT_RE = /^([^.[\]]+)((?:\[\])*)$/;
+
+/** Parse `a.b[].c` into segments. @throws InvalidParameterError */
+function parseSelector(text: unknown): Selector {
+  if (typeof text !== 'string' || text.length === 0 || text.length > 1024) {
+    throw new InvalidParameterError('field selectors must be non-empty strings like "address.street" or "cards[].number"');
+  }
+  const segments = text.split('.').map((part) => {
+    const m = SEGMENT_RE.exec(part);
+    if (!m) throw new InvalidParameterError(`invalid field selector ${JSON.stringify(text)}`);
+    return { name: m[1]!, arrays: m[2]!.length / 2 };
+  });
+  return { text, segments };
+}
+
+function checkSelectors(fields: unknown): Selector[] {
+  if (!Array.isArray(fields) || fields.length === 0) throw new InvalidParameterError('"fields" must be a non-empty array of selectors');
+  const sels = fields.map(parseSelector);
+  const keys = sels.map((s) => s.segments.map((g) => g.name + '[]'.repeat(g.arrays)));
+  for (let i = 0; i < keys.length; i++) {
+    for (let j = 0; j < keys.length; j++) {
+      if (i === j) continue;
+      const a = keys[i]!;
+      const b = keys[j]!;
+      const prefix = a.length <= b.length && a.every((s, k) => k === a.length - 1 ? b[k]!.startsWith(s) : s === b[k]);
+      if (prefix) throw new InvalidParameterError(`field selectors ${JSON.stringify(sels[i]!.text)} and ${JSON.stringify(sels[j]!.text)} overlap`);
+    }
+  }
+  return sels;
+}
+
+function isContainer(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function stepsPath(steps: readonly Step[]): string {
+  let p = '$';
+  for (const s of steps) p = typeof s === 'number' ? `${p}[${s}]` : pathKey(p, s);
+  return p;
+}
+
+/** Every concrete location a selector names in `record`. Absent fields are skipped. */
+function locate(record: unknown, sel: Selector): Located[] {
+  const out: Located[] = [];
+  const walk = (node: unknown, i: number, steps: Step[]): void => {
+    const seg = sel.segments[i]!;
+    if (!isContainer(node)) {
+      if (node === undefined || node === null) return;
+      throw new InvalidParameterError(`field ${sel.text}: ${stepsPath(steps)} is not an object`);
+    }
+    if (!Object.prototype.hasOwnProperty.call(node, seg.name)) return;
+    const expand = (v: unknown, depth: number, st: Step[]): void => {
+      if (depth === seg.arrays) {
+        if (i === sel.segments.length - 1) out.push({ steps: st, path: stepsPath(st), selector: sel.text });
+        else walk(v, i + 1, st);
+        return;
+      }
+      if (v === undefined || v === null) return;
+      if (!Array.isArray(v)) throw new InvalidParameterError(`field ${sel.text}: ${stepsPath(st)} is not an array`);
+      v.forEach((el, k) => expand(el, depth + 1, [...st, k]));
+    };
+    expand(node[seg.name], 0, [...steps, seg.name]);
+  };
+  walk(record, 0, []);
+  return out;
+}
+
+function getAt(root: unknown, steps: readonly Step[]): unknown {
+  let n = root as Record<Step, unknown>;
+  for (const s of steps) n = n[s] as Record<Step, unknown>;
+  return n;
+}
+
+/** Copy-on-write: shallow-copy each container on the way to `steps`, then set the value. */
+function setAt(root: Record<string, unknown>, steps: readonly Step[], value: unknown, copied: Set<unknown>): void {
+  let n: Record<Step, unknown> = root;
+  for (let i = 0; i < steps.length - 1; i++) {
+    const s = steps[i]!;
+    let child = n[s] as Record<Step, unknown>;
+    if (!copied.has(child)) {
+      child = (Array.isArray(child) ? [...child] : { ...child }) as Record<Step, unknown>;
+      copied.add(child);
+      n[s] = child;
+    }
+    n = child;
+  }
+  n[steps[steps.length - 1]!] = value;
+}
+
+function cloneRoot(record: Record<string, unknown>, copied: Set<unknown>): Record<string, unknown> {
+  const root = { ...record };
+  copied.add(root);
+  return root;
+}
+
+/** The canonical binding of a field: JSON of `[path steps, record id or null]` (SPEC.md §9.2). */
+export function fieldBinding(steps: readonly Step[], recordId: RecordId | undefined): Uint8Array {
+  return utf8Encode(JSON.stringify([steps, recordId ?? null]));
+}
+
+/** `fieldKey = HKDF-Expand(prk, "envelope-kit/v1/field-key" || 0x00 || binding, 32)`. */
+export function deriveFieldKey(dataKey: Uint8Array, messageId: Uint8Array, binding: Uint8Array): Uint8Array {
+  const prk = extract(sha256, dataKey, messageId);
+  const info = new Uint8Array(FIELD_KEY_INFO.length + 1 + binding.length);
+  info.set(FIELD_KEY_INFO, 0);
+  info.set(binding, FIELD_KEY_INFO.length + 1);
+  try {
+    return expand(sha256, prk, info, 32);
+  } finally {
+    wipe(prk);
+  }
+}
+
+function checkRecordId(id: unknown): RecordId | undefined {
+  if (id === undefined) return undefined;
+  if (typeof id === 'string' && id.length <= 1024) return id;
+  if (typeof id === 'number' && Number.isSafeInteger(id)) return id;
+  throw new InvalidParameterError('"recordId" must be a string (at most 1024 characters) or a safe integer');
+}
+
+function checkRecord(record: unknown): Record<string, unknown> {
+  if (!isContainer(record)) throw new InvalidParameterError('"record" must be an object');
+  return record;
+}
+
+/**
+ * Encrypt the selected fields of a record. Returns a new record of the same
+ * shape (the input is not modified) in which each selected field holds a text
+ * envelope; absent fields stay absent.
+ * @throws InvalidParameterError for bad selectors or a record that does not fit them;
+ *   UnsupportedValueError for a field value that cannot be encoded; provider errors as {@link encrypt}.
+ * @example
+ * ```ts
+ * import { LocalKeyring, encryptFields, decryptFields } from 'envelope-kit';
+ * const provider = new LocalKeyring();
+ * provider.createKey({ alias: 'alias/users' });
+ * const row = { id: 7, email: 'ada@example.com', address: { street: '12 Lane' } };
+ * const stored = await encryptFields(row, { provider, keyId: 'alias/users', fields: ['email', 'address.street'], recordId: row.id });
+ * const back = await decryptFields(stored, { provider, fields: ['email', 'address.street'], recordId: 7 });
+ * ```
+ */
+export async function encryptFields<T extends object>(record: T, options: EncryptFieldsOptions): Promise<T> {
+  const input = checkRecord(record);
+  checkOptionsObject(options, 'encryptFields');
+  const provider = checkProvider(readOption(options, 'provider'), 'provider');
+  const keyId = checkKeyId(readOption(options, 'keyId'));
+  const keySpec = checkKeySpec(readOption(options, 'keySpec'));
+  const context = checkContext(readOption(options, 'encryptionContext'));
+  const aead = checkAead(readOption(options, 'aead'));
+  const recordId = checkRecordId(readOption(options, 'recordId'));
+  const selectors = checkSelectors(readOption(options, 'fields'));
+  const blind = readOption<Readonly<Record<string, BlindIndexField>> | undefined>(options, 'blindIndexes');
+  if (blind !== undefined) {
+    if (!isContainer(blind)) throw new InvalidParameterError('"blindIndexes" must be an object keyed by field selector');
+    for (const [sel, b] of Object.entries(blind)) {
+      if (!selectors.some((s) => s.text === sel)) throw new InvalidParameterError(`blind index for ${JSON.stringify(sel)}, which is not in "fields"`);
+      if (!isContainer(b) || typeof b.into !== 'string' || !b.into || typeof (b.index as BlindIndex)?.compute !== 'function') {
+        throw new InvalidParameterError(`blind index for ${JSON.stringify(sel)} needs { index, into }`);
+      }
+    }
+  }
+  // Locate and encode everything before asking the provider: bad input costs no KMS call.
+  const located = selectors.flatMap((s) => locate(input, s));
+  const encoded = located.map((l) => encodeValue(getAt(input, l.steps)));
+  const copied = new Set<unknown>();
+  const out = cloneRoot(input, copied);
+  try {
+    if (located.length === 0) return out as T;
+    const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
+    try {
+      const messageId = randomBytes(MESSAGE_ID_LENGTH);
+      const { contentKey, commitment } = deriveKeys(dataKey, messageId);
+      wipe(contentKey);
+      const header = encodeHeader({ layout: LAYOUT_FIELD, messageId, context, encryptedDataKeys: [edk], commitment });
+      located.forEach((l, i) => {
+        const fieldKey = deriveFieldKey(dataKey, messageId, fieldBinding(l.steps, recordId));
+        try {
+          const pt = encoded[i]!;
+          const env = new Uint8Array(header.length + pt.length + TAG_LENGTH);
+          env.set(header, 0);
+          aead.seal(fieldKey, SINGLE_PASS_NONCE, header, pt, env.subarray(header.length));
+          const b = blind?.[l.selector];
+          if (b) {
+            const parentSteps = l.steps.slice(0, -1);
+            const idx = b.index.compute(getAt(input, l.steps));
+            setAt(out, [...parentSteps, b.into], idx, copied);
+          }
+          setAt(out, l.steps, envelopeToText(env), copied);
+        } finally {
+          wipe(fieldKey);
+        }
+      });
+    } finally {
+      wipe(dataKey);
+    }
+    return out as T;
+  } finally {
+    for (const e of encoded) wipe(e);
+  }
+}
+
+/**
+ * Decrypt the selected fields of a record made by {@link encryptFields}. Fields
+ * not listed are left untouched. Fails closed: a listed field that holds
+ * anything but a field envelope throws UnencryptedFieldError (unless
+ * `allowPlaintextFields` is set for a migration, in which case each is reported).
+ * @throws UnencryptedFieldError, DecryptionFailedError (wrong record id, moved field, tampering),
+ *   SchemaMismatchError, and as {@link decrypt}.
+ */
+export async function decryptFields<T = Record<string, unknown>>(record: object, options: DecryptFieldsOptions<T>): Promise<T> {
+  const input = checkRecord(record);
+  const base = checkDecryptOptions(options);
+  const recordId = checkRecordId(readOption(options, 'recordId'));
+  const selectors = checkSelectors(readOption(options, 'fields'));
+  const allowPlain = readOption<unknown>(options, 'allowPlaintextFields');
+  const onPlain = readOption<unknown>(options, 'onPlaintextField');
+  if (allowPlain !== undefined && typeof allowPlain !== 'boolean') throw new InvalidParameterError('"allowPlaintextFields" must be a boolean');
+  if (allowPlain && typeof onPlain !== 'function') {
+    throw new InvalidParameterError('"allowPlaintextFields" needs an "onPlaintextField" callback so that every plaintext field is reported');
+  }
+  const schema = readOption<ValueSchema<T> | undefined>(options, 'schema');
+
+  const located = selectors.flatMap((s) => locate(input, s));
+  type Parsed = { loc: Located; header: EnvelopeHeader; body: Uint8Array };
+  const parsed: Parsed[] = [];
+  const plain: Located[] = [];
+  for (const loc of located) {
+    const v = getAt(input, loc.steps);
+    if (typeof v !== 'string' || !v.startsWith(TEXT_PREFIX)) {
+      if (allowPlain) {
+        plain.push(loc);
+        continue;
+      }
+      throw new UnencryptedFieldError(loc.path);
+    }
+    let bytes: Uint8Array;
+    let header: EnvelopeHeader;
+    let bodyOffset: number;
+    try {
+      bytes = envelopeFromText(v);
+      ({ header, bodyOffset } = parseHeader(bytes, base.maxEdks, [LAYOUT_FIELD]));
+    } catch (e) {
+      if (e instanceof MalformedEnvelopeError) throw new MalformedEnvelopeError(`field ${loc.path}: ${e.message}`, { cause: e });
+      throw e;
+    }
+    if (!contextContains(header.context, base.required)) throw new DecryptionFailedError();
+    parsed.push({ loc, header, body: bytes.subarray(bodyOffset) });
+  }
+  for (const p of plain) (onPlain as (path: string) => void)(p.path);
+
+  // One provider call per distinct record header (normally exactly one per record).
+  const keys = new Map<string, { dataKey: Uint8Array; header: EnvelopeHeader }>();
+  const copied = new Set<unknown>();
+  const out = cloneRoot(input, copied);
+  try {
+    for (const p of parsed) {
+      const id = hex(p.header.bytes);
+      let entry = keys.get(id);
+      if (!entry) {
+        const { dataKey } = await unwrapAny(p.header, base.providers);
+        entry = { dataKey, header: p.header };
+        keys.set(id, entry);
+        const { contentKey, commitment } = deriveKeys(dataKey, p.header.messageId);
+        wipe(contentKey);
+        const ok = constantTimeEqual(commitment, p.header.commitment);
+        wipe(commitment);
+        if (!ok) throw new DecryptionFailedError();
+      }
+      const fieldKey = deriveFieldKey(entry.dataKey, p.header.messageId, fieldBinding(p.loc.steps, recordId));
+      const pt = new Uint8Array(p.body.length - TAG_LENGTH);
+      try {
+        if (!base.aead.open(fieldKey, SINGLE_PASS_NONCE, p.header.bytes, p.body, pt)) throw new DecryptionFailedError();
+        setAt(out, p.loc.steps, decodeValue(pt), copied);
+      } finally {
+        wipe(fieldKey, pt);
+      }
+    }
+  } finally {
+    for (const k of keys.values()) wipe(k.dataKey);
+  }
+  return applySchema(schema, out);
+}
+
+function hex(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** {@link encryptFields} over many records; `recordId` may be a function of the record. */
+export function encryptRecords<T extends object>(
+  records: readonly T[],
+  options: Omit<EncryptFieldsOptions, 'recordId'> & BatchOptions & { readonly recordId?: (record: T, index: number) => RecordId },
+): Promise<BatchResult<T>[]> {
+  const idOf = options?.recordId;
+  if (idOf !== undefined && typeof idOf !== 'function') throw new InvalidParameterError('"recordId" must be a function of the record in a batch');
+  return mapBounded(records, options?.concurrency, (r, i) => encryptFields(r, { ...options, recordId: idOf?.(r, i) }));
+}
+
+/** {@link decryptFields} over many records; `recordId` may be a function of the record. */
+export function decryptRecords<T = Record<string, unknown>>(
+  records: readonly object[],
+  options: Omit<DecryptFieldsOptions<T>, 'recordId'> & BatchOptions & { readonly recordId?: (record: object, index: number) => RecordId },
+): Promise<BatchResult<T>[]> {
+  const idOf = options?.recordId;
+  if (idOf !== undefined && typeof idOf !== 'function') throw new InvalidParameterError('"recordId" must be a function of the record in a batch');
+  return mapBounded(records, options?.concurrency, (r, i) => decryptFields<T>(r, { ...options, recordId: idOf?.(r, i) }));
+}
+

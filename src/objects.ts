@@ -1,0 +1,157 @@
+/**
+ * Whole values: `encryptObject` / `decryptObject` put any supported JavaScript
+ * value into a text envelope and back, types intact (SPEC.md §8), optionally
+ * validated by a schema on the way out. Plus bounded-concurrency batches.
+ * @module
+ */
+import { type DecryptOptions, type EncryptOptions, decrypt, encrypt } from './envelope.js';
+import { InvalidParameterError, SchemaMismatchError, type SchemaIssue } from './errors.js';
+import { envelopeFromText, envelopeToText } from './format.js';
+import { wipe } from './internal/bytes.js';
+import { decodeValue, encodeValue } from './value-encoding.js';
+
+/**
+ * A validator with zod's `safeParse` shape (any zod 4 schema fits). Its output
+ * type is what {@link decryptObject} returns.
+ */
+export interface ValueSchema<T> {
+  safeParse(data: unknown):
+    | { success: true; data: T }
+    | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; code?: string }[] } };
+}
+
+/** Options of {@link encryptObject}. */
+export interface EncryptObjectOptions extends EncryptOptions {
+  /** Nesting limit of the value (default 64, at most 1000). */
+  readonly maxDepth?: number;
+}
+
+/** Options of {@link decryptObject}. */
+export interface DecryptObjectOptions<T = unknown> extends DecryptOptions {
+  /** Validate the decrypted value; a mismatch throws SchemaMismatchError. */
+  readonly schema?: ValueSchema<T>;
+  /** Nesting limit of the value (default 64, at most 1000). */
+  readonly maxDepth?: number;
+}
+
+function pathString(path: readonly PropertyKey[]): string {
+  let s = '$';
+  for (const p of path) {
+    if (typeof p === 'number') s += `[${p}]`;
+    else if (typeof p === 'string' && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(p)) s += `.${p}`;
+    else s += `[${JSON.stringify(String(p))}]`;
+  }
+  return s;
+}
+
+/**
+ * Run a schema over a decrypted value. The error names paths and issue codes, never values.
+ * @internal
+ */
+export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknown): T {
+  if (schema === undefined) return value as T;
+  if (schema === null || typeof schema !== 'object' || typeof schema.safeParse !== 'function') {
+    throw new InvalidParameterError('"schema" must have a safeParse method (a zod schema)');
+  }
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issues: SchemaIssue[] = (r.error?.issues ?? []).map((i) => ({
+    path: pathString(Array.isArray(i.path) ? i.path : []),
+    code: typeof i.code === 'string' ? i.code : 'invalid',
+  }));
+  throw new SchemaMismatchError(issues.length ? issues : [{ path: '$', code: 'invalid' }]);
+}
+
+/**
+ * Encrypt a JavaScript value into a text envelope (`ek1.` + base64url): a string
+ * that fits in a JSON document or a text column.
+ * @param value - any supported value: JSON values, `undefined`, `Date`, `bigint`, `Uint8Array`,
+ *   `Map`, `Set`, `NaN`, `±Infinity`, `-0`, nested up to `maxDepth`.
+ * @throws UnsupportedValueError naming the path of a value that cannot be encoded; and as {@link encrypt}.
+ * @example
+ * ```ts
+ * import { LocalKeyring, encryptObject, decryptObject } from 'envelope-kit';
+ * const provider = new LocalKeyring();
+ * provider.createKey({ alias: 'alias/app' });
+ * const text = await encryptObject({ name: 'Ada', born: new Date('1815-12-10') }, { provider, keyId: 'alias/app' });
+ * const back = await decryptObject(text, { provider });
+ * ```
+ */
+export async function encryptObject(value: unknown, options: EncryptObjectOptions): Promise<string> {
+  const maxDepth = (options as { maxDepth?: unknown } | null)?.maxDepth;
+  if (maxDepth !== undefined && (typeof maxDepth !== 'number' || !Number.isInteger(maxDepth) || maxDepth < 1)) {
+    throw new InvalidParameterError('"maxDepth" must be a positive integer');
+  }
+  const bytes = encodeValue(value, { maxDepth });
+  try {
+    return envelopeToText(await encrypt(bytes, options));
+  } finally {
+    wipe(bytes);
+  }
+}
+
+/**
+ * Decrypt a text envelope made by {@link encryptObject}, and validate it when a schema is given.
+ * @returns the value, typed by the schema's output when one is given.
+ * @throws as {@link decrypt}; MalformedEnvelopeError when the plaintext is not an encoded value;
+ *   SchemaMismatchError (distinct from decryption failures; never shows values).
+ */
+export async function decryptObject<T = unknown>(envelope: string, options: DecryptObjectOptions<T>): Promise<T> {
+  const bytes = envelopeFromText(envelope);
+  const { plaintext } = await decrypt(bytes, options);
+  let value: unknown;
+  try {
+    value = decodeValue(plaintext, { maxDepth: options.maxDepth });
+  } finally {
+    wipe(plaintext);
+  }
+  return applySchema(options.schema, value);
+}
+
+/** One item's outcome in a batch: the value, or the error it failed with. Order matches the input. */
+export type BatchResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/** Batch options: how many items are in flight at once (default 8, 1..256). */
+export interface BatchOptions {
+  readonly concurrency?: number;
+}
+
+/**
+ * Run `fn` over `items` with at most `concurrency` in flight, keeping order and
+ * collecting each item's failure instead of stopping.
+ * @internal
+ */
+export async function mapBounded<I, O>(items: readonly I[], concurrency: unknown, fn: (item: I, index: number) => Promise<O>): Promise<BatchResult<O>[]> {
+  if (!Array.isArray(items)) throw new InvalidParameterError('batch input must be an array');
+  const c = concurrency ?? 8;
+  if (typeof c !== 'number' || !Number.isInteger(c) || c < 1 || c > 256) {
+    throw new InvalidParameterError('"concurrency" must be an integer from 1 to 256');
+  }
+  const out: BatchResult<O>[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { ok: true, value: await fn(items[i]!, i) };
+      } catch (error) {
+        out[i] = { ok: false, error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(c, items.length) }, worker));
+  return out;
+}
+
+/** {@link encryptObject} over an array: one envelope (and one data key) per value. */
+export function encryptObjects(values: readonly unknown[], options: EncryptObjectOptions & BatchOptions): Promise<BatchResult<string>[]> {
+  return mapBounded(values, options?.concurrency, (v) => encryptObject(v, options));
+}
+
+/** {@link decryptObject} over an array of text envelopes. */
+export function decryptObjects<T = unknown>(
+  envelopes: readonly string[],
+  options: DecryptObjectOptions<T> & BatchOptions,
+): Promise<BatchResult<T>[]> {
+  return mapBounded(envelopes, options?.concurrency, (e) => decryptObject<T>(e, options));
+}
