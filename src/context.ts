@@ -34,9 +34,10 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/** A plain object built with defineProperty, so a key such as `__proto__` is an ordinary own property. */
 function fromEntries(pairs: [string, string][]): Record<string, string> {
-  const out: Record<string, string> = Object.create(null);
-  for (const [k, v] of pairs) out[k] = v;
+  const out: Record<string, string> = {};
+  for (const [k, v] of pairs) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   return out;
 }
 
@@ -52,7 +53,7 @@ function finish(pairs: [string, string][], bytes: [Uint8Array, Uint8Array][]): C
  * @throws InvalidParameterError naming what is wrong (never the values themselves).
  */
 export function checkContext(input: unknown, what = 'encryptionContext'): CheckedContext {
-  if (input === undefined) return { map: Object.freeze(Object.create(null)), entries: [] };
+  if (input === undefined) return { map: Object.freeze({}), entries: [] };
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new InvalidParameterError(`"${what}" must be a plain object of string values`);
   }

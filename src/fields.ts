@@ -179,7 +179,7 @@ function setAt(root: Record<string, unknown>, steps: readonly Step[], value: unk
     const s = steps[i]!;
     let child = n[s] as Record<Step, unknown>;
     if (!copied.has(child)) {
-      child = (Array.isArray(child) ? [...child] : { ...child }) as Record<Step, unknown>;
+      child = shallowCopy(child) as Record<Step, unknown>;
       copied.add(child);
       n[s] = child;
     }
@@ -188,8 +188,14 @@ function setAt(root: Record<string, unknown>, steps: readonly Step[], value: unk
   n[steps[steps.length - 1]!] = value;
 }
 
+/** A shallow copy that keeps the prototype (plain, null-prototype or class instance). */
+function shallowCopy(v: object): object {
+  if (Array.isArray(v)) return [...v];
+  return Object.assign(Object.create(Object.getPrototypeOf(v)), v);
+}
+
 function cloneRoot(record: Record<string, unknown>, copied: Set<unknown>): Record<string, unknown> {
-  const root = { ...record };
+  const root = shallowCopy(record) as Record<string, unknown>;
   copied.add(root);
   return root;
 }

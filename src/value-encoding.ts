@@ -30,6 +30,7 @@ const T_ARRAY = 0x0a;
 const T_OBJECT = 0x0b;
 const T_MAP = 0x0c;
 const T_SET = 0x0d;
+const T_OBJECT_NULL = 0x0e;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -203,7 +204,7 @@ class Encoder {
         return;
       }
       if (proto === Object.prototype || proto === null) {
-        this.u8(T_OBJECT);
+        this.u8(proto === null ? T_OBJECT_NULL : T_OBJECT);
         const keys = this.ownKeys(o, path);
         this.uvar(keys.length);
         for (const k of keys) {
@@ -374,7 +375,7 @@ class Decoder {
       case T_BYTES:
         return this.take(this.count(1)).slice();
     }
-    if (tag < T_ARRAY || tag > T_SET) this.fail(`unknown tag 0x${tag.toString(16)}`);
+    if (tag < T_ARRAY || tag > T_OBJECT_NULL) this.fail(`unknown tag 0x${tag.toString(16)}`);
     if (depth >= this.maxDepth) this.fail(`nesting deeper than ${this.maxDepth}`);
     switch (tag) {
       case T_ARRAY: {
@@ -383,9 +384,10 @@ class Decoder {
         for (let i = 0; i < n; i++) out[i] = this.value(depth + 1);
         return out;
       }
-      case T_OBJECT: {
+      case T_OBJECT:
+      case T_OBJECT_NULL: {
         const n = this.count(2);
-        const out: Record<string, unknown> = {};
+        const out: Record<string, unknown> = tag === T_OBJECT ? {} : Object.create(null);
         for (let i = 0; i < n; i++) {
           const k = this.stringAt(this.u8());
           if (Object.prototype.hasOwnProperty.call(out, k)) this.fail('duplicate key');
@@ -403,7 +405,7 @@ class Decoder {
         }
         return out;
       }
-      default: {
+      case T_SET: {
         const n = this.count(1);
         const out = new Set<unknown>();
         for (let i = 0; i < n; i++) {
@@ -413,6 +415,8 @@ class Decoder {
         }
         return out;
       }
+      default:
+        return this.fail('unknown tag');
     }
   }
 }
