@@ -117,14 +117,22 @@ function parseSelector(text: unknown): Selector {
 function checkSelectors(fields: unknown): Selector[] {
   if (!Array.isArray(fields) || fields.length === 0) throw new InvalidParameterError('"fields" must be a non-empty array of selectors');
   const sels = fields.map(parseSelector);
-  const keys = sels.map((s) => s.segments.map((g) => g.name + '[]'.repeat(g.arrays)));
-  for (let i = 0; i < keys.length; i++) {
-    for (let j = 0; j < keys.length; j++) {
-      if (i === j) continue;
-      const a = keys[i]!;
-      const b = keys[j]!;
-      const prefix = a.length <= b.length && a.every((s, k) => k === a.length - 1 ? b[k]!.startsWith(s) : s === b[k]);
-      if (prefix) throw new InvalidParameterError(`field selectors ${JSON.stringify(sels[i]!.text)} and ${JSON.stringify(sels[j]!.text)} overlap`);
+  // a covers b when a's segments are a prefix of b's (the last one by name, with no more `[]` than b's).
+  const covers = (a: Selector, b: Selector): boolean => {
+    const x = a.segments;
+    const y = b.segments;
+    if (x.length > y.length) return false;
+    for (let k = 0; k < x.length; k++) {
+      if (x[k]!.name !== y[k]!.name) return false;
+      if (k < x.length - 1 ? x[k]!.arrays !== y[k]!.arrays : x[k]!.arrays > y[k]!.arrays) return false;
+    }
+    return true;
+  };
+  for (let i = 0; i < sels.length; i++) {
+    for (let j = 0; j < sels.length; j++) {
+      if (i !== j && covers(sels[i]!, sels[j]!)) {
+        throw new InvalidParameterError(`field selectors ${JSON.stringify(sels[i]!.text)} and ${JSON.stringify(sels[j]!.text)} overlap`);
+      }
     }
   }
   return sels;
