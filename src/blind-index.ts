@@ -1,5 +1,5 @@
 /**
- * Blind indexes (SPEC.md §10): a keyed, truncated HMAC-SHA-256 of a field's
+ * Blind indexes (SPEC.md §13): a keyed, truncated HMAC-SHA-256 of a field's
  * plaintext, stored beside its ciphertext so an app can query
  * `WHERE email_idx = ?`. The index key is its own random key, stored encrypted
  * by the provider like a data key (never a record's data key, never a plain
@@ -22,7 +22,7 @@ import { concatBytes, utf8Encode, wipe } from './internal/bytes.js';
 import { randomBytes } from './internal/random.js';
 import { encodeValue } from './value-encoding.js';
 
-/** HMAC input label (SPEC.md §10). */
+/** HMAC input label (SPEC.md §13). */
 export const BLIND_INDEX_LABEL = 'envelope-kit/v1/blind-index';
 /** Context entry that marks an envelope as holding a blind-index key. */
 export const BLIND_INDEX_PURPOSE = 'ek:blind-index';

@@ -54,15 +54,16 @@ function finish(pairs: [string, string][], bytes: [Uint8Array, Uint8Array][]): C
  */
 export function checkContext(input: unknown, what = 'encryptionContext'): CheckedContext {
   if (input === undefined) return { map: Object.freeze({}), entries: [] };
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new InvalidParameterError(`"${what}" must be a plain object of string values`);
-  }
-  const proto = Object.getPrototypeOf(input);
-  if (proto !== Object.prototype && proto !== null) {
+  if (input === null || typeof input !== 'object') {
     throw new InvalidParameterError(`"${what}" must be a plain object of string values`);
   }
   let pairs: [string, string][];
   try {
+    // Inside the try: a proxy (even a revoked one) throws from these.
+    const proto = Object.getPrototypeOf(input);
+    if (Array.isArray(input) || (proto !== Object.prototype && proto !== null)) {
+      throw new InvalidParameterError(`"${what}" must be a plain object of string values`);
+    }
     if (Object.getOwnPropertySymbols(input).length > 0) {
       throw new InvalidParameterError(`"${what}" must not have symbol keys`);
     }

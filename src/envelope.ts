@@ -29,7 +29,8 @@ import {
   envelopeToText,
   parseHeader,
 } from './format.js';
-import { constantTimeEqual, isBytes, utf8Encode, wipe } from './internal/bytes.js';
+import { constantTimeEqual, isBytes, isWellFormed, utf8Encode, wipe } from './internal/bytes.js';
+import { isAesGcm, readOptions } from './internal/options.js';
 import { randomBytes } from './internal/random.js';
 import { deriveKeys } from './kdf.js';
 import { type KeyProvider, type KeySpec, KEY_SPEC_BYTES, PROVIDER_LIMITS, checkKeyId, checkKeySpec, isProviderId } from './provider.js';
@@ -118,9 +119,7 @@ export function checkProvider(p: unknown, what: string): KeyProvider {
 
 export function checkAead(a: unknown): AesGcm {
   if (a === undefined) return nobleAesGcm;
-  if (a !== null && typeof a === 'object' && typeof (a as AesGcm).seal === 'function' && typeof (a as AesGcm).open === 'function') {
-    return a as AesGcm;
-  }
+  if (isAesGcm(a)) return a;
   throw new InvalidParameterError('"aead" must be an AesGcm backend');
 }
 
@@ -204,20 +203,29 @@ export async function obtainDataKey(
     throw asProviderError(e, 'generateDataKey failed');
   }
   let dataKey: Uint8Array | undefined;
+  // The answer is untrusted: read each field once, and a throwing getter is the provider's fault.
+  const field = (name: string): unknown => {
+    try {
+      return dk !== null && typeof dk === 'object' ? (dk as Record<string, unknown>)[name] : undefined;
+    } catch (e) {
+      throw new ProviderError('provider returned an unreadable answer', { cause: e });
+    }
+  };
   try {
-    const d = dk as { keyId?: unknown; plaintext?: unknown; ciphertextBlob?: unknown } | null;
-    if (d !== null && typeof d === 'object' && isBytes(d.plaintext)) dataKey = d.plaintext;
+    const pt = field('plaintext');
+    if (isBytes(pt)) dataKey = pt;
     if (!dataKey || dataKey.length !== KEY_SPEC_BYTES[keySpec]) {
       throw new ProviderError('provider returned a data key of the wrong type or length');
     }
-    const blob = d!.ciphertextBlob;
+    const blob = field('ciphertextBlob');
     if (!isBytes(blob) || blob.length < 1 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
       throw new ProviderError('provider returned an invalid ciphertextBlob');
     }
-    const resolvedKeyId = d!.keyId;
+    const resolvedKeyId = field('keyId');
     if (
       typeof resolvedKeyId !== 'string' ||
       resolvedKeyId.length === 0 ||
+      !isWellFormed(resolvedKeyId) ||
       utf8Encode(resolvedKeyId).length > PROVIDER_LIMITS.maxKeyIdBytes
     ) {
       throw new ProviderError('provider returned an invalid keyId');
@@ -247,8 +255,15 @@ export function checkDecryptOptions(options: unknown): {
   const providers: KeyProvider[] = [];
   if (one !== undefined) providers.push(checkProvider(one, 'provider'));
   if (many !== undefined) {
-    if (!Array.isArray(many)) throw new InvalidParameterError('"providers" must be an array of KeyProvider');
-    many.forEach((p, i) => providers.push(checkProvider(p, `providers[${i}]`)));
+    let list: unknown[];
+    try {
+      if (!Array.isArray(many)) throw new InvalidParameterError('"providers" must be an array of KeyProvider');
+      list = [...(many as unknown[])];
+    } catch (e) {
+      if (e instanceof InvalidParameterError) throw e;
+      throw new InvalidParameterError('"providers" could not be read', { cause: e });
+    }
+    list.forEach((p, i) => providers.push(checkProvider(p, `providers[${i}]`)));
   }
   if (providers.length === 0) throw new InvalidParameterError('decrypt needs "provider" or "providers"');
   const max = readOption<unknown>(options, 'maxEncryptedDataKeys') ?? FORMAT_LIMITS.defaultMaxEncryptedDataKeys;
@@ -285,7 +300,13 @@ export async function unwrapAny(
         else other ??= e instanceof EnvelopeKitError ? e : new ProviderError('provider decrypt failed', { cause: e });
         continue;
       }
-      const pt = (res as { plaintext?: unknown } | null)?.plaintext;
+      let pt: unknown;
+      try {
+        pt = (res as { plaintext?: unknown } | null)?.plaintext;
+      } catch (e) {
+        other ??= new ProviderError('provider returned an unreadable answer', { cause: e });
+        continue;
+      }
       if (isBytes(pt) && (pt.length === 16 || pt.length === 32)) return { dataKey: pt, keyId: edk.keyId };
       if (isBytes(pt)) wipe(pt);
       other ??= new ProviderError('provider returned a data key of the wrong type or length');
@@ -324,11 +345,13 @@ export async function unwrapAny(
 export async function decrypt(envelope: Uint8Array, options: DecryptOptions): Promise<DecryptResult> {
   if (!isBytes(envelope)) throw new MalformedEnvelopeError('envelope must be a Uint8Array');
   const { providers, required, maxEdks, aead } = checkDecryptOptions(options);
-  const { header, bodyOffset } = parseHeader(envelope, maxEdks);
+  // Copy the envelope now: the caller's buffer may change while the provider is awaited.
+  // (`new Uint8Array(x)` always copies; `slice` on a Buffer does not.)
+  const bytes = new Uint8Array(envelope);
+  const { header, bodyOffset } = parseHeader(bytes, maxEdks);
   // SPEC.md §3.5 step 2: the caller's context must be contained in the envelope's.
   if (!contextContains(header.context, required)) throw new DecryptionFailedError();
-  // Copy the body now: the caller's buffer may change while the provider is awaited.
-  const body = envelope.slice(bodyOffset);
+  const body = bytes.subarray(bodyOffset);
   const { dataKey, keyId } = await unwrapAny(header, providers);
   let contentKey: Uint8Array | undefined;
   let commitment: Uint8Array | undefined;
@@ -364,7 +387,10 @@ const SUITE_NAMES: Record<number, string> = { 0x01: 'AES-256-GCM, HKDF-SHA-256, 
 export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDataKeys?: number } = {}): EnvelopeInfo {
   const bytes = typeof envelope === 'string' ? envelopeFromText(envelope) : envelope;
   if (!isBytes(bytes)) throw new MalformedEnvelopeError('envelope must be a Uint8Array or a text envelope');
-  const max = options?.maxEncryptedDataKeys ?? FORMAT_LIMITS.maxEncryptedDataKeys;
+  const max = readOptions(options, ['maxEncryptedDataKeys'], 'inspect options').maxEncryptedDataKeys ?? FORMAT_LIMITS.maxEncryptedDataKeys;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > FORMAT_LIMITS.maxEncryptedDataKeys) {
+    throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');
+  }
   const { header, bodyOffset } = parseHeader(bytes, max, Object.keys(LAYOUT_NAMES).map(Number));
   return Object.freeze({
     formatVersion: header.version,

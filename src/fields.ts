@@ -1,5 +1,5 @@
 /**
- * Field-level encryption of records (SPEC.md §9). `encryptFields` replaces the
+ * Field-level encryption of records (SPEC.md §12). `encryptFields` replaces the
  * selected fields of a record by text envelopes of layout 0x01; the record keeps
  * its shape. One data key (one provider call) per record; each field is sealed
  * under its own key derived from it and bound to the field's path and the
@@ -40,7 +40,7 @@ import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, map
 import { type KeyProvider, type KeySpec, checkKeyId, checkKeySpec } from './provider.js';
 import { decodeValue, encodeValue, pathKey } from './value-encoding.js';
 
-/** HKDF info label of field keys (SPEC.md §9.2). */
+/** HKDF info label of field keys (SPEC.md §12.2). */
 export const FIELD_KEY_LABEL = 'envelope-kit/v1/field-key';
 const FIELD_KEY_INFO = utf8Encode(FIELD_KEY_LABEL);
 
@@ -208,7 +208,7 @@ function cloneRoot(record: Record<string, unknown>, copied: Set<unknown>): Recor
   return root;
 }
 
-/** The canonical binding of a field: JSON of `[path steps, record id or null]` (SPEC.md §9.2). */
+/** The canonical binding of a field: JSON of `[path steps, record id or null]` (SPEC.md §12.2). */
 export function fieldBinding(steps: readonly Step[], recordId: RecordId | undefined): Uint8Array {
   return utf8Encode(JSON.stringify([steps, recordId ?? null]));
 }

@@ -5,9 +5,9 @@
  */
 import { NONCE_LENGTH, TAG_LENGTH } from './aead/types.js';
 import { type CheckedContext, readContext, writeContext } from './context.js';
-import { MalformedEnvelopeError, UnsupportedVersionError } from './errors.js';
+import { InvalidParameterError, MalformedEnvelopeError, UnsupportedVersionError } from './errors.js';
 import { base64UrlDecode, base64UrlEncode } from './internal/base64.js';
-import { ByteReader, ByteWriter, utf8DecodeStrict, utf8Encode } from './internal/bytes.js';
+import { ByteReader, ByteWriter, isBytes, utf8DecodeStrict, utf8Encode } from './internal/bytes.js';
 import { PROVIDER_LIMITS, isProviderId } from './provider.js';
 
 /** `"EK"`: the first two bytes of every binary envelope. */
@@ -18,7 +18,7 @@ export const FORMAT_VERSION = 0x01;
 export const SUITE_AES256GCM_HKDFSHA256_COMMIT = 0x01;
 /** Layout 0x00: the body is one AES-GCM pass (`ciphertext || tag`). */
 export const LAYOUT_SINGLE = 0x00;
-/** Layout 0x01: one field of a record; the body is sealed under a key bound to the field's path (SPEC.md §9). */
+/** Layout 0x01: one field of a record; the body is sealed under a key bound to the field's path (SPEC.md §12). */
 export const LAYOUT_FIELD = 0x01;
 /** Layouts this release knows, with their names. */
 export const LAYOUT_NAMES: Readonly<Record<number, string>> = Object.freeze({ 0x00: 'single pass', 0x01: 'record field' });
@@ -97,7 +97,11 @@ export function parseHeader(
   const suite = r.u8('suite');
   if (suite !== SUITE_AES256GCM_HKDFSHA256_COMMIT) throw new UnsupportedVersionError('suite', suite);
   const layout = r.u8('layout');
-  if (!layouts.includes(layout)) throw new UnsupportedVersionError('layout', layout);
+  if (!layouts.includes(layout)) {
+    if (layout === LAYOUT_FIELD) throw fail('this envelope is a record field (layout 0x01): open it with decryptFields');
+    if (layout === LAYOUT_SINGLE) throw fail('this envelope is a whole message (layout 0x00): open it with decrypt');
+    throw new UnsupportedVersionError('layout', layout);
+  }
   const messageId = r.take(MESSAGE_ID_LENGTH, 'message id').slice();
   const context = readContext(r, fail);
   const count = r.u8('encrypted data key count');
@@ -135,6 +139,7 @@ export const SINGLE_PASS_NONCE: Uint8Array = new Uint8Array(NONCE_LENGTH);
 
 /** Binary envelope to its text form: `ek1.` + unpadded base64url. SPEC.md §4 */
 export function envelopeToText(bytes: Uint8Array): string {
+  if (!isBytes(bytes)) throw new InvalidParameterError('"envelope" must be a Uint8Array');
   return TEXT_PREFIX + base64UrlEncode(bytes);
 }
 
@@ -146,7 +151,7 @@ export function envelopeToText(bytes: Uint8Array): string {
 export function envelopeFromText(text: string): Uint8Array {
   if (typeof text !== 'string') throw new MalformedEnvelopeError('text envelope must be a string');
   if (!text.startsWith(TEXT_PREFIX)) {
-    const m = /^ek(\d{1,3})\./.exec(text);
+    const m = /^ek([1-9]\d{0,2})\./.exec(text);
     if (m) throw new UnsupportedVersionError('version', Number(m[1]));
     throw new MalformedEnvelopeError('not a text envelope (expected prefix "ek1.")');
   }

@@ -1,6 +1,6 @@
 /**
  * Whole values: `encryptObject` / `decryptObject` put any supported JavaScript
- * value into a text envelope and back, types intact (SPEC.md §8), optionally
+ * value into a text envelope and back, types intact (SPEC.md §11), optionally
  * validated by a schema on the way out. Plus bounded-concurrency batches.
  * @module
  */

@@ -23,7 +23,7 @@
  */
 import { type CheckedContext, type EncryptionContext, checkContext } from './context.js';
 import { InvalidParameterError } from './errors.js';
-import { isWellFormed } from './internal/bytes.js';
+import { isBytes, isWellFormed, utf8Encode } from './internal/bytes.js';
 
 /** Key specs a data key may be requested with. */
 export type KeySpec = 'AES_256' | 'AES_128';
@@ -119,8 +119,8 @@ export function checkKeyId(keyId: unknown, what = 'keyId'): string {
   if (typeof keyId !== 'string' || keyId.length === 0) {
     throw new InvalidParameterError(`"${what}" must be a non-empty string`);
   }
-  if (keyId.length > PROVIDER_LIMITS.maxKeyIdBytes || !isWellFormed(keyId)) {
-    throw new InvalidParameterError(`"${what}" must be well-formed and at most ${PROVIDER_LIMITS.maxKeyIdBytes} characters`);
+  if (!isWellFormed(keyId) || utf8Encode(keyId).length > PROVIDER_LIMITS.maxKeyIdBytes) {
+    throw new InvalidParameterError(`"${what}" must be well-formed and at most ${PROVIDER_LIMITS.maxKeyIdBytes} bytes of UTF-8`);
   }
   return keyId;
 }
@@ -177,7 +177,7 @@ export function checkDecryptRequest(request: unknown): { blob: Uint8Array; conte
   } catch (e) {
     throw new InvalidParameterError('decrypt request could not be read', { cause: e });
   }
-  if (!(blob instanceof Uint8Array) || blob.length === 0 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
+  if (!isBytes(blob) || blob.length === 0 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
     throw new InvalidParameterError(`"ciphertextBlob" must be a Uint8Array of 1 to ${PROVIDER_LIMITS.maxBlobBytes} bytes`);
   }
   return { blob: blob.slice(), context: checkContext(encryptionContext) };

@@ -1,5 +1,5 @@
 /**
- * Value encoding v1 (SPEC.md §8): a deterministic, typed binary encoding of
+ * Value encoding v1 (SPEC.md §11): a deterministic, typed binary encoding of
  * JavaScript values, used inside envelopes by `encryptObject` and field-level
  * encryption. It keeps what JSON loses: `undefined`, `-0`, `NaN`, `±Infinity`,
  * `bigint`, `Date` (invalid ones too), `Uint8Array`, `Map`, `Set`, and strings
@@ -64,7 +64,7 @@ class Encoder {
     this.ensure(1);
     this.buf[this.pos++] = v;
   }
-  /** Unsigned LEB128, canonical (SPEC.md §8.1). */
+  /** Unsigned LEB128, canonical (SPEC.md §11.1). */
   uvar(n: number): void {
     this.ensure(8);
     while (n >= 0x80) {
@@ -255,7 +255,7 @@ class Encoder {
 }
 
 /**
- * Encode a value (SPEC.md §8). Deterministic: equal values with the same
+ * Encode a value (SPEC.md §11). Deterministic: equal values with the same
  * property and entry order give the same bytes.
  * @throws UnsupportedValueError naming the path (`$.a.b[2]`) of the first value that cannot be encoded.
  */

@@ -215,9 +215,9 @@ describe('blind indexes', () => {
   it('gives equal indexes for equal normalised values, stable across records, without exposing the key', async () => {
     const stored = await createBlindIndexKey({ ...base, name: 'users.email' });
     const idx = await openBlindIndex(stored, { provider: keyring, name: 'users.email', normalize: (s) => s.trim().toLowerCase() });
-    const r1 = await encryptFields({ email: 'Ada@Example.com' }, { ...base, fields: ['email'], recordId: 1, blindIndexes: { email: { index: idx, into: 'email_idx' } } });
-    const r2 = await encryptFields({ email: ' ada@example.com' }, { ...base, fields: ['email'], recordId: 2, blindIndexes: { email: { index: idx, into: 'email_idx' } } });
-    const r3 = await encryptFields({ email: 'bob@example.com' }, { ...base, fields: ['email'], recordId: 3, blindIndexes: { email: { index: idx, into: 'email_idx' } } });
+    const r1: Record<string, unknown> = await encryptFields({ email: 'Ada@Example.com' }, { ...base, fields: ['email'], recordId: 1, blindIndexes: { email: { index: idx, into: 'email_idx' } } });
+    const r2: Record<string, unknown> = await encryptFields({ email: ' ada@example.com' }, { ...base, fields: ['email'], recordId: 2, blindIndexes: { email: { index: idx, into: 'email_idx' } } });
+    const r3: Record<string, unknown> = await encryptFields({ email: 'bob@example.com' }, { ...base, fields: ['email'], recordId: 3, blindIndexes: { email: { index: idx, into: 'email_idx' } } });
     expect(r1.email_idx).toBe(r2.email_idx);
     expect(r1.email_idx).not.toBe(r3.email_idx);
     expect(r1.email_idx).toBe(idx.compute('ADA@example.com'));

@@ -1,6 +1,6 @@
 /**
  * Byte helpers: wiping, constant-time comparison, strict UTF-8, and the
- * bounded reader/writer used by every binary format in SPEC.md §2.
+ * bounded reader/writer used by every binary format in SPEC.md §1.1.
  * @module
  */
 import { MalformedEnvelopeError } from '../errors.js';
@@ -18,8 +18,17 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/**
+ * True for a real Uint8Array (or subclass, or one from another realm). Never throws:
+ * `ArrayBuffer.isView` is false for proxies, whose `length` would throw, and a
+ * hostile `constructor` getter is caught.
+ */
 export function isBytes(value: unknown): value is Uint8Array {
-  return value instanceof Uint8Array || (ArrayBuffer.isView(value) && value.constructor?.name === 'Uint8Array');
+  try {
+    return ArrayBuffer.isView(value) && (value instanceof Uint8Array || value.constructor?.name === 'Uint8Array');
+  } catch {
+    return false;
+  }
 }
 
 const encoder = new TextEncoder();
@@ -58,10 +67,10 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Largest value of the 1-or-2-byte length encoding (SPEC.md §2). */
+/** Largest value of the 1-or-2-byte length encoding (SPEC.md §1.1). */
 export const MAX_LEN = 0x3fff;
 
-/** Number of bytes `len(n)` takes on the wire (SPEC.md §2). */
+/** Number of bytes `len(n)` takes on the wire (SPEC.md §1.1). */
 export function lenSize(n: number): number {
   return n < 0x80 ? 1 : 2;
 }
@@ -87,7 +96,7 @@ export class ByteWriter {
     this.buf[this.pos++] = v & 0xff;
     return this;
   }
-  /** `len(n)`: one byte 0..127, or two bytes (0x80|hi7, lo8) for 128..16383. SPEC.md §2. */
+  /** `len(n)`: one byte 0..127, or two bytes (0x80|hi7, lo8) for 128..16383. SPEC.md §1.1. */
   len(n: number): this {
     if (!Number.isInteger(n) || n < 0 || n > MAX_LEN) throw new RangeError(`length ${n} out of range`);
     if (n < 0x80) return this.u8(n);

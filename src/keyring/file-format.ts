@@ -33,8 +33,8 @@ export interface ScryptParams {
 
 /** Default scrypt parameters for new files (128 MiB, about a second). */
 export const DEFAULT_SCRYPT: ScryptParams = Object.freeze({ N: 2 ** 17, r: 8, p: 1 });
-/** Bounds accepted on load and on save, so that a hostile file cannot exhaust memory. */
-export const SCRYPT_BOUNDS = Object.freeze({ minLogN: 10, maxLogN: 20, maxR: 16, maxP: 4 });
+/** Bounds accepted on load and on save: scrypt then needs at most 128·r·N = 256 MiB, whatever a hostile file says. */
+export const SCRYPT_BOUNDS = Object.freeze({ minLogN: 10, maxLogN: 18, maxR: 8, maxP: 4 });
 
 const CHECKSUM_LABEL = utf8Encode('envelope-kit/keyring/v1/checksum');
 

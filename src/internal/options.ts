@@ -1,0 +1,33 @@
+/**
+ * Reading a caller's options object once, at the boundary (CONVENTIONS.md §4):
+ * any throw while reading it (a proxy, a getter) becomes an
+ * {@link InvalidParameterError}, never a foreign error.
+ * @module
+ */
+import type { AesGcm } from '../aead/types.js';
+import { InvalidParameterError } from '../errors.js';
+
+/**
+ * Read the named fields of an options object. `undefined` and `null` mean "no options".
+ * @throws InvalidParameterError when `options` is not an object or cannot be read.
+ */
+export function readOptions<K extends string>(options: unknown, names: readonly K[], what: string): { [P in K]?: unknown } {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object') throw new InvalidParameterError(`${what} must be an object`);
+  const out: { [P in K]?: unknown } = {};
+  try {
+    for (const n of names) out[n] = (options as Record<string, unknown>)[n];
+  } catch (e) {
+    throw new InvalidParameterError(`${what} could not be read`, { cause: e });
+  }
+  return out;
+}
+
+/** True when `a` has the shape of an {@link AesGcm} backend. Never throws. */
+export function isAesGcm(a: unknown): a is AesGcm {
+  try {
+    return a !== null && typeof a === 'object' && typeof (a as AesGcm).seal === 'function' && typeof (a as AesGcm).open === 'function';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,628 @@
+/**
+ * Deterministic generator of the envelope test vectors (SPEC.md §10).
+ *
+ * Writes one `<name>.txt` file per scenario into the output folder (default:
+ * this folder). Every input is fixed (master key, key id and version, blob
+ * nonce, data key, message id), and only the library's own internal functions
+ * build the bytes (`wrapDataKey`, `sealWithDataKey`, `encodeHeader`,
+ * `deriveKeys`, `envelopeToText`), so two runs write identical files.
+ *
+ * Failure vectors that test a parser rule (canonical `len`, context order,
+ * limits, unknown version/suite/layout, ...) are built "otherwise valid": the
+ * commitment and the body tag are computed over the faulty header, so a reader
+ * that skipped the rule would decrypt them. Only the rule can reject them.
+ *
+ * Usage: `npm run vectors` or `npx tsx test/vectors/generate.ts [output-folder]`.
+ * @module
+ */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expand, extract } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { nobleAesGcm } from '../../src/aead/noble.js';
+import { TAG_LENGTH } from '../../src/aead/types.js';
+import { type CheckedContext, checkContext, encodeContext } from '../../src/context.js';
+import { sealWithDataKey } from '../../src/envelope.js';
+import type { ErrorCode } from '../../src/errors.js';
+import { type EncryptedDataKey, SINGLE_PASS_NONCE, encodeHeader, envelopeToText } from '../../src/format.js';
+import { ByteWriter, concatBytes, utf8Encode } from '../../src/internal/bytes.js';
+import { LABELS, deriveKeys } from '../../src/kdf.js';
+import { wrapDataKey } from '../../src/keyring/blob.js';
+
+// ---------------------------------------------------------------- fixed inputs
+
+/** `start, start+1, ...` (mod 256), `n` bytes: readable fixed inputs. */
+function seq(start: number, n: number): Uint8Array {
+  return Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
+}
+
+const MASTER_KEY = seq(0x00, 32);
+const KEY_ID = 'vector-key-1';
+const KEY_VERSION = 1;
+const BLOB_NONCE = seq(0xa0, 12);
+const DATA_KEY_256 = seq(0x40, 32);
+const DATA_KEY_128 = seq(0x80, 16);
+const MESSAGE_ID = seq(0x60, 16);
+const PLAINTEXT = utf8Encode('envelope-kit test vector plaintext');
+/** Plaintext of the text-form vectors: one byte shorter, so the envelope length is not a multiple of 3. */
+const TEXT_PLAINTEXT = PLAINTEXT.subarray(0, PLAINTEXT.length - 1);
+/** Default context, keys deliberately not in canonical order. */
+const CONTEXT: Record<string, string> = { tenant: 'acme', purpose: 'vectors' };
+/**
+ * Multi-entry Unicode context, keys given out of order. U+FF21 (EF BC A1) sorts
+ * before U+1F600 (F0 9F 98 80) by UTF-8 bytes, but after it by UTF-16 code units
+ * (FF21 > D83D): an implementation that sorts JavaScript strings gets it wrong.
+ */
+const UNICODE_CONTEXT: Record<string, string> = {
+  tenant: 'acme',
+  '\u{1F600}': 'emoji',
+  purpose: 'clé de test',
+  '\uFF21': 'fullwidth A',
+  Zone: 'eu-west-1',
+  a: '',
+};
+/** An encrypted data key for a provider no vector reader has. */
+const FOREIGN_EDK: EncryptedDataKey = Object.freeze({
+  providerId: 'kms.example',
+  keyId: 'arn:example:kms:key/1234',
+  blob: new Uint8Array(24).fill(0xee),
+});
+
+// ---------------------------------------------------------------- building blocks
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function assert(cond: unknown, what: string): asserts cond {
+  if (!cond) throw new Error(`generator self-check failed: ${what}`);
+}
+
+/** `0x01 || len(keyId) || keyId || len(version)`: the local blob's prefix (SPEC.md §6). */
+function blobPrefix(keyId: string, version: number): Uint8Array {
+  return new ByteWriter(80).u8(0x01).lenBytes(utf8Encode(keyId)).len(version).finish();
+}
+
+/** A context given as raw UTF-8 entries, bypassing the checks (for faulty contexts). */
+function rawContext(entries: [Uint8Array, Uint8Array][]): CheckedContext {
+  return { map: Object.freeze({}), entries };
+}
+
+/** `len(providerId) || providerId || len(keyId) || keyId || len(blob) || blob`. */
+function encodeEdk(e: EncryptedDataKey): Uint8Array {
+  return new ByteWriter(128).lenBytes(utf8Encode(e.providerId)).lenBytes(utf8Encode(e.keyId)).lenBytes(e.blob).finish();
+}
+
+/** The pieces of a header, each already encoded, so that any of them can be made faulty. */
+interface HeaderParts {
+  prefix: Uint8Array; // magic || version || suite || layout
+  messageId: Uint8Array;
+  context: Uint8Array;
+  edkCount: number;
+  edks: Uint8Array[];
+  commitment: Uint8Array;
+}
+
+function joinHeader(p: HeaderParts): Uint8Array {
+  return concatBytes(p.prefix, p.messageId, p.context, Uint8Array.of(p.edkCount), ...p.edks, p.commitment);
+}
+
+/** AES-256-GCM over a (possibly faulty) header: `header || ciphertext || tag` (SPEC.md §3.4). */
+function sealRaw(contentKey: Uint8Array, header: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  const out = new Uint8Array(header.length + plaintext.length + TAG_LENGTH);
+  out.set(header, 0);
+  nobleAesGcm.seal(contentKey, SINGLE_PASS_NONCE, header, plaintext, out.subarray(header.length));
+  return out;
+}
+
+type Expect = 'success' | ErrorCode;
+
+interface Scenario {
+  name: string;
+  description: string;
+  expect: Expect;
+  /** `binary` (the default): decrypt `envelope`; `text`: decrypt `envelope text`. */
+  form?: 'binary' | 'text';
+  keyState?: 'Enabled' | 'Disabled';
+  dataKey?: Uint8Array;
+  messageId?: Uint8Array;
+  context?: Record<string, string>;
+  /** Faulty context entries, used instead of `context` for the header and the blob. */
+  rawContextEntries?: [Uint8Array, Uint8Array][];
+  requiredContext?: Record<string, string>;
+  plaintext?: Uint8Array;
+  /** Key id and version the blob names (default: the keyring's key). */
+  blobKeyId?: string;
+  blobKeyVersion?: number;
+  /** Build the encrypted data keys from the local one (default: just it). */
+  edks?: (local: EncryptedDataKey) => EncryptedDataKey[];
+  /** Change the encoded header pieces; the header is then sealed as changed ("otherwise valid"). */
+  header?: (p: HeaderParts) => void;
+  /** Change the finished envelope bytes (after sealing). */
+  mutate?: (envelope: Uint8Array) => Uint8Array;
+  /** Change the finished text form (text-form vectors). */
+  mutateText?: (text: string) => string;
+}
+
+interface Vector {
+  readonly name: string;
+  /** The file's text. */
+  readonly text: string;
+}
+
+function build(s: Scenario): Vector {
+  const dataKey = s.dataKey ?? DATA_KEY_256;
+  const messageId = s.messageId ?? MESSAGE_ID;
+  const plaintext = s.plaintext ?? PLAINTEXT;
+  const contextInput = s.context ?? CONTEXT;
+  const ctx = s.rawContextEntries ? rawContext(s.rawContextEntries) : checkContext(contextInput);
+  const blobKeyId = s.blobKeyId ?? KEY_ID;
+  const blobKeyVersion = s.blobKeyVersion ?? KEY_VERSION;
+
+  // SPEC.md §6: the local provider's blob.
+  const blob = wrapDataKey(nobleAesGcm, MASTER_KEY, blobKeyId, blobKeyVersion, BLOB_NONCE, dataKey, ctx);
+  const prefix = blobPrefix(blobKeyId, blobKeyVersion);
+  const blobAad = concatBytes(prefix, encodeContext(ctx));
+  assert(equalBytes(blob.subarray(0, prefix.length), prefix), 'blob prefix');
+  assert(equalBytes(blob.subarray(prefix.length, prefix.length + 12), BLOB_NONCE), 'blob nonce');
+
+  // SPEC.md §3.3: key schedule.
+  const prk = extract(sha256, dataKey, messageId);
+  const { contentKey, commitment } = deriveKeys(dataKey, messageId);
+  assert(equalBytes(contentKey, expand(sha256, prk, utf8Encode(LABELS.content), 32)), 'content key');
+  assert(equalBytes(commitment, expand(sha256, prk, utf8Encode(LABELS.commitment), 32)), 'commitment');
+
+  const local: EncryptedDataKey = { providerId: 'local', keyId: blobKeyId, blob };
+  const edks = s.edks ? s.edks(local) : [local];
+  const parts: HeaderParts = {
+    prefix: Uint8Array.of(0x45, 0x4b, 0x01, 0x01, 0x00),
+    messageId: messageId.slice(),
+    context: encodeContext(ctx),
+    edkCount: edks.length,
+    edks: edks.map(encodeEdk),
+    commitment: commitment.slice(),
+  };
+
+  let header: Uint8Array;
+  let envelope: Uint8Array;
+  if (!s.header && !s.rawContextEntries) {
+    // The library's own path; the hand-assembled header must be the same bytes.
+    header = encodeHeader({ messageId, context: ctx, encryptedDataKeys: edks, commitment });
+    assert(equalBytes(header, joinHeader(parts)), 'joinHeader matches encodeHeader');
+    envelope = sealWithDataKey(nobleAesGcm, dataKey, messageId, ctx, edks, plaintext);
+    assert(equalBytes(envelope, sealRaw(contentKey, header, plaintext)), 'sealRaw matches sealWithDataKey');
+  } else {
+    s.header?.(parts);
+    header = joinHeader(parts);
+    envelope = sealRaw(contentKey, header, plaintext);
+  }
+  const body = envelope.subarray(header.length);
+  if (s.mutate) envelope = s.mutate(envelope.slice());
+  let text = envelopeToText(envelope);
+  if (s.mutateText) text = s.mutateText(text);
+
+  const fields: [string, string][] = [
+    ['name', s.name],
+    ['description', s.description],
+    ['expect', s.expect],
+    ['form', s.form ?? 'binary'],
+    ['master key', hex(MASTER_KEY)],
+    ['key id', KEY_ID],
+    ['key version', String(KEY_VERSION)],
+    ['key state', s.keyState ?? 'Enabled'],
+    ['data key', hex(dataKey)],
+    ['message id', hex(messageId)],
+    ['encryption context', s.rawContextEntries ? '(not a valid context; see the header)' : JSON.stringify(contextInput)],
+  ];
+  if (s.requiredContext) fields.push(['required context', JSON.stringify(s.requiredContext)]);
+  if (blobKeyId !== KEY_ID) fields.push(['blob key id', blobKeyId]);
+  if (blobKeyVersion !== KEY_VERSION) fields.push(['blob key version', String(blobKeyVersion)]);
+  fields.push(
+    ['blob nonce', hex(BLOB_NONCE)],
+    ['blob aad', hex(blobAad)],
+    ['blob', hex(blob)],
+    ['prk', hex(prk)],
+    ['content key', hex(contentKey)],
+    ['commitment', hex(commitment)],
+    ['header', hex(header)],
+    ['plaintext', hex(plaintext)],
+    ['body', hex(body)],
+    ['envelope', hex(envelope)],
+    ['envelope text', text],
+  );
+  for (const [k, v] of fields) assert(!/[\r\n]/.test(v) && v === v.trim(), `field ${k} is one trimmed line`);
+  return { name: s.name, text: fields.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n' };
+}
+
+// ---------------------------------------------------------------- scenarios
+
+const enc = utf8Encode;
+const ctxEntry = (k: string, v: string): [Uint8Array, Uint8Array] => [enc(k), enc(v)];
+/** Flip the lowest bit of byte `i` (negative: from the end). */
+const flip = (i: number) => (e: Uint8Array) => {
+  e[i < 0 ? e.length + i : i]! ^= 0x01;
+  return e;
+};
+/** Envelope text for an envelope whose length is not a multiple of 3 (so padding would apply). */
+function padded(text: string): string {
+  const n = text.length - 4; // after "ek1."
+  assert(n % 4 !== 0, 'padding vector needs a length that is not a multiple of 3');
+  return text + '='.repeat(4 - (n % 4));
+}
+
+const SCENARIOS: Scenario[] = [
+  // -- success
+  {
+    name: 'success-empty-context',
+    description: 'One local encrypted data key, empty encryption context, AES_256 data key.',
+    expect: 'success',
+    context: {},
+  },
+  {
+    name: 'success-unicode-context',
+    description:
+      'Six-entry Unicode context given out of order (an empty value, non-ASCII keys); the header holds it sorted by UTF-8 key bytes, where U+FF21 comes before U+1F600.',
+    expect: 'success',
+    context: UNICODE_CONTEXT,
+  },
+  {
+    name: 'success-required-context',
+    description: 'The reader requires {"tenant":"acme"}, which the envelope context contains (containment, not equality).',
+    expect: 'success',
+    requiredContext: { tenant: 'acme' },
+  },
+  {
+    name: 'success-aes128-data-key',
+    description: 'AES_128 data key (16 bytes): the key schedule is the same; the content key is still 32 bytes.',
+    expect: 'success',
+    dataKey: DATA_KEY_128,
+  },
+  {
+    name: 'success-unknown-provider-first',
+    description: 'Two encrypted data keys: the first for provider "kms.example" (no such provider given), the second local.',
+    expect: 'success',
+    edks: (local) => [FOREIGN_EDK, local],
+  },
+  {
+    name: 'success-first-edk-key-not-found',
+    description:
+      'Two local encrypted data keys: the first names a key the keyring does not hold (ERR_KEY_NOT_FOUND, remembered), the second opens.',
+    expect: 'success',
+    edks: (local) => {
+      const missing = wrapDataKey(nobleAesGcm, MASTER_KEY, 'missing-key', 1, BLOB_NONCE, DATA_KEY_256, checkContext(CONTEXT));
+      return [{ providerId: 'local', keyId: 'missing-key', blob: missing }, local];
+    },
+  },
+  {
+    name: 'success-empty-plaintext',
+    description: 'Empty plaintext: the body is the 16-byte tag alone.',
+    expect: 'success',
+    plaintext: new Uint8Array(0),
+  },
+  {
+    name: 'success-eight-edks',
+    description: 'Eight copies of the local encrypted data key: exactly the default limit on their count.',
+    expect: 'success',
+    edks: (local) => Array.from({ length: 8 }, () => local),
+  },
+
+  // -- tampering and cryptographic failures
+  {
+    name: 'fail-body-tag-tampered',
+    description: 'Last byte of the body (the GCM tag) changed.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    mutate: flip(-1),
+  },
+  {
+    name: 'fail-ciphertext-tampered',
+    description: 'First byte of the ciphertext changed.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    mutate: (e) => flip(e.length - PLAINTEXT.length - TAG_LENGTH)(e),
+  },
+  {
+    name: 'fail-header-context-tampered',
+    description:
+      'One byte of a context value changed in the header ("acme" becomes "acmd"): the blob no longer opens (its AAD holds the context), and the body tag would fail too.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    mutate: (e) => {
+      // "tenant" -> "acme": find the value bytes and change the last one.
+      const needle = enc('acme');
+      for (let i = 21; i + needle.length <= e.length; i++) {
+        if (needle.every((b, j) => e[i + j] === b)) return flip(i + 3)(e);
+      }
+      throw new Error('context value not found');
+    },
+  },
+  {
+    name: 'fail-header-key-id-tampered',
+    description:
+      'One byte of the encrypted data key\'s key id changed in the header ("vector-key-1" becomes "vector-key-0"). The local provider reads its key id from the blob, so only the body tag (AAD = header) catches it.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    mutate: (e) => {
+      const needle = enc('local');
+      for (let i = 21; i + needle.length <= e.length; i++) {
+        if (needle.every((b, j) => e[i + j] === b)) return flip(i + needle.length + 1 + KEY_ID.length - 1)(e);
+      }
+      throw new Error('provider id not found');
+    },
+  },
+  {
+    name: 'fail-message-id-tampered',
+    description: 'First byte of the message id changed: the derived commitment no longer matches the header\'s.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    mutate: flip(5),
+  },
+  {
+    name: 'fail-wrong-commitment',
+    description:
+      'Last byte of the commitment changed, and the body sealed over that header with the right content key: only the commitment check rejects it.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    header: (p) => {
+      p.commitment[31]! ^= 0x01;
+    },
+  },
+  {
+    name: 'fail-blob-tampered',
+    description: 'Last byte of the local blob (its GCM tag) changed, body sealed over that header: only the blob check rejects it.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    header: (p) => {
+      const e = p.edks[0]!;
+      e[e.length - 1]! ^= 0x01;
+    },
+  },
+  {
+    name: 'fail-required-context-mismatch',
+    description: 'The reader requires {"tenant":"other"}; the envelope says "acme". Rejected before any provider is asked.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    requiredContext: { tenant: 'other' },
+  },
+  {
+    name: 'fail-required-context-missing-key',
+    description: 'The reader requires {"region":"eu"}; the envelope context has no "region" entry.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    requiredContext: { tenant: 'acme', region: 'eu' },
+  },
+  {
+    name: 'fail-truncated-ciphertext',
+    description: 'Last byte removed: the header parses and the body is still 16 bytes or more, so the GCM tag fails.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    mutate: (e) => e.subarray(0, e.length - 1),
+  },
+  {
+    name: 'fail-data-key-wrong-length',
+    description:
+      'The blob holds a 24-byte data key (the local provider allows 1..1024 bytes), but an envelope data key must be 16 or 32 bytes: the provider answer is refused.',
+    expect: 'ERR_PROVIDER',
+    dataKey: seq(0x20, 24),
+  },
+
+  // -- malformed envelopes (header failures)
+  {
+    name: 'fail-truncated-header',
+    description: 'Envelope cut in the middle of the blob: the header cannot be read.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    mutate: (e) => e.subarray(0, 80),
+  },
+  {
+    name: 'fail-truncated-body',
+    description: 'Empty plaintext and the last byte removed: the body is 15 bytes, shorter than a tag.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    plaintext: new Uint8Array(0),
+    mutate: (e) => e.subarray(0, e.length - 1),
+  },
+  {
+    name: 'fail-bad-magic',
+    description: 'Magic "EJ" instead of "EK".',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    header: (p) => {
+      p.prefix[1] = 0x4a;
+    },
+  },
+  {
+    name: 'fail-non-canonical-len',
+    description: 'The provider id length 5 written in the two-byte form (0x80 0x05), otherwise valid.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    header: (p) => {
+      p.edks[0] = concatBytes(Uint8Array.of(0x80), p.edks[0]!);
+    },
+  },
+  {
+    name: 'fail-context-out-of-order',
+    description: 'Context entries "tenant" then "purpose" (not sorted by key bytes), otherwise valid.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    header: (p) => {
+      const w = new ByteWriter(64).u8(2);
+      w.lenBytes(enc('tenant')).lenBytes(enc('acme')).lenBytes(enc('purpose')).lenBytes(enc('vectors'));
+      p.context = w.finish();
+    },
+  },
+  {
+    name: 'fail-context-duplicate-key',
+    description: 'Context with "tenant" twice (same value), otherwise valid.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    header: (p) => {
+      const w = new ByteWriter(64).u8(3).lenBytes(enc('purpose')).lenBytes(enc('vectors'));
+      w.lenBytes(enc('tenant')).lenBytes(enc('acme')).lenBytes(enc('tenant')).lenBytes(enc('acme'));
+      p.context = w.finish();
+    },
+  },
+  {
+    name: 'fail-context-empty-key',
+    description: 'Context with an empty key (keys are 1 to 256 bytes).',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    rawContextEntries: [ctxEntry('', 'x')],
+  },
+  {
+    name: 'fail-context-key-too-long',
+    description: 'Context key of 257 bytes (the limit is 256), otherwise valid.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    rawContextEntries: [ctxEntry('k'.repeat(257), 'v')],
+  },
+  {
+    name: 'fail-context-too-many-entries',
+    description: 'Context with 65 entries (the limit is 64), otherwise valid.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    rawContextEntries: Array.from({ length: 65 }, (_, i) => ctxEntry(`k${String(i).padStart(2, '0')}`, 'v')),
+  },
+  {
+    name: 'fail-context-invalid-utf8',
+    description: 'Context value bytes c3 28 (not UTF-8), otherwise valid.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    rawContextEntries: [[enc('tenant'), Uint8Array.of(0xc3, 0x28)]],
+  },
+  {
+    name: 'fail-provider-id-invalid',
+    description: 'Provider id "Local" (upper case is outside a-z 0-9 . _ -), otherwise valid.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    edks: (local) => [{ ...local, providerId: 'Local' }],
+  },
+  {
+    name: 'fail-unknown-version',
+    description: 'Format version 0x02, otherwise valid.',
+    expect: 'ERR_UNSUPPORTED_VERSION',
+    header: (p) => {
+      p.prefix[2] = 0x02;
+    },
+  },
+  {
+    name: 'fail-unknown-suite',
+    description: 'Suite 0x02 (unassigned), otherwise valid.',
+    expect: 'ERR_UNSUPPORTED_VERSION',
+    header: (p) => {
+      p.prefix[3] = 0x02;
+    },
+  },
+  {
+    name: 'fail-unknown-layout',
+    description: 'Layout 0xff (unassigned), otherwise valid.',
+    expect: 'ERR_UNSUPPORTED_VERSION',
+    header: (p) => {
+      p.prefix[4] = 0xff;
+    },
+  },
+  {
+    name: 'fail-edk-count-zero',
+    description: 'No encrypted data key (count 0).',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    edks: () => [],
+  },
+  {
+    name: 'fail-edk-count-over-limit',
+    description: 'Nine copies of the local encrypted data key: one more than the default limit of 8, otherwise valid.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    edks: (local) => Array.from({ length: 9 }, () => local),
+  },
+
+  // -- provider and key failures
+  {
+    name: 'fail-no-matching-provider',
+    description: 'The only encrypted data key is for provider "kms.example"; the reader has only the local provider.',
+    expect: 'ERR_NO_MATCHING_PROVIDER',
+    edks: () => [FOREIGN_EDK],
+  },
+  {
+    name: 'fail-key-not-found',
+    description: 'The blob (and header) name key "missing-key", which the keyring does not hold.',
+    expect: 'ERR_KEY_NOT_FOUND',
+    blobKeyId: 'missing-key',
+  },
+  {
+    name: 'fail-key-version-not-found',
+    description: 'The blob names version 2 of the key; the keyring holds only version 1.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    blobKeyVersion: 2,
+  },
+  {
+    name: 'fail-key-disabled',
+    description: 'The keyring\'s key is disabled.',
+    expect: 'ERR_KEY_DISABLED',
+    keyState: 'Disabled',
+  },
+
+  // -- text form
+  {
+    name: 'text-fail-padding',
+    description: 'Text form with "=" padding (the text form is unpadded base64url).',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    form: 'text',
+    plaintext: TEXT_PLAINTEXT,
+    mutateText: padded,
+  },
+  {
+    name: 'text-fail-bad-prefix',
+    description: 'Text form with prefix "EK1." (the prefix is "ek1.", case-sensitive).',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    form: 'text',
+    plaintext: TEXT_PLAINTEXT,
+    mutateText: (t) => 'EK1.' + t.slice(4),
+  },
+  {
+    name: 'text-fail-standard-alphabet',
+    description: 'Text form using the standard base64 alphabet ("+" and "/" instead of "-" and "_").',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    form: 'text',
+    plaintext: TEXT_PLAINTEXT,
+    mutateText: (t) => {
+      const out = 'ek1.' + t.slice(4).replace(/-/g, '+').replace(/_/g, '/');
+      assert(out !== t, 'standard-alphabet vector needs a "-" or "_" in the text');
+      return out;
+    },
+  },
+  {
+    name: 'text-fail-nonzero-trailing-bits',
+    description: 'Last base64url character changed so that its unused low bits are not zero (not the canonical encoding).',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    form: 'text',
+    plaintext: TEXT_PLAINTEXT,
+    mutateText: (t) => {
+      const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const n = t.length - 4;
+      assert(n % 4 === 2 || n % 4 === 3, 'trailing-bits vector needs a partial last group');
+      const v = A.indexOf(t[t.length - 1]!);
+      return t.slice(0, -1) + A[v | 1]!;
+    },
+  },
+  {
+    name: 'text-fail-ek2-prefix',
+    description: 'Text form with prefix "ek2.": a later format version.',
+    expect: 'ERR_UNSUPPORTED_VERSION',
+    form: 'text',
+    plaintext: TEXT_PLAINTEXT,
+    mutateText: (t) => 'ek2.' + t.slice(4),
+  },
+];
+
+/** Every vector, in scenario order. */
+export function buildVectors(): Vector[] {
+  const seen = new Set<string>();
+  return SCENARIOS.map((s) => {
+    assert(/^[a-z0-9-]+$/.test(s.name) && !seen.has(s.name), `unique file name ${s.name}`);
+    seen.add(s.name);
+    return build(s);
+  });
+}
+
+/**
+ * Write every vector to `<dir>/<name>.txt`, and remove any other `.txt` file in
+ * `dir` (a renamed scenario must not leave a stale vector behind).
+ */
+export function writeVectors(dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const vectors = buildVectors();
+  const names = new Set(vectors.map((v) => `${v.name}.txt`));
+  for (const f of readdirSync(dir)) if (f.endsWith('.txt') && !names.has(f)) rmSync(path.join(dir, f));
+  for (const v of vectors) writeFileSync(path.join(dir, `${v.name}.txt`), v.text);
+  return [...names];
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const out = path.resolve(process.argv[2] ?? here);
+  const written = writeVectors(out);
+  console.log(`wrote ${written.length} vectors to ${out}`);
+}
