@@ -187,6 +187,8 @@ type OpKind = 'generate' | 'unwrap';
 interface CallResult {
   readonly json: unknown;
   readonly secret: TakenSecret | undefined;
+  /** Attempts it took. */
+  readonly attempts: number;
 }
 
 function intOption(value: unknown, name: string, min: number, max: number, dflt: number): number {
@@ -324,11 +326,12 @@ export class AlibabaKmsProvider implements KeyProvider {
       ...contextParam('EncryptionContext', req.context),
     ];
     const action = 'GenerateDataKey';
-    const { json, secret } = await this.#call(action, params, 'generate', signal, 'Plaintext');
+    const result = await this.#call(action, params, 'generate', signal, 'Plaintext');
+    const secret = result.secret;
     try {
-      const body = this.#validate(action, generateDataKeyResponse, json, secret);
-      if (secret!.value.length !== req.numberOfBytes) this.#malformed(action, body.RequestId, 'data key of the wrong length');
-      const ciphertextBlob = this.#decodeBlob(action, body.CiphertextBlob, body.RequestId);
+      const body = this.#validate(action, generateDataKeyResponse, result);
+      if (secret!.value.length !== req.numberOfBytes) this.#malformed(action, body.RequestId, body.attempts, 'data key of the wrong length');
+      const ciphertextBlob = this.#decodeBlob(action, body.CiphertextBlob, body.RequestId, body.attempts);
       const plaintext = secret!.value;
       return { keyId: body.KeyId, plaintext, ciphertextBlob, keyVersionId: body.KeyVersionId, requestId: body.RequestId };
     } catch (e) {
@@ -348,12 +351,13 @@ export class AlibabaKmsProvider implements KeyProvider {
     const signal = readCallSignal(request);
     const action = 'Decrypt';
     const params: Param[] = [['CiphertextBlob', base64Encode(blob)], ...contextParam('EncryptionContext', context)];
-    const { json, secret } = await this.#call(action, params, 'unwrap', signal, 'Plaintext');
+    const result = await this.#call(action, params, 'unwrap', signal, 'Plaintext');
+    const secret = result.secret;
     try {
-      const body = this.#validate(action, decryptResponse, json, secret);
+      const body = this.#validate(action, decryptResponse, result);
       const n = secret!.value.length;
       if (n < PROVIDER_LIMITS.minNumberOfBytes || n > PROVIDER_LIMITS.maxNumberOfBytes) {
-        this.#malformed(action, body.RequestId, 'data key of the wrong length');
+        this.#malformed(action, body.RequestId, body.attempts, 'data key of the wrong length');
       }
       return { keyId: body.KeyId, plaintext: secret!.value, keyVersionId: body.KeyVersionId, requestId: body.RequestId };
     } catch (e) {
@@ -386,11 +390,10 @@ export class AlibabaKmsProvider implements KeyProvider {
     const signal = readCallSignal(request);
     const action = 'Encrypt';
     const params: Param[] = [['KeyId', id], ['Plaintext', base64Encode(plaintext)], ...contextParam('EncryptionContext', ctx)];
-    const { json } = await this.#call(action, params, 'generate', signal);
-    const body = this.#validate(action, encryptResponse, json, undefined);
+    const body = this.#validate(action, encryptResponse, await this.#call(action, params, 'generate', signal));
     return {
       keyId: body.KeyId,
-      ciphertextBlob: this.#decodeBlob(action, body.CiphertextBlob, body.RequestId),
+      ciphertextBlob: this.#decodeBlob(action, body.CiphertextBlob, body.RequestId, body.attempts),
       keyVersionId: body.KeyVersionId,
       requestId: body.RequestId,
     };
@@ -424,11 +427,10 @@ export class AlibabaKmsProvider implements KeyProvider {
       ...contextParam('SourceEncryptionContext', source),
       ...contextParam('DestinationEncryptionContext', destination),
     ];
-    const { json } = await this.#call(action, params, 'unwrap', signal);
-    const body = this.#validate(action, encryptResponse, json, undefined);
+    const body = this.#validate(action, encryptResponse, await this.#call(action, params, 'unwrap', signal));
     return {
       keyId: body.KeyId,
-      ciphertextBlob: this.#decodeBlob(action, body.CiphertextBlob, body.RequestId),
+      ciphertextBlob: this.#decodeBlob(action, body.CiphertextBlob, body.RequestId, body.attempts),
       keyVersionId: body.KeyVersionId,
       requestId: body.RequestId,
     };
@@ -446,9 +448,9 @@ export class AlibabaKmsProvider implements KeyProvider {
 
   // ---------------------------------------------------------------------------------------------
 
-  #malformed(action: string, requestId: string | undefined, what: string, cause?: unknown): never {
+  #malformed(action: string, requestId: string | undefined, attempts: number, what: string, cause?: unknown): never {
     throw new AlibabaKmsError(
-      { failure: 'malformed-response', action, requestId, attempts: 1, retryable: false, kmsMessage: what },
+      { failure: 'malformed-response', action, requestId, attempts, retryable: false, kmsMessage: what },
       { cause },
     );
   }
@@ -456,24 +458,23 @@ export class AlibabaKmsProvider implements KeyProvider {
   #validate<T extends { RequestId: string; Plaintext?: string }>(
     action: string,
     schema: z.ZodType<T>,
-    json: unknown,
-    secret: TakenSecret | undefined,
-  ): T {
+    { json, secret, attempts }: CallResult,
+  ): T & { attempts: number } {
     const r = schema.safeParse(json);
     const requestId = (json as { RequestId?: unknown } | null)?.RequestId;
     const rid = typeof requestId === 'string' ? requestId : undefined;
-    if (!r.success) this.#malformed(action, rid, 'response does not match the documented shape', r.error);
+    if (!r.success) this.#malformed(action, rid, attempts, 'response does not match the documented shape', r.error);
     // The Plaintext member we blanked must be the one zod read: same length of placeholders.
     if (r.data.Plaintext !== undefined && (secret === undefined || r.data.Plaintext !== secret.placeholder)) {
-      this.#malformed(action, rid, 'Plaintext member is not where it was expected');
+      this.#malformed(action, rid, attempts, 'Plaintext member is not where it was expected');
     }
-    return r.data;
+    return { ...r.data, attempts };
   }
 
-  #decodeBlob(action: string, b64: string, requestId: string): Uint8Array {
+  #decodeBlob(action: string, b64: string, requestId: string, attempts: number): Uint8Array {
     const blob = base64Decode(b64);
     if (!blob || blob.length === 0 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
-      this.#malformed(action, requestId, 'CiphertextBlob is not canonical base64 of 1 to 4096 bytes');
+      this.#malformed(action, requestId, attempts, 'CiphertextBlob is not canonical base64 of 1 to 4096 bytes');
     }
     return blob;
   }
@@ -554,10 +555,10 @@ export class AlibabaKmsProvider implements KeyProvider {
       let secret: TakenSecret | undefined | null;
       try {
         secret = secretMember === undefined ? undefined : takeSecretMember(body, secretMember);
-        if (secret === null) this.#malformed(action, undefined, `${secretMember} is not canonical base64`);
+        if (secret === null) this.#malformed(action, undefined, attempt, `${secretMember} is not canonical base64`);
         const json = parseJson(body);
-        if (json === undefined) this.#malformed(action, undefined, 'response is not JSON');
-        return { ok: true, result: { json, secret } };
+        if (json === undefined) this.#malformed(action, undefined, attempt, 'response is not JSON');
+        return { ok: true, result: { json, secret, attempts: attempt } };
       } catch (e) {
         wipe(secret?.value);
         return { ok: false, final: true, error: e as Error };

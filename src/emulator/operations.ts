@@ -1,0 +1,268 @@
+/**
+ * The KMS operations the emulator answers, over a {@link LocalKeyring}:
+ * GenerateDataKey, GenerateDataKeyWithoutPlaintext, Decrypt, Encrypt and
+ * ReEncrypt (KMS API 2016-01-20), with parameters and answers as the API
+ * documents them.
+ *
+ * - `KeyId` is a key id, an alias (`alias/...`) or an ARN
+ *   (`acs:kms:<region>:<account>:key/<id>` or `...:alias/<name>`).
+ * - `EncryptionContext` (and `SourceEncryptionContext`,
+ *   `DestinationEncryptionContext`) is a JSON object string, or flattened as
+ *   `EncryptionContext.<key>=<value>` parameters (the wire style of
+ *   `@alicloud/kms20160120@1.2.0`).
+ * - `CiphertextBlob` is the local keyring's blob (SPEC.md §6: it records key id
+ *   and version), base64. `KeyVersionId` is a UUID-shaped id derived from the key
+ *   id and version (the real API returns a UUID).
+ * - Errors: unknown key or alias → `Forbidden.KeyNotFound` /
+ *   `Forbidden.AliasNotFound` (404); disabled or pending deletion →
+ *   `Rejected.Disabled` / `Rejected.PendingDeletion` (409); a bad parameter,
+ *   and a blob that does not open (tampered, other context) →
+ *   `InvalidParameter` (400); a missing one → `MissingParameter` (400).
+ * @module
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { NONCE_LENGTH, type AesGcm } from '../aead/types.js';
+import { type CheckedContext, checkContext } from '../context.js';
+import { DecryptionFailedError, KeyNotFoundError } from '../errors.js';
+import { base64Decode, base64Encode } from '../internal/base64.js';
+import { utf8Encode, wipe } from '../internal/bytes.js';
+import { randomBytes } from '../internal/random.js';
+import { parseLocalBlob, wrapDataKey } from '../keyring/blob.js';
+import type { LocalKeyring } from '../keyring/local.js';
+import { KEY_SPEC_BYTES, type KeySpec } from '../provider.js';
+import { toHex } from '../providers/alibaba/encoding.js';
+import { KmsApiError, kmsErrors } from './kms-error.js';
+
+/** An operation's answer, `RequestId` not yet added. */
+export interface OperationResult {
+  /** XML root element. */
+  readonly root: string;
+  /** Members in the order the API documents them. */
+  readonly body: Record<string, string>;
+}
+
+/** The operations the emulator implements. */
+export const EMULATED_ACTIONS = Object.freeze([
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'Decrypt',
+  'Encrypt',
+  'ReEncrypt',
+] as const);
+
+/** Largest `Plaintext` the emulator's Encrypt takes: the local blob holds 1 to 1024 bytes (KMS takes 6 KiB). */
+export const EMULATOR_MAX_ENCRYPT_BYTES = 1024;
+
+/**
+ * The `KeyVersionId` the emulator reports for a key version: UUID-shaped, derived
+ * from SHA-256 of `"envelope-kit/kms-emulator/v1/key-version" || 0x00 || keyId || 0x00 || version`.
+ */
+export function emulatorKeyVersionId(keyId: string, version: number): string {
+  const h = toHex(sha256(utf8Encode(`envelope-kit/kms-emulator/v1/key-version\0${keyId}\0${version}`))).slice(0, 32);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+const ARN_RE = /^acs:kms:[^:]*:[^:]*:(key\/(.+)|(alias\/.+))$/;
+
+function required(params: ReadonlyMap<string, string>, name: string): string {
+  const v = params.get(name);
+  if (v === undefined || v === '') throw kmsErrors.missingParameter(name);
+  return v;
+}
+
+/** A context parameter: JSON object string, or flattened `<name>.<key>=<value>` parameters. */
+function readContext(params: ReadonlyMap<string, string>, name: string): CheckedContext {
+  const json = params.get(name);
+  const prefix = `${name}.`;
+  const flat = [...params].filter(([k]) => k.startsWith(prefix));
+  if (json !== undefined && flat.length > 0) throw kmsErrors.invalidParameter(name);
+  let value: unknown;
+  if (json !== undefined && json !== '') {
+    try {
+      value = JSON.parse(json);
+    } catch {
+      throw kmsErrors.invalidParameter(name);
+    }
+  } else if (flat.length > 0) {
+    const obj: Record<string, string> = Object.create(null);
+    for (const [k, v] of flat) obj[k.slice(prefix.length)] = v;
+    value = obj;
+  }
+  try {
+    return checkContext(value, name);
+  } catch {
+    throw kmsErrors.invalidParameter(name);
+  }
+}
+
+function decodeBlob(text: string, name: string): Uint8Array {
+  const blob = base64Decode(text);
+  if (!blob || blob.length === 0) throw kmsErrors.invalidParameter(name);
+  return blob;
+}
+
+/** The KMS operations over one keyring. */
+export class KmsOperations {
+  readonly #keyring: LocalKeyring;
+  readonly #aead: AesGcm;
+
+  /**
+   * @param keyring - the keys the emulator serves.
+   * @param aead - AES-GCM backend for Encrypt and ReEncrypt (same bytes as the keyring's).
+   */
+  constructor(keyring: LocalKeyring, aead: AesGcm) {
+    this.#keyring = keyring;
+    this.#aead = aead;
+  }
+
+  /**
+   * Run one operation.
+   * @throws KmsApiError for every failure the API reports.
+   */
+  async run(action: string, params: ReadonlyMap<string, string>): Promise<OperationResult> {
+    switch (action) {
+      case 'GenerateDataKey':
+        return this.#generate(params, true);
+      case 'GenerateDataKeyWithoutPlaintext':
+        return this.#generate(params, false);
+      case 'Decrypt':
+        return this.#decrypt(params);
+      case 'Encrypt':
+        return this.#encrypt(params);
+      case 'ReEncrypt':
+        return this.#reEncrypt(params);
+      default:
+        throw kmsErrors.actionNotFound();
+    }
+  }
+
+  /** Resolve an id, alias or ARN to a usable key id. */
+  #usableKey(keyIdParam: string): string {
+    const arn = ARN_RE.exec(keyIdParam);
+    const ref = arn ? (arn[2] ?? arn[3]!) : keyIdParam;
+    const isAlias = ref.startsWith('alias/');
+    let keyId: string;
+    try {
+      keyId = this.#keyring.resolveKeyId(ref);
+    } catch (e) {
+      if (e instanceof KeyNotFoundError) throw isAlias ? kmsErrors.aliasNotFound() : kmsErrors.keyNotFound();
+      throw kmsErrors.invalidParameter('KeyId');
+    }
+    const state = this.#keyring.describeKey(keyId).state;
+    if (state === 'Disabled') throw kmsErrors.disabled();
+    if (state === 'PendingDeletion') throw kmsErrors.pendingDeletion();
+    return keyId;
+  }
+
+  async #generate(params: ReadonlyMap<string, string>, withPlaintext: boolean): Promise<OperationResult> {
+    const keyIdParam = required(params, 'KeyId');
+    const spec = params.get('KeySpec');
+    if (spec !== undefined && spec !== 'AES_256' && spec !== 'AES_128') throw kmsErrors.invalidParameter('KeySpec');
+    const nb = params.get('NumberOfBytes');
+    let n = KEY_SPEC_BYTES[(spec as KeySpec | undefined) ?? 'AES_256'];
+    if (nb !== undefined) {
+      if (!/^[1-9]\d{0,3}$/.test(nb) || Number(nb) > 1024) throw kmsErrors.invalidParameter('NumberOfBytes');
+      n = Number(nb);
+    }
+    const context = readContext(params, 'EncryptionContext');
+    const keyId = this.#usableKey(keyIdParam);
+    const dk = await this.#keyring.generateDataKey({ keyId, numberOfBytes: n, encryptionContext: context.map });
+    try {
+      const version = parseLocalBlob(dk.ciphertextBlob).version;
+      const body: Record<string, string> = {
+        KeyId: dk.keyId,
+        KeyVersionId: emulatorKeyVersionId(dk.keyId, version),
+        CiphertextBlob: base64Encode(dk.ciphertextBlob),
+      };
+      if (withPlaintext) body['Plaintext'] = base64Encode(dk.plaintext);
+      return { root: withPlaintext ? 'GenerateDataKeyResponse' : 'GenerateDataKeyWithoutPlaintextResponse', body };
+    } finally {
+      wipe(dk.plaintext);
+    }
+  }
+
+  /** Open a blob: its key must exist and be usable, and the context must match. Caller wipes `plaintext`. */
+  async #open(blobText: string, context: CheckedContext): Promise<{ keyId: string; version: number; plaintext: Uint8Array }> {
+    const blob = decodeBlob(blobText, 'CiphertextBlob');
+    let header;
+    try {
+      header = parseLocalBlob(blob);
+    } catch {
+      throw kmsErrors.invalidParameter('CiphertextBlob');
+    }
+    const keyId = this.#usableKey(header.keyId);
+    try {
+      const r = await this.#keyring.decrypt({ ciphertextBlob: blob, encryptionContext: context.map });
+      return { keyId, version: header.version, plaintext: r.plaintext };
+    } catch (e) {
+      if (e instanceof DecryptionFailedError) throw kmsErrors.invalidParameter('CiphertextBlob');
+      if (e instanceof KmsApiError) throw e;
+      throw kmsErrors.internalFailure();
+    }
+  }
+
+  async #decrypt(params: ReadonlyMap<string, string>): Promise<OperationResult> {
+    const blobText = required(params, 'CiphertextBlob');
+    const context = readContext(params, 'EncryptionContext');
+    const { keyId, version, plaintext } = await this.#open(blobText, context);
+    try {
+      return {
+        root: 'DecryptResponse',
+        body: { KeyId: keyId, KeyVersionId: emulatorKeyVersionId(keyId, version), Plaintext: base64Encode(plaintext) },
+      };
+    } finally {
+      wipe(plaintext);
+    }
+  }
+
+  /** Wrap bytes under a key's current version. */
+  #wrap(keyId: string, plaintext: Uint8Array, context: CheckedContext): { blob: Uint8Array; version: number } {
+    // The keyring keeps material private; exportState hands out copies, wiped below.
+    const state = this.#keyring.exportState();
+    try {
+      const k = state.keys.find((x) => x.keyId === keyId);
+      const v = k?.versions[k.versions.length - 1];
+      if (!v) throw kmsErrors.keyNotFound();
+      return { blob: wrapDataKey(this.#aead, v.material, keyId, v.version, randomBytes(NONCE_LENGTH), plaintext, context), version: v.version };
+    } finally {
+      for (const k of state.keys) for (const v of k.versions) wipe(v.material);
+    }
+  }
+
+  async #encrypt(params: ReadonlyMap<string, string>): Promise<OperationResult> {
+    const keyIdParam = required(params, 'KeyId');
+    const plaintext = base64Decode(required(params, 'Plaintext'));
+    try {
+      if (!plaintext || plaintext.length === 0 || plaintext.length > EMULATOR_MAX_ENCRYPT_BYTES) {
+        throw kmsErrors.invalidParameter('Plaintext');
+      }
+      const context = readContext(params, 'EncryptionContext');
+      const keyId = this.#usableKey(keyIdParam);
+      const { blob, version } = this.#wrap(keyId, plaintext, context);
+      return {
+        root: 'EncryptResponse',
+        body: { KeyId: keyId, KeyVersionId: emulatorKeyVersionId(keyId, version), CiphertextBlob: base64Encode(blob) },
+      };
+    } finally {
+      wipe(plaintext);
+    }
+  }
+
+  async #reEncrypt(params: ReadonlyMap<string, string>): Promise<OperationResult> {
+    const blobText = required(params, 'CiphertextBlob');
+    const destParam = required(params, 'DestinationKeyId');
+    const source = readContext(params, 'SourceEncryptionContext');
+    const destination = readContext(params, 'DestinationEncryptionContext');
+    const destKeyId = this.#usableKey(destParam);
+    const { plaintext } = await this.#open(blobText, source);
+    try {
+      const { blob, version } = this.#wrap(destKeyId, plaintext, destination);
+      return {
+        root: 'ReEncryptResponse',
+        body: { KeyId: destKeyId, KeyVersionId: emulatorKeyVersionId(destKeyId, version), CiphertextBlob: base64Encode(blob) },
+      };
+    } finally {
+      wipe(plaintext);
+    }
+  }
+}
