@@ -19,6 +19,7 @@ import { DecryptionFailedError, InvalidParameterError } from './errors.js';
 import { envelopeFromText, envelopeToText } from './format.js';
 import { base64UrlEncode } from './internal/base64.js';
 import { concatBytes, utf8Encode, wipe } from './internal/bytes.js';
+import { readOptions } from './internal/options.js';
 import { randomBytes } from './internal/random.js';
 import { encodeValue } from './value-encoding.js';
 
@@ -72,10 +73,13 @@ function checkName(name: unknown): string {
  * envelope to store in app configuration or a table of its own.
  */
 export async function createBlindIndexKey(options: CreateBlindIndexKeyOptions): Promise<string> {
-  const name = checkName(options?.name);
+  if (options === null || typeof options !== 'object') throw new InvalidParameterError('createBlindIndexKey expects an options object');
+  const o = readOptions(options, ['name', 'provider', 'keyId', 'aead'], 'createBlindIndexKey options');
+  const name = checkName(o.name);
   const key = randomBytes(32);
   try {
-    return envelopeToText(await encrypt(key, { ...options, encryptionContext: { [BLIND_INDEX_PURPOSE]: name } }));
+    const opts = { provider: o.provider, keyId: o.keyId, aead: o.aead, encryptionContext: { [BLIND_INDEX_PURPOSE]: name } } as EncryptOptions;
+    return envelopeToText(await encrypt(key, opts));
   } finally {
     wipe(key);
   }
@@ -87,14 +91,23 @@ export async function createBlindIndexKey(options: CreateBlindIndexKeyOptions): 
  * @throws DecryptionFailedError when the stored key is not a blind-index key of that name.
  */
 export async function openBlindIndex(stored: string, options: OpenBlindIndexOptions): Promise<BlindIndex> {
-  const name = checkName(options?.name);
-  const bits = options.bits ?? 64;
+  if (options === null || typeof options !== 'object') throw new InvalidParameterError('openBlindIndex expects an options object');
+  const o = readOptions(options, ['name', 'bits', 'normalize', 'provider', 'providers', 'aead', 'maxEncryptedDataKeys'], 'openBlindIndex options');
+  const name = checkName(o.name);
+  const bits = o.bits ?? 64;
   if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < 16 || bits > 256 || bits % 8 !== 0) {
     throw new InvalidParameterError('"bits" must be a multiple of 8 from 16 to 256');
   }
-  const normalize = options.normalize;
+  const normalize = o.normalize as ((s: string) => string) | undefined;
   if (normalize !== undefined && typeof normalize !== 'function') throw new InvalidParameterError('"normalize" must be a function');
-  const { plaintext } = await decrypt(envelopeFromText(stored), { ...options, encryptionContext: { [BLIND_INDEX_PURPOSE]: name } });
+  const decryptOptions = {
+    provider: o.provider,
+    providers: o.providers,
+    aead: o.aead,
+    maxEncryptedDataKeys: o.maxEncryptedDataKeys,
+    encryptionContext: { [BLIND_INDEX_PURPOSE]: name },
+  } as DecryptOptions;
+  const { plaintext } = await decrypt(envelopeFromText(stored), decryptOptions);
   if (plaintext.length !== 32) {
     wipe(plaintext);
     throw new DecryptionFailedError();

@@ -21,7 +21,7 @@ import {
   readOption,
   unwrapAny,
 } from './envelope.js';
-import { DecryptionFailedError, InvalidParameterError, MalformedEnvelopeError, UnencryptedFieldError } from './errors.js';
+import { DecryptionFailedError, EnvelopeKitError, InvalidParameterError, MalformedEnvelopeError, UnencryptedFieldError } from './errors.js';
 import {
   LAYOUT_FIELD,
   MESSAGE_ID_LENGTH,
@@ -34,6 +34,7 @@ import {
   parseHeader,
 } from './format.js';
 import { constantTimeEqual, utf8Encode, wipe } from './internal/bytes.js';
+import { readOptions } from './internal/options.js';
 import { randomBytes } from './internal/random.js';
 import { deriveKeys } from './kdf.js';
 import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, mapBounded } from './objects.js';
@@ -115,8 +116,11 @@ function parseSelector(text: unknown): Selector {
 }
 
 function checkSelectors(fields: unknown): Selector[] {
-  if (!Array.isArray(fields) || fields.length === 0) throw new InvalidParameterError('"fields" must be a non-empty array of selectors');
-  const sels = fields.map(parseSelector);
+  const list = guard('"fields"', () => {
+    if (!Array.isArray(fields) || fields.length === 0) throw new InvalidParameterError('"fields" must be a non-empty array of selectors');
+    return [...(fields as unknown[])];
+  });
+  const sels = list.map(parseSelector);
   // a covers b when a's segments are a prefix of b's (the last one by name, with no more `[]` than b's).
   const covers = (a: Selector, b: Selector): boolean => {
     const x = a.segments;
@@ -136,6 +140,16 @@ function checkSelectors(fields: unknown): Selector[] {
     }
   }
   return sels;
+}
+
+/** Run `f`, turning any foreign throw (a hostile proxy or getter in the caller's input) into InvalidParameterError. */
+function guard<R>(what: string, f: () => R): R {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof EnvelopeKitError) throw e;
+    throw new InvalidParameterError(`${what} could not be read`, { cause: e });
+  }
 }
 
 function isContainer(v: unknown): v is Record<string, unknown> {
@@ -234,8 +248,8 @@ function checkRecordId(id: unknown): RecordId | undefined {
 }
 
 function checkRecord(record: unknown): Record<string, unknown> {
-  if (!isContainer(record)) throw new InvalidParameterError('"record" must be an object');
-  return record;
+  if (!guard('"record"', () => isContainer(record))) throw new InvalidParameterError('"record" must be an object');
+  return record as Record<string, unknown>;
 }
 
 /**
@@ -264,21 +278,28 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
   const aead = checkAead(readOption(options, 'aead'));
   const recordId = checkRecordId(readOption(options, 'recordId'));
   const selectors = checkSelectors(readOption(options, 'fields'));
-  const blind = readOption<Readonly<Record<string, BlindIndexField>> | undefined>(options, 'blindIndexes');
-  if (blind !== undefined) {
-    if (!isContainer(blind)) throw new InvalidParameterError('"blindIndexes" must be an object keyed by field selector');
-    for (const [sel, b] of Object.entries(blind)) {
+  const blindOption = readOption<unknown>(options, 'blindIndexes');
+  // Checked copies of the blind-index options: selector -> { index, into }.
+  const blind = guard('"blindIndexes"', () => {
+    if (blindOption === undefined) return undefined;
+    if (!isContainer(blindOption)) throw new InvalidParameterError('"blindIndexes" must be an object keyed by field selector');
+    const out: Record<string, BlindIndexField> = {};
+    for (const [sel, b] of Object.entries(blindOption)) {
       if (!selectors.some((s) => s.text === sel)) throw new InvalidParameterError(`blind index for ${JSON.stringify(sel)}, which is not in "fields"`);
-      if (!isContainer(b) || typeof b.into !== 'string' || !b.into || typeof (b.index as BlindIndex)?.compute !== 'function') {
+      const into: unknown = isContainer(b) ? b.into : undefined;
+      const index: unknown = isContainer(b) ? b.index : undefined;
+      if (typeof into !== 'string' || !into || !isContainer(index) || typeof index.compute !== 'function') {
         throw new InvalidParameterError(`blind index for ${JSON.stringify(sel)} needs { index, into }`);
       }
+      Object.defineProperty(out, sel, { value: { index: index as unknown as BlindIndex, into }, enumerable: true });
     }
-  }
+    return out;
+  });
   // Locate and encode everything before asking the provider: bad input costs no KMS call.
-  const located = selectors.flatMap((s) => locate(input, s));
-  const encoded = located.map((l) => encodeValue(getAt(input, l.steps)));
+  const located = guard('"record"', () => selectors.flatMap((s) => locate(input, s)));
+  const encoded = located.map((l) => encodeValue(guard('"record"', () => getAt(input, l.steps))));
   const copied = new Set<unknown>();
-  const out = cloneRoot(input, copied);
+  const out = guard('"record"', () => cloneRoot(input, copied));
   try {
     if (located.length === 0) return out as T;
     const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
@@ -335,12 +356,12 @@ export async function decryptFields<T = Record<string, unknown>>(record: object,
   }
   const schema = readOption<ValueSchema<T> | undefined>(options, 'schema');
 
-  const located = selectors.flatMap((s) => locate(input, s));
+  const located = guard('"record"', () => selectors.flatMap((s) => locate(input, s)));
   type Parsed = { loc: Located; header: EnvelopeHeader; body: Uint8Array };
   const parsed: Parsed[] = [];
   const plain: Located[] = [];
   for (const loc of located) {
-    const v = getAt(input, loc.steps);
+    const v = guard('"record"', () => getAt(input, loc.steps));
     if (typeof v !== 'string' || !v.startsWith(TEXT_PREFIX)) {
       if (allowPlain) {
         plain.push(loc);
@@ -366,7 +387,7 @@ export async function decryptFields<T = Record<string, unknown>>(record: object,
   // One provider call per distinct record header (normally exactly one per record).
   const keys = new Map<string, { dataKey: Uint8Array; header: EnvelopeHeader }>();
   const copied = new Set<unknown>();
-  const out = cloneRoot(input, copied);
+  const out = guard('"record"', () => cloneRoot(input, copied));
   try {
     for (const p of parsed) {
       const id = hex(p.header.bytes);
@@ -407,9 +428,22 @@ export function encryptRecords<T extends object>(
   records: readonly T[],
   options: Omit<EncryptFieldsOptions, 'recordId'> & BatchOptions & { readonly recordId?: (record: T, index: number) => RecordId },
 ): Promise<BatchResult<T>[]> {
-  const idOf = options?.recordId;
+  return batchFields(records, options, (r, o) => encryptFields(r as T, o as EncryptFieldsOptions)) as Promise<BatchResult<T>[]>;
+}
+
+/** Shared body of the record batches: checked options, a per-record id, bounded concurrency. */
+async function batchFields<O>(
+  records: readonly unknown[],
+  options: unknown,
+  each: (record: unknown, options: object) => Promise<O>,
+): Promise<BatchResult<O>[]> {
+  checkOptionsObject(options, 'batch');
+  const { recordId: idOf, concurrency } = readOptions(options, ['recordId', 'concurrency'], 'batch options');
   if (idOf !== undefined && typeof idOf !== 'function') throw new InvalidParameterError('"recordId" must be a function of the record in a batch');
-  return mapBounded(records, options?.concurrency, (r, i) => encryptFields(r, { ...options, recordId: idOf?.(r, i) }));
+  const rest = guard('options', () => ({ ...(options as object) }));
+  return mapBounded(records, concurrency, (r, i) =>
+    each(r, { ...rest, recordId: (idOf as ((r: unknown, i: number) => RecordId) | undefined)?.(r, i) }),
+  );
 }
 
 /** {@link decryptFields} over many records; `recordId` may be a function of the record. */
@@ -417,8 +451,6 @@ export function decryptRecords<T = Record<string, unknown>>(
   records: readonly object[],
   options: Omit<DecryptFieldsOptions<T>, 'recordId'> & BatchOptions & { readonly recordId?: (record: object, index: number) => RecordId },
 ): Promise<BatchResult<T>[]> {
-  const idOf = options?.recordId;
-  if (idOf !== undefined && typeof idOf !== 'function') throw new InvalidParameterError('"recordId" must be a function of the record in a batch');
-  return mapBounded(records, options?.concurrency, (r, i) => decryptFields<T>(r, { ...options, recordId: idOf?.(r, i) }));
+  return batchFields(records, options, (r, o) => decryptFields<T>(r as object, o as DecryptFieldsOptions<T>));
 }
 

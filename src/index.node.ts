@@ -9,13 +9,24 @@ import * as env from './envelope.js';
 import * as fields from './fields.js';
 import { LocalKeyring as CoreLocalKeyring, type LocalKeyringOptions } from './keyring/local.js';
 import { nodeAesGcm } from './node/aead.js';
+import { InvalidParameterError } from './errors.js';
+import { readOptions } from './internal/options.js';
 import * as objects from './objects.js';
 
 export * from './index.js';
 
+/**
+ * Options with `aead` defaulted to `node:crypto`. Reading the caller's object
+ * cannot throw a foreign error: any throw becomes InvalidParameterError.
+ */
 function withNode<T>(options: T): T {
   if (options === null || typeof options !== 'object') return options;
-  return (options as { aead?: unknown }).aead === undefined ? { ...options, aead: nodeAesGcm } : options;
+  try {
+    const aead = (options as { aead?: unknown }).aead;
+    return aead === undefined ? { ...options, aead: nodeAesGcm } : options;
+  } catch (e) {
+    throw new InvalidParameterError('options could not be read', { cause: e });
+  }
 }
 
 /** {@inheritDoc env.encrypt} */
@@ -50,6 +61,7 @@ export const openBlindIndex: typeof blind.openBlindIndex = (s, o) => blind.openB
 /** {@inheritDoc CoreLocalKeyring} On Node, wraps data keys with `node:crypto`. */
 export class LocalKeyring extends CoreLocalKeyring {
   constructor(options: LocalKeyringOptions = {}) {
-    super({ ...options, aead: options?.aead ?? nodeAesGcm });
+    const { aead } = readOptions(options, ['aead'], 'LocalKeyring options');
+    super({ aead: (aead as LocalKeyringOptions['aead']) ?? nodeAesGcm });
   }
 }

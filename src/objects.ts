@@ -8,6 +8,7 @@ import { type DecryptOptions, type EncryptOptions, decrypt, encrypt } from './en
 import { InvalidParameterError, SchemaMismatchError, type SchemaIssue } from './errors.js';
 import { envelopeFromText, envelopeToText } from './format.js';
 import { wipe } from './internal/bytes.js';
+import { readOptions } from './internal/options.js';
 import { decodeValue, encodeValue } from './value-encoding.js';
 
 /**
@@ -50,15 +51,21 @@ function pathString(path: readonly PropertyKey[]): string {
  */
 export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknown): T {
   if (schema === undefined) return value as T;
-  if (schema === null || typeof schema !== 'object' || typeof schema.safeParse !== 'function') {
-    throw new InvalidParameterError('"schema" must have a safeParse method (a zod schema)');
+  checkSchema(schema);
+  let r: ReturnType<ValueSchema<T>['safeParse']>;
+  let issues: SchemaIssue[];
+  try {
+    r = schema.safeParse(value);
+    if (r.success) return r.data;
+    issues = (r.error?.issues ?? []).map((i) => ({
+      path: pathString(Array.isArray(i.path) ? i.path : []),
+      code: typeof i.code === 'string' ? i.code : 'invalid',
+    }));
+  } catch (e) {
+    // A schema that throws (rather than reporting) is treated as a mismatch; its error may hold values, so it is not kept.
+    void e;
+    issues = [{ path: '$', code: 'schema_threw' }];
   }
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issues: SchemaIssue[] = (r.error?.issues ?? []).map((i) => ({
-    path: pathString(Array.isArray(i.path) ? i.path : []),
-    code: typeof i.code === 'string' ? i.code : 'invalid',
-  }));
   throw new SchemaMismatchError(issues.length ? issues : [{ path: '$', code: 'invalid' }]);
 }
 
@@ -78,11 +85,9 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
  * ```
  */
 export async function encryptObject(value: unknown, options: EncryptObjectOptions): Promise<string> {
-  const maxDepth = (options as { maxDepth?: unknown } | null)?.maxDepth;
-  if (maxDepth !== undefined && (typeof maxDepth !== 'number' || !Number.isInteger(maxDepth) || maxDepth < 1)) {
-    throw new InvalidParameterError('"maxDepth" must be a positive integer');
-  }
-  const bytes = encodeValue(value, { maxDepth });
+  if (options === null || typeof options !== 'object') throw new InvalidParameterError('encryptObject expects an options object');
+  const { maxDepth } = readOptions(options, ['maxDepth'], 'encryptObject options');
+  const bytes = encodeValue(value, { maxDepth: maxDepth as number | undefined });
   try {
     return envelopeToText(await encrypt(bytes, options));
   } finally {
@@ -98,14 +103,29 @@ export async function encryptObject(value: unknown, options: EncryptObjectOption
  */
 export async function decryptObject<T = unknown>(envelope: string, options: DecryptObjectOptions<T>): Promise<T> {
   const bytes = envelopeFromText(envelope);
+  if (options === null || typeof options !== 'object') throw new InvalidParameterError('decryptObject expects an options object');
+  const { schema, maxDepth } = readOptions(options, ['schema', 'maxDepth'], 'decryptObject options');
+  checkSchema(schema);
   const { plaintext } = await decrypt(bytes, options);
   let value: unknown;
   try {
-    value = decodeValue(plaintext, { maxDepth: options.maxDepth });
+    value = decodeValue(plaintext, { maxDepth: maxDepth as number | undefined });
   } finally {
     wipe(plaintext);
   }
-  return applySchema(options.schema, value);
+  return applySchema(schema as ValueSchema<T> | undefined, value);
+}
+
+/** Check a schema argument without calling it. Never throws a foreign error. */
+export function checkSchema(schema: unknown): void {
+  if (schema === undefined) return;
+  let ok = false;
+  try {
+    ok = schema !== null && typeof schema === 'object' && typeof (schema as ValueSchema<unknown>).safeParse === 'function';
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new InvalidParameterError('"schema" must have a safeParse method (a zod schema)');
 }
 
 /** One item's outcome in a batch: the value, or the error it failed with. Order matches the input. */
@@ -122,36 +142,45 @@ export interface BatchOptions {
  * @internal
  */
 export async function mapBounded<I, O>(items: readonly I[], concurrency: unknown, fn: (item: I, index: number) => Promise<O>): Promise<BatchResult<O>[]> {
-  if (!Array.isArray(items)) throw new InvalidParameterError('batch input must be an array');
+  let list: I[];
+  try {
+    if (!Array.isArray(items)) throw new InvalidParameterError('batch input must be an array');
+    list = [...items];
+  } catch (e) {
+    if (e instanceof InvalidParameterError) throw e;
+    throw new InvalidParameterError('batch input could not be read', { cause: e });
+  }
   const c = concurrency ?? 8;
   if (typeof c !== 'number' || !Number.isInteger(c) || c < 1 || c > 256) {
     throw new InvalidParameterError('"concurrency" must be an integer from 1 to 256');
   }
-  const out: BatchResult<O>[] = new Array(items.length);
+  const out: BatchResult<O>[] = new Array(list.length);
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < list.length) {
       const i = next++;
       try {
-        out[i] = { ok: true, value: await fn(items[i]!, i) };
+        out[i] = { ok: true, value: await fn(list[i]!, i) };
       } catch (error) {
         out[i] = { ok: false, error };
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(c, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(c, list.length) }, worker));
   return out;
 }
 
 /** {@link encryptObject} over an array: one envelope (and one data key) per value. */
-export function encryptObjects(values: readonly unknown[], options: EncryptObjectOptions & BatchOptions): Promise<BatchResult<string>[]> {
-  return mapBounded(values, options?.concurrency, (v) => encryptObject(v, options));
+export async function encryptObjects(values: readonly unknown[], options: EncryptObjectOptions & BatchOptions): Promise<BatchResult<string>[]> {
+  const { concurrency } = readOptions(options, ['concurrency'], 'encryptObjects options');
+  return mapBounded(values, concurrency, (v) => encryptObject(v, options));
 }
 
 /** {@link decryptObject} over an array of text envelopes. */
-export function decryptObjects<T = unknown>(
+export async function decryptObjects<T = unknown>(
   envelopes: readonly string[],
   options: DecryptObjectOptions<T> & BatchOptions,
 ): Promise<BatchResult<T>[]> {
-  return mapBounded(envelopes, options?.concurrency, (e) => decryptObject<T>(e, options));
+  const { concurrency } = readOptions(options, ['concurrency'], 'decryptObjects options');
+  return mapBounded(envelopes, concurrency, (e) => decryptObject<T>(e, options));
 }

@@ -6,8 +6,9 @@
  * with lone surrogates.
  * @module
  */
-import { MalformedEnvelopeError, UnsupportedValueError } from './errors.js';
-import { isWellFormed } from './internal/bytes.js';
+import { EnvelopeKitError, InvalidParameterError, MalformedEnvelopeError, UnsupportedValueError } from './errors.js';
+import { readOptions } from './internal/options.js';
+import { isBytes, isWellFormed } from './internal/bytes.js';
 
 /** First byte of every encoded value. */
 export const VALUE_ENCODING_VERSION = 0x01;
@@ -166,7 +167,7 @@ class Encoder {
       this.u8(T_DATE);
       return this.f64(o.getTime());
     }
-    if (o instanceof Uint8Array) {
+    if (isBytes(o)) {
       this.u8(T_BYTES);
       this.uvar(o.length);
       this.ensure(o.length);
@@ -260,13 +261,19 @@ class Encoder {
  * @throws UnsupportedValueError naming the path (`$.a.b[2]`) of the first value that cannot be encoded.
  */
 export function encodeValue(value: unknown, options: { maxDepth?: number } = {}): Uint8Array {
-  const e = new Encoder(Math.min(options.maxDepth ?? DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT));
+  const { maxDepth } = readOptions(options, ['maxDepth'], 'encodeValue options');
+  if (maxDepth !== undefined && (typeof maxDepth !== 'number' || !Number.isInteger(maxDepth) || maxDepth < 1)) {
+    throw new InvalidParameterError('"maxDepth" must be a positive integer');
+  }
+  const e = new Encoder(Math.min((maxDepth as number | undefined) ?? DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT));
   e.u8(VALUE_ENCODING_VERSION);
   try {
     e.value(value, '$', 0);
   } catch (err) {
     e.buf.fill(0);
-    throw err;
+    // A safety net: whatever a hostile value throws surfaces as the library's own error.
+    if (err instanceof EnvelopeKitError) throw err;
+    throw new UnsupportedValueError('$', 'the value could not be read', { cause: err });
   }
   return e.finish();
 }
@@ -426,7 +433,12 @@ class Decoder {
  * @throws MalformedEnvelopeError
  */
 export function decodeValue(bytes: Uint8Array, options: { maxDepth?: number } = {}): unknown {
-  const d = new Decoder(bytes, Math.min(options.maxDepth ?? DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT));
+  if (!isBytes(bytes)) throw new MalformedEnvelopeError('encoded value must be a Uint8Array');
+  const { maxDepth } = readOptions(options, ['maxDepth'], 'decodeValue options');
+  if (maxDepth !== undefined && (typeof maxDepth !== 'number' || !Number.isInteger(maxDepth) || maxDepth < 1)) {
+    throw new InvalidParameterError('"maxDepth" must be a positive integer');
+  }
+  const d = new Decoder(bytes, Math.min((maxDepth as number | undefined) ?? DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT));
   if (d.u8() !== VALUE_ENCODING_VERSION) d.fail('unknown value encoding version');
   const v = d.value(0);
   if (d.pos !== bytes.length) d.fail('trailing bytes');

@@ -13,6 +13,7 @@ import type { AesGcm } from '../aead/types.js';
 import { InvalidParameterError, KeyringFileError } from '../errors.js';
 import { base64Decode, base64Encode } from '../internal/base64.js';
 import { concatBytes, constantTimeEqual, isBytes, utf8Encode, wipe } from '../internal/bytes.js';
+import { isAesGcm, readOptions } from '../internal/options.js';
 import { randomBytes } from '../internal/random.js';
 import { type KeyringState, LocalKeyring, MASTER_KEY_BYTES } from './local.js';
 
@@ -105,11 +106,13 @@ function checksum(meta: Uint8Array, material: Uint8Array): Uint8Array {
 
 function passphraseBytes(passphrase: unknown): Uint8Array {
   if (typeof passphrase === 'string' && passphrase.length > 0) return utf8Encode(passphrase);
-  if (isBytes(passphrase) && passphrase.length > 0) return passphrase.slice();
+  // A copy (`slice` on a Buffer is a view): this is wiped, and the caller's passphrase must not be.
+  if (isBytes(passphrase) && passphrase.length > 0) return new Uint8Array(passphrase);
   throw new InvalidParameterError('"passphrase" must be a non-empty string or Uint8Array');
 }
 
 function checkScrypt(p: ScryptParams, err: (m: string) => Error): void {
+  if (typeof p.N !== 'number' || typeof p.r !== 'number' || typeof p.p !== 'number') throw err('scrypt N, r and p must be numbers');
   const logN = Math.log2(p.N);
   if (!Number.isInteger(logN) || logN < SCRYPT_BOUNDS.minLogN || logN > SCRYPT_BOUNDS.maxLogN) {
     throw err(`scrypt N must be a power of two from 2^${SCRYPT_BOUNDS.minLogN} to 2^${SCRYPT_BOUNDS.maxLogN}`);
@@ -144,19 +147,33 @@ export interface ParseKeyringOptions {
  * @throws InvalidParameterError for bad options.
  */
 export async function serializeKeyring(keyring: LocalKeyring, options: SerializeKeyringOptions = {}): Promise<string> {
-  if (!(keyring instanceof LocalKeyring)) throw new InvalidParameterError('"keyring" must be a LocalKeyring');
-  const aead = options.aead ?? nobleAesGcm;
-  const state = keyring.exportState();
+  const opts = readOptions(options, ['passphrase', 'scrypt', 'aead'], 'serializeKeyring options');
+  const aead = opts.aead ?? nobleAesGcm;
+  if (!isAesGcm(aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
+  let scrypt: ScryptParams = DEFAULT_SCRYPT;
+  if (opts.scrypt !== undefined && opts.scrypt !== null) {
+    const { N, r, p } = readOptions(opts.scrypt, ['N', 'r', 'p'], '"scrypt"');
+    scrypt = { N, r, p } as ScryptParams;
+    checkScrypt(scrypt, (m) => new InvalidParameterError(m));
+  }
+  let state: KeyringState;
+  try {
+    if (!(keyring instanceof LocalKeyring)) throw new InvalidParameterError('"keyring" must be a LocalKeyring');
+    state = keyring.exportState();
+  } catch (e) {
+    if (e instanceof InvalidParameterError) throw e;
+    // instanceof and exportState throw on proxies
+    throw new InvalidParameterError('"keyring" must be a LocalKeyring', { cause: e });
+  }
   const material = concatBytes(...state.keys.flatMap((k) => k.versions.map((v) => v.material)));
   for (const k of state.keys) for (const v of k.versions) wipe(v.material);
   let pass: Uint8Array | undefined;
   let fileKey: Uint8Array | undefined;
   try {
     let protection: Protection = { kind: 'none' };
-    if (options.passphrase !== undefined) {
-      pass = passphraseBytes(options.passphrase);
-      const params = options.scrypt ?? DEFAULT_SCRYPT;
-      checkScrypt(params, (m) => new InvalidParameterError(m));
+    if (opts.passphrase !== undefined) {
+      pass = passphraseBytes(opts.passphrase);
+      const params = scrypt;
       const salt = randomBytes(16);
       const nonce = randomBytes(12);
       protection = { kind: 'scrypt', N: params.N, r: params.r, p: params.p, salt: base64Encode(salt), nonce: base64Encode(nonce) };
@@ -197,11 +214,13 @@ export async function serializeKeyring(keyring: LocalKeyring, options: Serialize
  */
 export async function parseKeyring(text: string, options: ParseKeyringOptions = {}): Promise<LocalKeyring> {
   if (typeof text !== 'string') throw new InvalidParameterError('keyring text must be a string');
+  const opts = readOptions(options, ['passphrase', 'aead'], 'parseKeyring options');
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (e) {
-    throw new KeyringFileError('keyring file is not valid JSON', { cause: e });
+  } catch {
+    // No cause: V8's SyntaxError quotes the text around the error, which may be key material.
+    throw new KeyringFileError('keyring file is not valid JSON');
   }
   if (json && typeof json === 'object' && (json as { format?: unknown }).format === KEYRING_FORMAT) {
     const v = (json as { version?: unknown }).version;
@@ -210,7 +229,8 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
   const parsed = fileSchema.safeParse(json);
   if (!parsed.success) throw new KeyringFileError('keyring file is malformed', { cause: parsed.error });
   const f = parsed.data;
-  const aead = options.aead ?? nobleAesGcm;
+  const aead = opts.aead ?? nobleAesGcm;
+  if (!isAesGcm(aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
   const metaBytes = canonicalMetadata(f);
   const totalVersions = f.keys.reduce((n, k) => n + k.versions.length, 0);
   let material: Uint8Array | undefined;
@@ -221,7 +241,7 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
     if (!raw) throw new KeyringFileError('keyring file is malformed: material is not canonical base64');
     if (f.protection.kind === 'scrypt') {
       if (f.checksum !== undefined) throw new KeyringFileError('keyring file is malformed: unexpected checksum');
-      if (options.passphrase === undefined) throw new InvalidParameterError('this keyring file is protected: give "passphrase"');
+      if (opts.passphrase === undefined) throw new InvalidParameterError('this keyring file is protected: give "passphrase"');
       checkScrypt(f.protection, (m) => new KeyringFileError(`keyring file is malformed: ${m}`));
       const salt = base64Decode(f.protection.salt);
       const nonce = base64Decode(f.protection.nonce);
@@ -229,7 +249,7 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
         wipe(raw);
         throw new KeyringFileError('keyring file is malformed: bad salt, nonce or material');
       }
-      pass = passphraseBytes(options.passphrase);
+      pass = passphraseBytes(opts.passphrase);
       fileKey = await deriveFileKey(pass, salt, f.protection);
       material = new Uint8Array(raw.length - 16);
       const ok = aead.open(fileKey, nonce, metaBytes, raw, material);
@@ -237,6 +257,10 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
       if (!ok) throw new KeyringFileError('keyring file could not be opened: wrong passphrase, or the file is corrupt or tampered');
     } else {
       material = raw;
+      // A passphrase for a file that has none: the file may have been swapped for an unprotected one.
+      if (opts.passphrase !== undefined) {
+        throw new KeyringFileError('keyring file is not passphrase-protected, but a passphrase was given');
+      }
       const sum = f.checksum === undefined ? undefined : base64Decode(f.checksum);
       if (!sum || !constantTimeEqual(sum, checksum(metaBytes, material))) {
         throw new KeyringFileError('keyring file is corrupt or tampered (checksum mismatch)');

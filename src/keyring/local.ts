@@ -13,7 +13,8 @@ import {
   KeyNotFoundError,
   UnsupportedVersionError,
 } from '../errors.js';
-import { wipe } from '../internal/bytes.js';
+import { isBytes, wipe } from '../internal/bytes.js';
+import { isAesGcm, readOptions } from '../internal/options.js';
 import { randomBytes } from '../internal/random.js';
 import {
   type DataKey,
@@ -34,6 +35,7 @@ export const MASTER_KEY_BYTES = 32;
 
 /** Lifecycle state of a master key, as in the KMS API. */
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+const KEY_STATES: readonly KeyState[] = ['Enabled', 'Disabled', 'PendingDeletion'];
 
 /** What the keyring tells about a key: never its material. */
 export interface KeyInfo {
@@ -132,7 +134,9 @@ export class LocalKeyring implements KeyProvider {
   readonly #aead: AesGcm;
 
   constructor(options: LocalKeyringOptions = {}) {
-    this.#aead = options.aead ?? nobleAesGcm;
+    const { aead } = readOptions(options, ['aead'], 'LocalKeyring options');
+    if (aead !== undefined && !isAesGcm(aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
+    this.#aead = aead ?? nobleAesGcm;
   }
 
   /**
@@ -141,10 +145,10 @@ export class LocalKeyring implements KeyProvider {
    * @throws InvalidParameterError for a bad or taken alias.
    */
   createKey(options: CreateKeyOptions = {}): KeyInfo {
-    const { alias, description = '' } = options;
+    const { alias, description = '' } = readOptions(options, ['alias', 'description'], 'createKey options');
     if (alias !== undefined) {
       checkAlias(alias);
-      if (this.#aliases.has(alias)) throw new InvalidParameterError(`alias ${alias} already exists`);
+      if (this.#aliases.has(alias as string)) throw new InvalidParameterError(`alias ${alias} already exists`);
     }
     if (typeof description !== 'string' || description.length > 8192) {
       throw new InvalidParameterError('"description" must be a string of at most 8192 characters');
@@ -162,7 +166,7 @@ export class LocalKeyring implements KeyProvider {
       createdAt,
       versions: [{ version: 1, createdAt, material: randomBytes(32) }],
     });
-    if (alias !== undefined) this.#aliases.set(alias, keyId);
+    if (alias !== undefined) this.#aliases.set(alias as string, keyId);
     return this.describeKey(keyId);
   }
 
@@ -321,17 +325,39 @@ export class LocalKeyring implements KeyProvider {
    */
   static fromState(state: KeyringState, options: LocalKeyringOptions = {}): LocalKeyring {
     const kr = new this(options);
+    try {
+      kr.#loadState(state);
+    } catch (e) {
+      kr.destroy();
+      if (e instanceof InvalidParameterError) throw e;
+      // A state from outside (wrong types, proxies): never a foreign error.
+      throw new InvalidParameterError('keyring state is invalid', { cause: e });
+    }
+    return kr;
+  }
+
+  #loadState(state: KeyringState): void {
     for (const k of state.keys) {
-      if (!LOCAL_KEY_ID_RE.test(k.keyId) || kr.#keys.has(k.keyId)) throw new InvalidParameterError('keyring state has an invalid or duplicate key id');
+      if (!(KEY_STATES as readonly unknown[]).includes(k.state) || typeof k.description !== 'string' || typeof k.createdAt !== 'string') {
+        throw new InvalidParameterError('keyring state has an invalid key record');
+      }
+      if (!LOCAL_KEY_ID_RE.test(k.keyId) || this.#keys.has(k.keyId)) throw new InvalidParameterError('keyring state has an invalid or duplicate key id');
       if (k.versions.length === 0) throw new InvalidParameterError(`key ${k.keyId} has no versions`);
       let prev = 0;
       for (const v of k.versions) {
-        if (!Number.isInteger(v.version) || v.version <= prev || v.version > MAX_KEY_VERSION || v.material.length !== MASTER_KEY_BYTES) {
+        if (
+          !Number.isInteger(v.version) ||
+          v.version <= prev ||
+          v.version > MAX_KEY_VERSION ||
+          typeof v.createdAt !== 'string' ||
+          !isBytes(v.material) ||
+          v.material.length !== MASTER_KEY_BYTES
+        ) {
           throw new InvalidParameterError(`key ${k.keyId} has an invalid version`);
         }
         prev = v.version;
       }
-      kr.#keys.set(k.keyId, {
+      this.#keys.set(k.keyId, {
         keyId: k.keyId,
         state: k.state,
         description: k.description,
@@ -341,10 +367,9 @@ export class LocalKeyring implements KeyProvider {
     }
     for (const [alias, keyId] of Object.entries(state.aliases)) {
       checkAlias(alias);
-      if (!kr.#keys.has(keyId)) throw new InvalidParameterError(`alias ${alias} names an unknown key`);
-      kr.#aliases.set(alias, keyId);
+      if (!this.#keys.has(keyId)) throw new InvalidParameterError(`alias ${alias} names an unknown key`);
+      this.#aliases.set(alias, keyId);
     }
-    return kr;
   }
 
   /** Wipe every key's material. The keyring is unusable afterwards. */

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { InvalidParameterError, KeyringFileError } from '../errors.js';
 import { type ParseKeyringOptions, type SerializeKeyringOptions, parseKeyring, serializeKeyring } from '../keyring/file-format.js';
 import type { LocalKeyring } from '../keyring/local.js';
+import { isBytes } from '../internal/bytes.js';
+import { readOptions } from '../internal/options.js';
 import { nodeAesGcm } from './aead.js';
 
 /** Largest keyring file read (a guard against reading an unrelated huge file). */
@@ -25,6 +27,9 @@ function checkPath(p: unknown): string {
  * @throws the file system's error; the original file is untouched on failure.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  checkPath(file);
+  if (typeof data !== 'string' && !isBytes(data)) throw new InvalidParameterError('"data" must be a string or a Uint8Array');
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new InvalidParameterError('"mode" must be a file mode from 0 to 0o777');
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await fs.open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, mode);
@@ -70,8 +75,13 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
  */
 export async function saveKeyring(file: string, keyring: LocalKeyring, options: SerializeKeyringOptions = {}): Promise<void> {
   checkPath(file);
-  const text = await serializeKeyring(keyring, { aead: nodeAesGcm, ...options });
-  await writeFileAtomic(file, text);
+  const { passphrase, scrypt, aead } = readOptions(options, ['passphrase', 'scrypt', 'aead'], 'saveKeyring options');
+  const text = await serializeKeyring(keyring, { passphrase, scrypt, aead: aead ?? nodeAesGcm } as SerializeKeyringOptions);
+  try {
+    await writeFileAtomic(file, text);
+  } catch (e) {
+    throw new KeyringFileError(`keyring file could not be written: ${file} (the previous file, if any, is unchanged)`, { cause: e });
+  }
 }
 
 /**
@@ -80,6 +90,7 @@ export async function saveKeyring(file: string, keyring: LocalKeyring, options: 
  */
 export async function loadKeyring(file: string, options: ParseKeyringOptions = {}): Promise<LocalKeyring> {
   checkPath(file);
+  const { passphrase, aead } = readOptions(options, ['passphrase', 'aead'], 'loadKeyring options');
   let text: string;
   try {
     const st = await fs.stat(file);
@@ -90,5 +101,5 @@ export async function loadKeyring(file: string, options: ParseKeyringOptions = {
     if (e instanceof KeyringFileError) throw e;
     throw new KeyringFileError(`keyring file could not be read: ${file}`, { cause: e });
   }
-  return parseKeyring(text, { aead: nodeAesGcm, ...options });
+  return parseKeyring(text, { passphrase, aead: aead ?? nodeAesGcm } as ParseKeyringOptions);
 }

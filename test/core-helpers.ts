@@ -1,0 +1,183 @@
+/**
+ * Shared helpers of the core test files: fast-check run counts, error
+ * assertions, and small in-test key providers (a recording wrapper and an
+ * in-memory provider kind that can wrap an existing data key, to build
+ * envelopes with several encrypted data keys).
+ * @module
+ */
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import { CONTEXT_LIMITS } from '../src/context.js';
+import { type CheckedContext, checkContext, contextEquals } from '../src/context.js';
+import { DecryptionFailedError, EnvelopeKitError, type ErrorCode, KeyNotFoundError } from '../src/errors.js';
+import type {
+  DataKey,
+  DecryptedDataKey,
+  DecryptRequest,
+  GenerateDataKeyRequest,
+  KeyProvider,
+} from '../src/provider.js';
+import { checkDecryptRequest, checkGenerateDataKeyRequest } from '../src/provider.js';
+
+/**
+ * fast-check run count: `FC_NUM_RUNS` from the environment when set, else `def`.
+ * `divisor` scales the environment value down for expensive properties (1 MiB plaintexts).
+ */
+export function numRuns(def: number, divisor = 1): number {
+  const env = Number(process.env.FC_NUM_RUNS);
+  if (Number.isInteger(env) && env > 0) return Math.max(1, Math.ceil(env / divisor));
+  return def;
+}
+
+export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const fromUtf8 = (b: Uint8Array): string => new TextDecoder().decode(b);
+export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+export const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+export const b64url = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+
+/** Run `f` and return what it threw (sync or async); fail the test when it does not throw. */
+export async function caught(f: () => unknown): Promise<unknown> {
+  try {
+    await f();
+  } catch (e) {
+    return e;
+  }
+  expect.fail('expected a throw, but the call succeeded');
+}
+
+/** Expect `f` to throw an EnvelopeKitError with `code`, and return it. */
+export async function expectCode(f: () => unknown, code: ErrorCode): Promise<EnvelopeKitError> {
+  const e = await caught(f);
+  expect(e).toBeInstanceOf(EnvelopeKitError);
+  expect((e as EnvelopeKitError).code, String((e as Error).message)).toBe(code);
+  return e as EnvelopeKitError;
+}
+
+/**
+ * Expect `f` either to return, or to throw an EnvelopeKitError (never a raw
+ * TypeError, RangeError, ZodError, ...). Returns the error, if any.
+ */
+export async function expectOnlyOwnErrors(f: () => unknown): Promise<EnvelopeKitError | undefined> {
+  try {
+    await f();
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof EnvelopeKitError)) {
+      throw new Error(`foreign error escaped: ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`, { cause: e });
+    }
+    return e;
+  }
+}
+
+/**
+ * Assert that no 8-character window of the hex, base64 or base64url form of
+ * `secret` occurs in `text`. (8 base64 characters are 48 bits: a chance match is negligible.)
+ */
+export function expectNoSecret(text: string, secret: Uint8Array, what = 'text'): void {
+  for (const enc of [hex(secret), b64(secret).replace(/=+$/, ''), b64url(secret)]) {
+    for (let i = 0; i + 8 <= enc.length; i++) {
+      const window = enc.slice(i, i + 8);
+      if (text.includes(window)) expect.fail(`${what} contains part of a secret (${window})`);
+    }
+  }
+}
+
+/** Byte equality that stays fast for megabytes (vitest's deep equality walks element by element). */
+export function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {
+  expect(actual.length).toBe(expected.length);
+  const same = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(
+    Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength),
+  );
+  if (!same) expect.fail('byte arrays differ');
+}
+
+/** True when every byte is zero. */
+export function allZero(b: Uint8Array): boolean {
+  return b.every((x) => x === 0);
+}
+
+/**
+ * Wraps a provider and keeps a reference to every plaintext data key it hands
+ * out, so a test can check that the envelope layer wiped it.
+ * With `ignoreContext`, decrypt unwraps with the context the blob was made with
+ * whatever the caller passes (a provider that does not bind the context), so
+ * that failures in the envelope layer after a successful unwrap can be reached.
+ */
+export class RecordingProvider implements KeyProvider {
+  readonly providerId: string;
+  readonly handedOut: Uint8Array[] = [];
+  /** Copies of the keys handed out, made before the envelope layer saw them. */
+  readonly copies: Uint8Array[] = [];
+  readonly #contexts = new Map<string, Readonly<Record<string, string>> | undefined>();
+  constructor(
+    readonly inner: KeyProvider,
+    readonly options: { ignoreContext?: boolean } = {},
+  ) {
+    this.providerId = inner.providerId;
+  }
+  #record<T extends { plaintext: Uint8Array }>(answer: T): T {
+    this.handedOut.push(answer.plaintext);
+    this.copies.push(answer.plaintext.slice());
+    return answer;
+  }
+  async generateDataKey(request: GenerateDataKeyRequest): Promise<DataKey> {
+    const answer = await this.inner.generateDataKey(request);
+    this.#contexts.set(hex(answer.ciphertextBlob), request.encryptionContext);
+    return this.#record(answer);
+  }
+  async decrypt(request: DecryptRequest): Promise<DecryptedDataKey> {
+    const ctx = this.options.ignoreContext ? this.#contexts.get(hex(request.ciphertextBlob)) : request.encryptionContext;
+    return this.#record(await this.inner.decrypt({ ciphertextBlob: request.ciphertextBlob, encryptionContext: ctx }));
+  }
+}
+
+/**
+ * A test provider kind with a configurable provider id. Blobs are random
+ * handles into an in-memory table; the context is checked as the contract says.
+ * `wrap` adds a blob for an existing data key (several providers, one envelope).
+ */
+export class MemoryProvider implements KeyProvider {
+  readonly #table = new Map<string, { keyId: string; key: Uint8Array; ctx: CheckedContext }>();
+  decryptCalls = 0;
+  constructor(
+    readonly providerId: string,
+    readonly keyId = 'mem-key',
+  ) {}
+  wrap(dataKey: Uint8Array, ctx: CheckedContext): Uint8Array {
+    const blob = crypto.getRandomValues(new Uint8Array(16));
+    this.#table.set(hex(blob), { keyId: this.keyId, key: dataKey.slice(), ctx });
+    return blob;
+  }
+  async generateDataKey(request: GenerateDataKeyRequest): Promise<DataKey> {
+    const req = checkGenerateDataKeyRequest(request);
+    if (req.keyId !== this.keyId) throw new KeyNotFoundError(`key not found: ${req.keyId}`);
+    const plaintext = crypto.getRandomValues(new Uint8Array(req.numberOfBytes));
+    return { keyId: this.keyId, plaintext, ciphertextBlob: this.wrap(plaintext, req.context) };
+  }
+  async decrypt(request: DecryptRequest): Promise<DecryptedDataKey> {
+    this.decryptCalls++;
+    const { blob, context } = checkDecryptRequest(request);
+    const entry = this.#table.get(hex(blob));
+    if (!entry || !contextEquals(entry.ctx, context)) throw new DecryptionFailedError();
+    return { keyId: entry.keyId, plaintext: entry.key.slice() };
+  }
+}
+
+/** Context keys: unicode graphemes, any code point, and names that are special to JavaScript objects. */
+const contextKey = fc
+  .oneof(
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 }),
+    fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }),
+    fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', '0', '10', '2', 'a'.repeat(CONTEXT_LIMITS.maxKeyBytes), '\u{1f600}'.repeat(64)),
+  )
+  .filter((k) => utf8(k).length <= CONTEXT_LIMITS.maxKeyBytes);
+const contextValue = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 24 }),
+  fc.string({ unit: 'grapheme', maxLength: 24 }),
+  fc.constantFrom('', 'v'.repeat(CONTEXT_LIMITS.maxValueBytes), '\u00e9'.repeat(CONTEXT_LIMITS.maxValueBytes / 2)),
+);
+/** Arbitrary valid encryption contexts. */
+export const contextArb = fc.dictionary(contextKey, contextValue, { maxKeys: 10 });
+
+export { checkContext };
+

@@ -1,0 +1,358 @@
+/**
+ * The local keyring and the key-provider contract: generateDataKey parameter
+ * rules, the context bound to the blob, aliases, rotation, key states.
+ */
+import util from 'node:util';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseHeader } from '../src/format.js';
+import {
+  DecryptionFailedError,
+  EnvelopeKitError,
+  InvalidParameterError,
+  KeyDisabledError,
+  KeyNotFoundError,
+  LocalKeyring,
+  checkAlias,
+  decrypt,
+  encrypt,
+} from '../src/index.js';
+import { parseLocalBlob } from '../src/keyring/blob.js';
+import { caught, expectCode, expectNoSecret, fromUtf8, numRuns, utf8 } from './core-helpers.js';
+
+function keyringWithKey(alias?: string): { keyring: LocalKeyring; keyId: string } {
+  const keyring = new LocalKeyring();
+  const { keyId } = keyring.createKey(alias === undefined ? {} : { alias });
+  return { keyring, keyId };
+}
+
+/** Version recorded in the local blob of an envelope's first encrypted data key. */
+function blobVersion(envelope: Uint8Array): { keyId: string; version: number } {
+  const { header } = parseHeader(envelope);
+  const blob = parseLocalBlob(header.encryptedDataKeys[0]!.blob);
+  return { keyId: blob.keyId, version: blob.version };
+}
+
+describe('generateDataKey: keySpec and numberOfBytes', () => {
+  it('defaults to AES_256 (32 bytes); AES_128 gives 16', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    expect((await keyring.generateDataKey({ keyId })).plaintext).toHaveLength(32);
+    expect((await keyring.generateDataKey({ keyId, keySpec: 'AES_256' })).plaintext).toHaveLength(32);
+    expect((await keyring.generateDataKey({ keyId, keySpec: 'AES_128' })).plaintext).toHaveLength(16);
+  });
+
+  it('numberOfBytes is an integer from 1 to 1024 and wins over keySpec', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    for (const n of [1, 16, 33, 1024]) {
+      const dk = await keyring.generateDataKey({ keyId, numberOfBytes: n });
+      expect(dk.plaintext).toHaveLength(n);
+      expect((await keyring.decrypt({ ciphertextBlob: dk.ciphertextBlob })).plaintext).toEqual(dk.plaintext);
+    }
+    expect((await keyring.generateDataKey({ keyId, keySpec: 'AES_128', numberOfBytes: 64 })).plaintext).toHaveLength(64);
+    expect((await keyring.generateDataKey({ keyId, keySpec: 'AES_256', numberOfBytes: 16 })).plaintext).toHaveLength(16);
+  });
+
+  it('rejects anything else with ERR_INVALID_PARAMETER, before looking the key up', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const badBytes: unknown[] = [0, -1, 1025, 1.5, '32', Number.NaN, Infinity, -Infinity, 2 ** 53, null, true, 32n, [32], {}];
+    for (const numberOfBytes of badBytes) {
+      await expectCode(() => keyring.generateDataKey({ keyId, numberOfBytes } as never), 'ERR_INVALID_PARAMETER');
+      // validation comes first: an unknown key is not even looked up
+      await expectCode(() => keyring.generateDataKey({ keyId: 'nope', numberOfBytes } as never), 'ERR_INVALID_PARAMETER');
+    }
+    for (const keySpec of ['AES_512', 'aes_256', 'AES256', '', 'RSA_2048', 256, null]) {
+      await expectCode(() => keyring.generateDataKey({ keyId, keySpec } as never), 'ERR_INVALID_PARAMETER');
+      await expectCode(() => keyring.generateDataKey({ keyId, keySpec, numberOfBytes: 32 } as never), 'ERR_INVALID_PARAMETER');
+    }
+    for (const badId of ['', 5, null, undefined, 'x'.repeat(2049), '\ud800']) {
+      await expectCode(() => keyring.generateDataKey({ keyId: badId } as never), 'ERR_INVALID_PARAMETER');
+    }
+    for (const encryptionContext of [null, 'a=b', ['a'], { a: 1 }, { '': 'x' }, new Map([['a', 'b']])]) {
+      await expectCode(() => keyring.generateDataKey({ keyId, encryptionContext } as never), 'ERR_INVALID_PARAMETER');
+    }
+  });
+
+  it('answers with the resolved key id, never the alias', async () => {
+    const { keyring, keyId } = keyringWithKey('alias/app');
+    const dk = await keyring.generateDataKey({ keyId: 'alias/app' });
+    expect(dk.keyId).toBe(keyId);
+    expect((await keyring.decrypt({ ciphertextBlob: dk.ciphertextBlob })).keyId).toBe(keyId);
+    const envelope = await encrypt(utf8('x'), { provider: keyring, keyId: 'alias/app' });
+    expect((await decrypt(envelope, { provider: keyring })).keyId).toBe(keyId);
+  });
+
+  it('unknown key ids and aliases are ERR_KEY_NOT_FOUND', async () => {
+    const { keyring } = keyringWithKey('alias/app');
+    await expectCode(() => keyring.generateDataKey({ keyId: 'abcdef' }), 'ERR_KEY_NOT_FOUND');
+    await expectCode(() => keyring.generateDataKey({ keyId: 'alias/other' }), 'ERR_KEY_NOT_FOUND');
+    await expectCode(() => encrypt(utf8('x'), { provider: keyring, keyId: 'alias/other' }), 'ERR_KEY_NOT_FOUND');
+  });
+});
+
+describe('decrypt: the blob names its key and is bound to the context', () => {
+  it('needs no key id, and another keyring does not know the key', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const dk = await keyring.generateDataKey({ keyId });
+    const back = await keyring.decrypt({ ciphertextBlob: dk.ciphertextBlob });
+    expect(back).toEqual({ keyId, plaintext: dk.plaintext });
+    const other = new LocalKeyring();
+    other.createKey();
+    await expectCode(() => other.decrypt({ ciphertextBlob: dk.ciphertextBlob }), 'ERR_KEY_NOT_FOUND');
+  });
+
+  it('succeeds with an equal map in any key order, fails with any other map', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const encryptionContext = { tenant: 'acme', table: 'users', 'z\u00e9': '\u{1f511}' };
+    const dk = await keyring.generateDataKey({ keyId, encryptionContext });
+    const reordered = { 'z\u00e9': '\u{1f511}', table: 'users', tenant: 'acme' };
+    expect((await keyring.decrypt({ ciphertextBlob: dk.ciphertextBlob, encryptionContext: reordered })).plaintext).toEqual(dk.plaintext);
+    const others: (Record<string, string> | undefined)[] = [
+      undefined,
+      {},
+      { tenant: 'acme', table: 'users' },
+      { ...encryptionContext, extra: 'x' },
+      { ...encryptionContext, tenant: 'acme ' },
+      { ...encryptionContext, table: 'Users' },
+    ];
+    for (const ctx of others) {
+      const e = await expectCode(() => keyring.decrypt({ ciphertextBlob: dk.ciphertextBlob, encryptionContext: ctx }), 'ERR_DECRYPTION_FAILED');
+      expect(e.message).toBe('decryption failed');
+    }
+  });
+
+  it('property: any context round-trips through the provider, in any key order', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const key = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 });
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(key, fc.string({ unit: 'grapheme', maxLength: 20 }), { maxKeys: 8 }), fc.infiniteStream(fc.nat()), async (ctx, seeds) => {
+        const dk = await keyring.generateDataKey({ keyId, encryptionContext: ctx });
+        const entries = Object.entries(ctx);
+        for (let i = entries.length - 1; i > 0; i--) {
+          const j = seeds.next().value % (i + 1);
+          [entries[i], entries[j]] = [entries[j]!, entries[i]!];
+        }
+        const shuffled = Object.fromEntries(entries);
+        const back = await keyring.decrypt({ ciphertextBlob: dk.ciphertextBlob, encryptionContext: shuffled });
+        expect(back.plaintext).toEqual(dk.plaintext);
+        if (entries.length > 0) {
+          const changed = { ...shuffled, [entries[0]![0]]: `${entries[0]![1]}!` };
+          await expectCode(() => keyring.decrypt({ ciphertextBlob: dk.ciphertextBlob, encryptionContext: changed }), 'ERR_DECRYPTION_FAILED');
+        }
+      }),
+      { numRuns: numRuns(50) },
+    );
+  });
+
+  it('a blob that is not the keyring\u2019s, or was altered, fails (never a foreign error)', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const dk = await keyring.generateDataKey({ keyId });
+    for (let i = 0; i < dk.ciphertextBlob.length; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const blob = dk.ciphertextBlob.slice();
+        blob[i]! ^= 1 << bit;
+        const e = await caught(() => keyring.decrypt({ ciphertextBlob: blob }));
+        expect(e).toBeInstanceOf(EnvelopeKitError);
+        // the key id inside the blob may turn into another valid (unknown) id
+        expect(['ERR_DECRYPTION_FAILED', 'ERR_KEY_NOT_FOUND']).toContain((e as EnvelopeKitError).code);
+      }
+    }
+    await expectCode(() => keyring.decrypt({ ciphertextBlob: new Uint8Array(0) }), 'ERR_INVALID_PARAMETER');
+    await expectCode(() => keyring.decrypt({ ciphertextBlob: new Uint8Array(4097) }), 'ERR_INVALID_PARAMETER');
+    await expectCode(() => keyring.decrypt({ ciphertextBlob: new Uint8Array([1, 2, 3]) }), 'ERR_DECRYPTION_FAILED');
+  });
+});
+
+describe('aliases', () => {
+  it('name a key; encrypt through an alias; re-pointing an alias changes only new envelopes', async () => {
+    const keyring = new LocalKeyring();
+    const first = keyring.createKey({ alias: 'alias/app', description: 'first' });
+    const second = keyring.createKey({ description: 'second' });
+    expect(keyring.resolveKeyId('alias/app')).toBe(first.keyId);
+    expect(keyring.describeKey('alias/app').aliases).toEqual(['alias/app']);
+    const old = await encrypt(utf8('old'), { provider: keyring, keyId: 'alias/app' });
+
+    keyring.updateAlias('alias/app', second.keyId);
+    const fresh = await encrypt(utf8('new'), { provider: keyring, keyId: 'alias/app' });
+    expect((await decrypt(old, { provider: keyring })).keyId).toBe(first.keyId);
+    expect((await decrypt(fresh, { provider: keyring })).keyId).toBe(second.keyId);
+    expect(keyring.describeKey(first.keyId).aliases).toEqual([]);
+
+    keyring.createAlias('alias/team/app-2_b', 'alias/app');
+    expect(keyring.listAliases()).toEqual([
+      { alias: 'alias/app', keyId: second.keyId },
+      { alias: 'alias/team/app-2_b', keyId: second.keyId },
+    ]);
+    keyring.deleteAlias('alias/app');
+    expect(() => keyring.resolveKeyId('alias/app')).toThrow(KeyNotFoundError);
+    expect(keyring.resolveKeyId('alias/team/app-2_b')).toBe(second.keyId);
+    expect(() => keyring.deleteAlias('alias/app')).toThrow(KeyNotFoundError);
+    expect(() => keyring.updateAlias('alias/missing', second.keyId)).toThrow(KeyNotFoundError);
+    expect(() => keyring.createAlias('alias/x', 'alias/missing')).toThrow(KeyNotFoundError);
+  });
+
+  it('follow the KMS rules: "alias/" + 1..249 of A-Z a-z 0-9 _ / -, "alias/acs" reserved, no duplicates', () => {
+    const keyring = new LocalKeyring();
+    const { keyId } = keyring.createKey();
+    for (const good of ['alias/a', 'alias/A-z_0/9', `alias/${'x'.repeat(249)}`, 'alias/ac', 'alias/xacs', 'alias/my/acs']) {
+      expect(checkAlias(good)).toBe(good);
+      keyring.createAlias(good, keyId);
+    }
+    expect(`alias/${'x'.repeat(249)}`).toHaveLength(255);
+    const bad: unknown[] = [
+      'alias/',
+      'alias',
+      'ALIAS/x',
+      'Alias/x',
+      'x',
+      '',
+      `alias/${'x'.repeat(250)}`,
+      'alias/a b',
+      'alias/a.b',
+      'alias/\u00e9',
+      'alias/a\n',
+      'alias/acs',
+      'alias/acs/key',
+      'alias/acsx',
+      5,
+      null,
+      undefined,
+      ['alias/a'],
+    ];
+    for (const alias of bad) {
+      expect(() => checkAlias(alias), String(alias)).toThrow(InvalidParameterError);
+      expect(() => keyring.createAlias(alias as string, keyId)).toThrow(InvalidParameterError);
+      if (alias !== undefined) expect(() => keyring.createKey({ alias: alias as string })).toThrow(InvalidParameterError);
+    }
+    expect(() => keyring.createAlias('alias/a', keyId)).toThrow(/already exists/);
+    expect(() => keyring.createKey({ alias: 'alias/a' })).toThrow(InvalidParameterError);
+    expect(keyring.listKeys()).toHaveLength(1); // failed createKey calls made no key
+  });
+});
+
+describe('rotation', () => {
+  it('adds a version used for new data keys; envelopes under older versions still decrypt', async () => {
+    const { keyring, keyId } = keyringWithKey('alias/rot');
+    const v1 = await encrypt(utf8('v1'), { provider: keyring, keyId: 'alias/rot' });
+    expect(blobVersion(v1)).toEqual({ keyId, version: 1 });
+
+    expect(keyring.rotateKey('alias/rot')).toBe(2);
+    const v2 = await encrypt(utf8('v2'), { provider: keyring, keyId });
+    expect(blobVersion(v2)).toEqual({ keyId, version: 2 });
+    expect(keyring.rotateKey(keyId)).toBe(3);
+    const v3 = await encrypt(utf8('v3'), { provider: keyring, keyId });
+    expect(blobVersion(v3).version).toBe(3);
+
+    const info = keyring.describeKey(keyId);
+    expect(info.currentVersion).toBe(3);
+    expect(info.versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    for (const [env, text] of [[v1, 'v1'], [v2, 'v2'], [v3, 'v3']] as const) {
+      const r = await decrypt(env, { provider: keyring });
+      expect(fromUtf8(r.plaintext)).toBe(text);
+      expect(r.keyId).toBe(keyId);
+    }
+  });
+
+  it('versions really use different material: a keyring without the old version cannot open old blobs', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const v1 = await encrypt(utf8('v1'), { provider: keyring, keyId });
+    keyring.rotateKey(keyId);
+    const state = keyring.exportState();
+    const onlyV2 = LocalKeyring.fromState({ ...state, keys: state.keys.map((k) => ({ ...k, versions: k.versions.slice(1) })) });
+    await expectCode(() => decrypt(v1, { provider: onlyV2 }), 'ERR_DECRYPTION_FAILED');
+    const v2 = await encrypt(utf8('v2'), { provider: keyring, keyId });
+    expect(fromUtf8((await decrypt(v2, { provider: onlyV2 })).plaintext)).toBe('v2');
+  });
+});
+
+describe('key states', () => {
+  it('a disabled key refuses generate and decrypt with KeyDisabledError until enabled', async () => {
+    const { keyring, keyId } = keyringWithKey('alias/d');
+    const envelope = await encrypt(utf8('before'), { provider: keyring, keyId });
+    keyring.disableKey('alias/d');
+    expect(keyring.describeKey(keyId).state).toBe('Disabled');
+    await expectCode(() => encrypt(utf8('x'), { provider: keyring, keyId }), 'ERR_KEY_DISABLED');
+    await expectCode(() => keyring.generateDataKey({ keyId: 'alias/d' }), 'ERR_KEY_DISABLED');
+    const e = await expectCode(() => decrypt(envelope, { provider: keyring }), 'ERR_KEY_DISABLED');
+    expect(e).toBeInstanceOf(KeyDisabledError);
+    keyring.enableKey(keyId);
+    expect(fromUtf8((await decrypt(envelope, { provider: keyring })).plaintext)).toBe('before');
+  });
+
+  it('pending deletion refuses use; cancel brings the key back disabled; deletion destroys it', async () => {
+    const { keyring, keyId } = keyringWithKey('alias/del');
+    const envelope = await encrypt(utf8('doomed'), { provider: keyring, keyId });
+    expect(() => keyring.deleteKeyMaterial(keyId)).toThrow(InvalidParameterError);
+
+    keyring.scheduleKeyDeletion(keyId);
+    expect(keyring.describeKey(keyId).state).toBe('PendingDeletion');
+    await expectCode(() => decrypt(envelope, { provider: keyring }), 'ERR_KEY_DISABLED');
+    await expectCode(() => keyring.generateDataKey({ keyId }), 'ERR_KEY_DISABLED');
+
+    keyring.cancelKeyDeletion(keyId);
+    expect(keyring.describeKey(keyId).state).toBe('Disabled');
+    await expectCode(() => decrypt(envelope, { provider: keyring }), 'ERR_KEY_DISABLED');
+    keyring.enableKey(keyId);
+    expect(fromUtf8((await decrypt(envelope, { provider: keyring })).plaintext)).toBe('doomed');
+    keyring.cancelKeyDeletion(keyId); // not pending: no change
+    expect(keyring.describeKey(keyId).state).toBe('Enabled');
+
+    keyring.scheduleKeyDeletion('alias/del');
+    keyring.deleteKeyMaterial(keyId);
+    expect(keyring.listKeys()).toEqual([]);
+    expect(keyring.listAliases()).toEqual([]);
+    await expectCode(() => decrypt(envelope, { provider: keyring }), 'ERR_KEY_NOT_FOUND');
+  });
+
+  it('state changes on unknown keys are KeyNotFoundError', () => {
+    const keyring = new LocalKeyring();
+    for (const op of ['enableKey', 'disableKey', 'scheduleKeyDeletion', 'cancelKeyDeletion', 'deleteKeyMaterial', 'rotateKey', 'describeKey'] as const) {
+      expect(() => keyring[op]('abcdef')).toThrow(KeyNotFoundError);
+      expect(() => keyring[op]('alias/none')).toThrow(KeyNotFoundError);
+    }
+  });
+});
+
+describe('keyring metadata', () => {
+  it('lists keys in creation order with their description, never their material', () => {
+    const keyring = new LocalKeyring();
+    const a = keyring.createKey({ description: 'payments' });
+    const b = keyring.createKey({ alias: 'alias/b' });
+    expect(keyring.listKeys().map((k) => k.keyId)).toEqual([a.keyId, b.keyId]);
+    expect(a.keyId).toMatch(/^[a-z2-9]{6}$/);
+    expect(a).toMatchObject({ state: 'Enabled', description: 'payments', currentVersion: 1 });
+    const material = keyring.exportState().keys.flatMap((k) => k.versions.map((v) => v.material));
+    const shown = [util.inspect(keyring, { depth: 10, showHidden: true }), JSON.stringify(keyring), String(keyring), util.inspect(keyring.listKeys(), { depth: 10 })];
+    for (const m of material) for (const s of shown) expectNoSecret(s, m, 'keyring output');
+  });
+
+  it('rejects bad descriptions', () => {
+    const keyring = new LocalKeyring();
+    for (const description of [5, null, 'x'.repeat(8193)]) {
+      expect(() => keyring.createKey({ description } as never)).toThrow(InvalidParameterError);
+    }
+  });
+
+  it('destroy wipes the material and forgets every key', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const envelope = await encrypt(utf8('x'), { provider: keyring, keyId });
+    keyring.destroy();
+    expect(keyring.listKeys()).toEqual([]);
+    await expectCode(() => decrypt(envelope, { provider: keyring }), 'ERR_KEY_NOT_FOUND');
+  });
+
+  it('exportState hands out copies', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const envelope = await encrypt(utf8('x'), { provider: keyring, keyId });
+    for (const k of keyring.exportState().keys) for (const v of k.versions) v.material.fill(0);
+    expect(fromUtf8((await decrypt(envelope, { provider: keyring })).plaintext)).toBe('x');
+  });
+});
+
+describe('errors from the keyring are typed', () => {
+  it('DecryptionFailedError and KeyNotFoundError are distinct classes', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const dk = await keyring.generateDataKey({ keyId, encryptionContext: { a: 'b' } });
+    await expect(keyring.decrypt({ ciphertextBlob: dk.ciphertextBlob })).rejects.toBeInstanceOf(DecryptionFailedError);
+    await expect(new LocalKeyring().decrypt({ ciphertextBlob: dk.ciphertextBlob })).rejects.toBeInstanceOf(KeyNotFoundError);
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * The built package in dist/ (`npm test` runs tsup first): the core entry and
+ * every chunk it loads import no `node:*` module; every entry exists with its
+ * types; `import('envelope-kit')` and `require('envelope-kit')` work through the
+ * package's own `exports` map, and envelopes cross between the builds.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+const run = promisify(execFile);
+
+const builtins = new Set(builtinModules.flatMap((m) => [m, m.split('/')[0]!]));
+const isBuiltin = (spec: string) => spec.startsWith('node:') || builtins.has(spec) || builtins.has(spec.split('/')[0]!);
+
+/** Every module specifier a built file imports or requires (static, dynamic, re-export). */
+function specifiers(code: string): string[] {
+  const out: string[] = [];
+  const patterns = [
+    /\bfrom\s*["']([^"']+)["']/g,
+    /\bimport\s*["']([^"']+)["']/g,
+    /\bimport\s*\(\s*["']([^"']+)["']\s*\)/g,
+    /\brequire\s*\(\s*["']([^"']+)["']\s*\)/g,
+  ];
+  for (const re of patterns) for (const m of code.matchAll(re)) out.push(m[1]!);
+  return out;
+}
+
+/** The file and every file it reaches through relative imports, with all their external specifiers. */
+function graph(entry: string): { files: string[]; external: string[] } {
+  const files = new Set<string>();
+  const external = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    for (const spec of specifiers(readFileSync(file, 'utf8'))) {
+      if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec));
+      else external.add(spec);
+    }
+  };
+  visit(entry);
+  return { files: [...files], external: [...external] };
+}
+
+/** Run an ES module snippet in a fresh Node process from the project root (so the package can name itself). */
+async function node(code: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', code, '--', ...args], { cwd: root, timeout: 20_000 });
+  return stdout;
+}
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(tmpdir(), 'ek-package-'));
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('dist', () => {
+  it('exists (npm test builds it with tsup before running vitest)', () => {
+    expect(existsSync(path.join(dist, 'index.js')), 'run `npm run build` first').toBe(true);
+  });
+
+  it.each(['index.js', 'index.cjs'])('the core entry %s and every chunk it loads import no node:* module', (entry) => {
+    const { files, external } = graph(path.join(dist, entry));
+    expect(files.length).toBeGreaterThan(1); // the entry and its chunks
+    expect(external.filter(isBuiltin)).toEqual([]);
+    for (const f of files) expect(readFileSync(f, 'utf8')).not.toMatch(/["']node:[a-z_/]+["']/);
+    // what it does import: the declared dependencies only
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    for (const spec of external) {
+      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+      expect(Object.keys(pkg.dependencies), spec).toContain(name);
+    }
+  });
+
+  it('the check above can fail: the Node-only entries do import node:* modules', () => {
+    expect(graph(path.join(dist, 'node.js')).external.filter(isBuiltin)).toContain('node:crypto');
+    expect(graph(path.join(dist, 'index.node.cjs')).external.filter(isBuiltin)).toContain('node:crypto');
+  });
+
+  it('has ESM, CJS and type declarations for every entry', () => {
+    for (const entry of ['index', 'index.node', 'node']) {
+      for (const ext of ['.js', '.cjs', '.d.ts', '.d.cts']) {
+        expect(existsSync(path.join(dist, entry + ext)), entry + ext).toBe(true);
+      }
+    }
+    const types = readFileSync(path.join(dist, 'index.d.ts'), 'utf8');
+    for (const name of ['encrypt', 'decrypt', 'encryptText', 'decryptText', 'inspect', 'LocalKeyring', 'KeyProvider', 'EnvelopeKitError', 'ErrorCode']) {
+      expect(types, name).toMatch(new RegExp(`\\b${name}\\b`));
+    }
+    expect(readFileSync(path.join(dist, 'node.d.ts'), 'utf8')).toMatch(/\bsaveKeyring\b[\s\S]*\bloadKeyring\b|\bloadKeyring\b[\s\S]*\bsaveKeyring\b/);
+  });
+
+  it('every file the exports map names exists', () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { exports: unknown; main: string; module: string; types: string };
+    const targets: string[] = [pkg.main, pkg.module, pkg.types];
+    const walk = (v: unknown) => {
+      if (typeof v === 'string') targets.push(v);
+      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+    };
+    walk(pkg.exports);
+    expect(targets.length).toBeGreaterThan(10);
+    for (const t of targets) expect(existsSync(path.join(root, t)), t).toBe(true);
+  });
+});
+
+describe('the package, as a consumer loads it', () => {
+  it('import("envelope-kit") resolves to the Node build and round-trips; envelope-kit/node saves a keyring', async () => {
+    const file = path.join(tmp, 'esm.keyring.json');
+    const out = await node(
+      `
+      const ek = await import('envelope-kit');
+      const { saveKeyring } = await import('envelope-kit/node');
+      const kr = new ek.LocalKeyring();
+      kr.createKey({ alias: 'alias/pkg' });
+      const text = await ek.encryptText(new TextEncoder().encode('from esm'), { provider: kr, keyId: 'alias/pkg', encryptionContext: { via: 'esm' } });
+      const back = await ek.decryptText(text, { provider: kr, encryptionContext: { via: 'esm' } });
+      await saveKeyring(process.argv[1], kr);
+      console.log(JSON.stringify({
+        resolved: import.meta.resolve('envelope-kit'),
+        plaintext: new TextDecoder().decode(back.plaintext),
+        text,
+        isError: new ek.DecryptionFailedError() instanceof ek.EnvelopeKitError,
+      }));
+      `,
+      file,
+    );
+    const r = JSON.parse(out) as { resolved: string; plaintext: string; text: string; isError: boolean };
+    expect(r.resolved).toBe(pathToFileURL(path.join(dist, 'index.node.js')).href);
+    expect(r.plaintext).toBe('from esm');
+    expect(r.text).toMatch(/^ek1\./);
+    expect(r.isError).toBe(true);
+
+    // the CJS build reads what the ESM build wrote: same format, same keyring file
+    const require = createRequire(path.join(root, 'package.json'));
+    expect(require.resolve('envelope-kit')).toBe(path.join(dist, 'index.node.cjs'));
+    const ek = require('envelope-kit') as typeof import('../src/index.node.js');
+    const { loadKeyring } = require('envelope-kit/node') as typeof import('../src/node.js');
+    const kr = await loadKeyring(file);
+    const back = await ek.decryptText(r.text, { provider: kr, encryptionContext: { via: 'esm' } });
+    expect(new TextDecoder().decode(back.plaintext)).toBe('from esm');
+  });
+
+  it('require("envelope-kit") round-trips, with typed errors', async () => {
+    const require = createRequire(path.join(root, 'package.json'));
+    const ek = require('envelope-kit') as typeof import('../src/index.node.js');
+    const kr = new ek.LocalKeyring();
+    const { keyId } = kr.createKey();
+    const env = await ek.encrypt(new TextEncoder().encode('from cjs'), { provider: kr, keyId });
+    expect(new TextDecoder().decode((await ek.decrypt(env, { provider: kr })).plaintext)).toBe('from cjs');
+    env[env.length - 1]! ^= 1;
+    const e = await ek.decrypt(env, { provider: kr }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ek.DecryptionFailedError);
+    expect((e as { code: string }).code).toBe('ERR_DECRYPTION_FAILED');
+  });
+
+  it('the portable build (dist/index.js) works on its own and reads the Node build\u2019s envelopes', async () => {
+    const out = await node(
+      `
+      const core = await import(process.argv[1]);
+      const nodeBuild = await import('envelope-kit');
+      const kr = new core.LocalKeyring();
+      const { keyId } = kr.createKey();
+      const a = await core.encrypt(new TextEncoder().encode('portable'), { provider: kr, keyId });
+      const b = await nodeBuild.encrypt(new TextEncoder().encode('node'), { provider: kr, keyId });
+      const ra = await nodeBuild.decrypt(a, { provider: kr });
+      const rb = await core.decrypt(b, { provider: kr });
+      console.log(new TextDecoder().decode(ra.plaintext) + ',' + new TextDecoder().decode(rb.plaintext) + ',' + core.inspect(a).formatVersion);
+      `,
+      pathToFileURL(path.join(dist, 'index.js')).href,
+    );
+    expect(out.trim()).toBe('portable,node,1');
+  });
+});
