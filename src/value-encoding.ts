@@ -8,7 +8,7 @@
  */
 import { EnvelopeKitError, InvalidParameterError, MalformedEnvelopeError, UnsupportedValueError } from './errors.js';
 import { readOptions } from './internal/options.js';
-import { isBytes, isWellFormed } from './internal/bytes.js';
+import { ensureCapacity, isBytes, isWellFormed } from './internal/bytes.js';
 
 /** First byte of every encoded value. */
 export const VALUE_ENCODING_VERSION = 0x01;
@@ -45,7 +45,7 @@ export function pathKey(path: string, key: string): string {
 }
 
 class Encoder {
-  buf = new Uint8Array(256);
+  buf: Uint8Array = new Uint8Array(256);
   view = new DataView(this.buf.buffer);
   pos = 0;
   readonly stack = new Set<object>();
@@ -53,13 +53,8 @@ class Encoder {
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf.fill(0);
-    this.buf = next;
-    this.view = new DataView(next.buffer);
+    this.buf = ensureCapacity(this.buf, this.pos, n);
+    this.view = new DataView(this.buf.buffer);
   }
   u8(v: number): void {
     this.ensure(1);

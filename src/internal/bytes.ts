@@ -67,6 +67,20 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * `buf` if `n` more bytes fit after `pos`, else a buffer twice as large (or more)
+ * holding the first `pos` bytes; the old one is wiped, since it may hold secrets.
+ */
+export function ensureCapacity(buf: Uint8Array, pos: number, n: number): Uint8Array {
+  if (pos + n <= buf.length) return buf;
+  let size = Math.max(buf.length * 2, 16);
+  while (size < pos + n) size *= 2;
+  const next = new Uint8Array(size);
+  next.set(buf.subarray(0, pos));
+  buf.fill(0);
+  return next;
+}
+
 /** Largest value of the 1-or-2-byte length encoding (SPEC.md §1.1). */
 export const MAX_LEN = 0x3fff;
 
@@ -83,13 +97,7 @@ export class ByteWriter {
     this.buf = new Uint8Array(initial);
   }
   private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf.fill(0);
-    this.buf = next;
+    this.buf = ensureCapacity(this.buf, this.pos, n);
   }
   u8(v: number): this {
     this.ensure(1);
