@@ -5,7 +5,7 @@
  * @module
  */
 import { InvalidParameterError } from './errors.js';
-import { ByteReader, ByteWriter, isWellFormed, utf8DecodeStrict, utf8Encode } from './internal/bytes.js';
+import { ByteReader, ByteWriter, isWellFormed, lenSize, utf8DecodeStrict, utf8Encode } from './internal/bytes.js';
 
 /** A string-to-string map bound to the ciphertext. Never put secrets in it: it is stored in clear. */
 export type EncryptionContext = Readonly<Record<string, string>>;
@@ -47,13 +47,16 @@ function finish(pairs: [string, string][], bytes: [Uint8Array, Uint8Array][]): C
   return { map, entries: idx.map((i) => bytes[i]!) };
 }
 
+/** The empty context, shared: everything in it is frozen. */
+const EMPTY_CONTEXT: CheckedContext = Object.freeze({ map: Object.freeze({}), entries: Object.freeze([]) });
+
 /**
  * Check a caller-supplied encryption context and return a canonical copy.
  * `undefined` means the empty context.
  * @throws InvalidParameterError naming what is wrong (never the values themselves).
  */
 export function checkContext(input: unknown, what = 'encryptionContext'): CheckedContext {
-  if (input === undefined) return { map: Object.freeze({}), entries: [] };
+  if (input === undefined) return EMPTY_CONTEXT;
   if (input === null || typeof input !== 'object') {
     throw new InvalidParameterError(`"${what}" must be a plain object of string values`);
   }
@@ -80,6 +83,7 @@ export function checkContext(input: unknown, what = 'encryptionContext'): Checke
     if (e instanceof InvalidParameterError) throw e;
     throw new InvalidParameterError(`"${what}" could not be read`, { cause: e });
   }
+  if (pairs.length === 0) return EMPTY_CONTEXT;
   const bytes = pairs.map(([k, v]): [Uint8Array, Uint8Array] => {
     if (k.length === 0) throw new InvalidParameterError(`"${what}" keys must not be empty`);
     if (!isWellFormed(k) || !isWellFormed(v)) {
@@ -104,11 +108,20 @@ export function writeContext(w: ByteWriter, ctx: CheckedContext): void {
   for (const [k, v] of ctx.entries) w.lenBytes(k).lenBytes(v);
 }
 
+/** Bytes {@link writeContext} writes for `ctx`. */
+export function contextLength(ctx: CheckedContext): number {
+  let n = 1;
+  for (const [k, v] of ctx.entries) n += lenSize(k.length) + k.length + lenSize(v.length) + v.length;
+  return n;
+}
+
 /** Canonical encoding of a context on its own (used as associated data by providers). */
 export function encodeContext(ctx: CheckedContext): Uint8Array {
-  const w = new ByteWriter(64);
+  const out = new Uint8Array(contextLength(ctx));
+  const w = new ByteWriter(out);
   writeContext(w, ctx);
-  return w.finish();
+  w.expectFull(out);
+  return out;
 }
 
 /**

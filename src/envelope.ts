@@ -26,13 +26,14 @@ import {
   type EnvelopeHeader,
   encodeHeader,
   envelopeFromText,
+  envelopeFromTextForDecrypt,
   envelopeToText,
   parseHeader,
 } from './format.js';
-import { constantTimeEqual, isBytes, isWellFormed, utf8Encode, wipe } from './internal/bytes.js';
+import { constantTimeEqual, isBytes, isWellFormed, utf8Length, wipe } from './internal/bytes.js';
 import { isAesGcm, readOptions } from './internal/options.js';
 import { randomBytes } from './internal/random.js';
-import { deriveKeys } from './kdf.js';
+import { deriveKeys, hmacOf } from './kdf.js';
 import { type KeyProvider, type KeySpec, KEY_SPEC_BYTES, PROVIDER_LIMITS, checkKeyId, checkKeySpec, isProviderId } from './provider.js';
 
 /** Options of {@link encrypt}. */
@@ -139,12 +140,12 @@ export function sealWithDataKey(
   encryptedDataKeys: readonly EncryptedDataKey[],
   plaintext: Uint8Array,
 ): Uint8Array {
-  const { contentKey, commitment } = deriveKeys(dataKey, messageId);
+  const { contentKey, commitment } = deriveKeys(dataKey, messageId, hmacOf(aead));
   try {
-    const header = encodeHeader({ messageId, context, encryptedDataKeys, commitment });
-    const out = new Uint8Array(header.length + plaintext.length + TAG_LENGTH);
-    out.set(header, 0);
-    aead.seal(contentKey, SINGLE_PASS_NONCE, header, plaintext, out.subarray(header.length));
+    // Header and body in one array: the header is written at its start, then used in place as the associated data.
+    const out = encodeHeader({ messageId, context, encryptedDataKeys, commitment }, plaintext.length + TAG_LENGTH);
+    const headerLength = out.length - plaintext.length - TAG_LENGTH;
+    aead.seal(contentKey, SINGLE_PASS_NONCE, out.subarray(0, headerLength), plaintext, out.subarray(headerLength));
     return out;
   } finally {
     wipe(contentKey);
@@ -226,7 +227,7 @@ export async function obtainDataKey(
       typeof resolvedKeyId !== 'string' ||
       resolvedKeyId.length === 0 ||
       !isWellFormed(resolvedKeyId) ||
-      utf8Encode(resolvedKeyId).length > PROVIDER_LIMITS.maxKeyIdBytes
+      utf8Length(resolvedKeyId) > PROVIDER_LIMITS.maxKeyIdBytes
     ) {
       throw new ProviderError('provider returned an invalid keyId');
     }
@@ -345,24 +346,48 @@ export async function unwrapAny(
 export async function decrypt(envelope: Uint8Array, options: DecryptOptions): Promise<DecryptResult> {
   if (!isBytes(envelope)) throw new MalformedEnvelopeError('envelope must be a Uint8Array');
   const { providers, required, maxEdks, aead } = checkDecryptOptions(options);
-  // Copy the envelope now: the caller's buffer may change while the provider is awaited.
-  // (`new Uint8Array(x)` always copies; `slice` on a Buffer does not.)
-  const bytes = new Uint8Array(envelope);
+  // Read the envelope once, now: the caller's buffer may change while the provider is awaited.
+  // Memory another thread can write (a SharedArrayBuffer) is copied whole before it is parsed.
+  // Otherwise parseHeader copies what it keeps (`slice` of a plain Uint8Array view, which copies,
+  // unlike `slice` on a Buffer), and the body is copied just below.
+  const bytes = isSharedMemory(envelope)
+    ? new Uint8Array(envelope)
+    : new Uint8Array(envelope.buffer, envelope.byteOffset, envelope.length);
   const { header, bodyOffset } = parseHeader(bytes, maxEdks);
   // SPEC.md §3.5 step 2: the caller's context must be contained in the envelope's.
   if (!contextContains(header.context, required)) throw new DecryptionFailedError();
-  const body = bytes.subarray(bodyOffset);
+  // The copy of the body is also where the plaintext goes when the backend opens in place:
+  // one payload-sized buffer in all.
+  const body = new Uint8Array(bytes.length - bodyOffset);
+  body.set(bytes.subarray(bodyOffset));
   const { dataKey, keyId } = await unwrapAny(header, providers);
   let contentKey: Uint8Array | undefined;
   let commitment: Uint8Array | undefined;
   try {
-    ({ contentKey, commitment } = deriveKeys(dataKey, header.messageId));
+    ({ contentKey, commitment } = deriveKeys(dataKey, header.messageId, hmacOf(aead)));
     if (!constantTimeEqual(commitment, header.commitment)) throw new DecryptionFailedError();
-    const plaintext = new Uint8Array(body.length - TAG_LENGTH);
+    const n = body.length - TAG_LENGTH;
+    const inPlace = opensInPlace(aead);
+    const plaintext = inPlace ? body.subarray(0, n) : new Uint8Array(n);
     if (!aead.open(contentKey, SINGLE_PASS_NONCE, header.bytes, body, plaintext)) throw new DecryptionFailedError();
+    if (inPlace) body.fill(0, n); // the tag: not secret, but nothing is left behind the plaintext
     return { plaintext, keyId, encryptionContext: header.context.map };
   } finally {
     wipe(dataKey, contentKey, commitment);
+  }
+}
+
+/** True for a view of memory that another thread may write while we read it. */
+function isSharedMemory(bytes: Uint8Array): boolean {
+  return Object.prototype.toString.call(bytes.buffer) !== '[object ArrayBuffer]';
+}
+
+/** Whether the backend declares that `open` may write the plaintext over the start of `sealed`. Never throws. */
+function opensInPlace(aead: AesGcm): boolean {
+  try {
+    return aead.openInPlace === true;
+  } catch {
+    return false;
   }
 }
 
@@ -374,7 +399,7 @@ export async function encryptText(plaintext: Uint8Array, options: EncryptOptions
 /** {@link decrypt} for the text form. */
 export async function decryptText(envelope: string, options: DecryptOptions): Promise<DecryptResult> {
   if (typeof envelope !== 'string') throw new MalformedEnvelopeError('text envelope must be a string');
-  return decrypt(envelopeFromText(envelope), options);
+  return decrypt(envelopeFromTextForDecrypt(envelope), options);
 }
 
 const SUITE_NAMES: Record<number, string> = { 0x01: 'AES-256-GCM, HKDF-SHA-256, key commitment' };

@@ -7,8 +7,6 @@
  * does not decrypt.
  * @module
  */
-import { expand, extract } from '@noble/hashes/hkdf.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { TAG_LENGTH, type AesGcm } from './aead/types.js';
 import type { BlindIndex } from './blind-index.js';
 import { type EncryptionContext, checkContext, contextContains } from './context.js';
@@ -36,7 +34,7 @@ import {
 import { constantTimeEqual, utf8Encode, wipe } from './internal/bytes.js';
 import { readOptions } from './internal/options.js';
 import { randomBytes } from './internal/random.js';
-import { deriveKeys } from './kdf.js';
+import { type HmacSha256, hkdfExtract, hmacOf, keysFromPrk, nobleHmacSha256 } from './kdf.js';
 import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, mapBounded } from './objects.js';
 import { type KeyProvider, type KeySpec, checkKeyId, checkKeySpec } from './provider.js';
 import { decodeValue, encodeValue, pathKey } from './value-encoding.js';
@@ -227,17 +225,26 @@ export function fieldBinding(steps: readonly Step[], recordId: RecordId | undefi
   return utf8Encode(JSON.stringify([steps, recordId ?? null]));
 }
 
-/** `fieldKey = HKDF-Expand(prk, "envelope-kit/v1/field-key" || 0x00 || binding, 32)`. */
-export function deriveFieldKey(dataKey: Uint8Array, messageId: Uint8Array, binding: Uint8Array): Uint8Array {
-  const prk = extract(sha256, dataKey, messageId);
-  const info = new Uint8Array(FIELD_KEY_INFO.length + 1 + binding.length);
-  info.set(FIELD_KEY_INFO, 0);
-  info.set(binding, FIELD_KEY_INFO.length + 1);
+/**
+ * `prk = HKDF-Extract(salt = messageId, ikm = dataKey)`;
+ * `fieldKey = HKDF-Expand(prk, "envelope-kit/v1/field-key" || 0x00 || binding, 32)`.
+ */
+export function deriveFieldKey(dataKey: Uint8Array, messageId: Uint8Array, binding: Uint8Array, mac: HmacSha256 = nobleHmacSha256): Uint8Array {
+  const prk = hkdfExtract(mac, messageId, dataKey);
   try {
-    return expand(sha256, prk, info, 32);
+    return fieldKeyFromPrk(mac, prk, binding);
   } finally {
     wipe(prk);
   }
+}
+
+/** The expand of {@link deriveFieldKey} from the record's PRK (extracted once per record): `T(1) = HMAC(prk, info || 0x01)`. */
+function fieldKeyFromPrk(mac: HmacSha256, prk: Uint8Array, binding: Uint8Array): Uint8Array {
+  const m = new Uint8Array(FIELD_KEY_INFO.length + 1 + binding.length + 1);
+  m.set(FIELD_KEY_INFO, 0);
+  m.set(binding, FIELD_KEY_INFO.length + 1);
+  m[m.length - 1] = 0x01;
+  return mac(prk, m);
 }
 
 function checkRecordId(id: unknown): RecordId | undefined {
@@ -303,13 +310,17 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
   try {
     if (located.length === 0) return out as T;
     const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
+    let prk: Uint8Array | undefined;
     try {
       const messageId = randomBytes(MESSAGE_ID_LENGTH);
-      const { contentKey, commitment } = deriveKeys(dataKey, messageId);
+      const mac = hmacOf(aead);
+      prk = hkdfExtract(mac, messageId, dataKey);
+      const { contentKey, commitment } = keysFromPrk(mac, prk);
       wipe(contentKey);
       const header = encodeHeader({ layout: LAYOUT_FIELD, messageId, context, encryptedDataKeys: [edk], commitment });
+      const recordPrk = prk;
       located.forEach((l, i) => {
-        const fieldKey = deriveFieldKey(dataKey, messageId, fieldBinding(l.steps, recordId));
+        const fieldKey = fieldKeyFromPrk(mac, recordPrk, fieldBinding(l.steps, recordId));
         try {
           const pt = encoded[i]!;
           const env = new Uint8Array(header.length + pt.length + TAG_LENGTH);
@@ -327,7 +338,7 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
         }
       });
     } finally {
-      wipe(dataKey);
+      wipe(dataKey, prk);
     }
     return out as T;
   } finally {
@@ -385,7 +396,8 @@ export async function decryptFields<T = Record<string, unknown>>(record: object,
   for (const p of plain) (onPlain as (path: string) => void)(p.path);
 
   // One provider call per distinct record header (normally exactly one per record).
-  const keys = new Map<string, { dataKey: Uint8Array; header: EnvelopeHeader }>();
+  const keys = new Map<string, { dataKey: Uint8Array; prk: Uint8Array; header: EnvelopeHeader }>();
+  const mac = hmacOf(base.aead);
   const copied = new Set<unknown>();
   const out = guard('"record"', () => cloneRoot(input, copied));
   try {
@@ -394,15 +406,22 @@ export async function decryptFields<T = Record<string, unknown>>(record: object,
       let entry = keys.get(id);
       if (!entry) {
         const { dataKey } = await unwrapAny(p.header, base.providers);
-        entry = { dataKey, header: p.header };
+        let prk: Uint8Array;
+        try {
+          prk = hkdfExtract(mac, p.header.messageId, dataKey);
+        } catch (e) {
+          wipe(dataKey);
+          throw e;
+        }
+        entry = { dataKey, prk, header: p.header };
         keys.set(id, entry);
-        const { contentKey, commitment } = deriveKeys(dataKey, p.header.messageId);
+        const { contentKey, commitment } = keysFromPrk(mac, entry.prk);
         wipe(contentKey);
         const ok = constantTimeEqual(commitment, p.header.commitment);
         wipe(commitment);
         if (!ok) throw new DecryptionFailedError();
       }
-      const fieldKey = deriveFieldKey(entry.dataKey, p.header.messageId, fieldBinding(p.loc.steps, recordId));
+      const fieldKey = fieldKeyFromPrk(mac, entry.prk, fieldBinding(p.loc.steps, recordId));
       const pt = new Uint8Array(p.body.length - TAG_LENGTH);
       try {
         if (!base.aead.open(fieldKey, SINGLE_PASS_NONCE, p.header.bytes, p.body, pt)) throw new DecryptionFailedError();
@@ -412,7 +431,7 @@ export async function decryptFields<T = Record<string, unknown>>(record: object,
       }
     }
   } finally {
-    for (const k of keys.values()) wipe(k.dataKey);
+    for (const k of keys.values()) wipe(k.dataKey, k.prk);
   }
   return applySchema(schema, out);
 }

@@ -4,10 +4,10 @@
  * @module
  */
 import { NONCE_LENGTH, TAG_LENGTH } from './aead/types.js';
-import { type CheckedContext, readContext, writeContext } from './context.js';
+import { type CheckedContext, contextLength, readContext, writeContext } from './context.js';
 import { InvalidParameterError, MalformedEnvelopeError, UnsupportedVersionError } from './errors.js';
-import { base64UrlDecode, base64UrlEncode } from './internal/base64.js';
-import { ByteReader, ByteWriter, isBytes, utf8DecodeStrict, utf8Encode } from './internal/bytes.js';
+import { base64UrlDecode, base64UrlDecodeShared, base64UrlEncode } from './internal/base64.js';
+import { ByteReader, ByteWriter, isBytes, lenSize, utf8DecodeStrict, utf8Encode } from './internal/bytes.js';
 import { PROVIDER_LIMITS, isProviderId } from './provider.js';
 
 /** `"EK"`: the first two bytes of every binary envelope. */
@@ -57,24 +57,42 @@ export interface EnvelopeHeader {
   readonly bytes: Uint8Array;
 }
 
-/** Build the header bytes (SPEC.md §3.1). Inputs must already be checked. */
-export function encodeHeader(h: {
-  layout?: number;
-  messageId: Uint8Array;
-  context: CheckedContext;
-  encryptedDataKeys: readonly EncryptedDataKey[];
-  commitment: Uint8Array;
-}): Uint8Array {
-  const w = new ByteWriter(256);
+/**
+ * Build the header bytes (SPEC.md §3.1). Inputs must already be checked.
+ * @param room - bytes to leave free after the header: the header is then the
+ *   start of a larger array (its length minus `room`), so that an envelope is
+ *   one allocation, header and body.
+ */
+export function encodeHeader(
+  h: {
+    layout?: number;
+    messageId: Uint8Array;
+    context: CheckedContext;
+    encryptedDataKeys: readonly EncryptedDataKey[];
+    commitment: Uint8Array;
+  },
+  room = 0,
+): Uint8Array {
+  const ids = h.encryptedDataKeys.map((e) => [utf8Encode(e.providerId), utf8Encode(e.keyId)] as const);
+  let n = 5 + h.messageId.length + contextLength(h.context) + 1 + h.commitment.length;
+  h.encryptedDataKeys.forEach((e, i) => {
+    const [p, k] = ids[i]!;
+    n += lenSize(p.length) + p.length + lenSize(k.length) + k.length + lenSize(e.blob.length) + e.blob.length;
+  });
+  const out = new Uint8Array(n + room);
+  const header = room === 0 ? out : out.subarray(0, n);
+  const w = new ByteWriter(header);
   w.u8(MAGIC[0]).u8(MAGIC[1]).u8(FORMAT_VERSION).u8(SUITE_AES256GCM_HKDFSHA256_COMMIT).u8(h.layout ?? LAYOUT_SINGLE);
   w.bytes(h.messageId);
   writeContext(w, h.context);
   w.u8(h.encryptedDataKeys.length);
-  for (const e of h.encryptedDataKeys) {
-    w.lenBytes(utf8Encode(e.providerId)).lenBytes(utf8Encode(e.keyId)).lenBytes(e.blob);
-  }
+  h.encryptedDataKeys.forEach((e, i) => {
+    const [p, k] = ids[i]!;
+    w.lenBytes(p).lenBytes(k).lenBytes(e.blob);
+  });
   w.bytes(h.commitment);
-  return w.finish();
+  w.expectFull(header);
+  return out;
 }
 
 /**
@@ -149,13 +167,27 @@ export function envelopeToText(bytes: Uint8Array): string {
  * @throws MalformedEnvelopeError, UnsupportedVersionError (for a prefix of another version)
  */
 export function envelopeFromText(text: string): Uint8Array {
+  return fromText(text, base64UrlDecode);
+}
+
+/**
+ * {@link envelopeFromText} for the library's own decrypt paths, which only read
+ * the bytes (decrypt copies what it keeps): on Node the result may be a view
+ * into Buffer's shared pool instead of a fresh array.
+ * @internal
+ */
+export function envelopeFromTextForDecrypt(text: string): Uint8Array {
+  return fromText(text, base64UrlDecodeShared);
+}
+
+function fromText(text: string, decode: (s: string) => Uint8Array | undefined): Uint8Array {
   if (typeof text !== 'string') throw new MalformedEnvelopeError('text envelope must be a string');
   if (!text.startsWith(TEXT_PREFIX)) {
     const m = /^ek([1-9]\d{0,2})\./.exec(text);
     if (m) throw new UnsupportedVersionError('version', Number(m[1]));
     throw new MalformedEnvelopeError('not a text envelope (expected prefix "ek1.")');
   }
-  const bytes = base64UrlDecode(text.slice(TEXT_PREFIX.length));
+  const bytes = decode(text.slice(TEXT_PREFIX.length));
   if (!bytes) throw new MalformedEnvelopeError('text envelope is not canonical base64url');
   return bytes;
 }

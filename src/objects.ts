@@ -6,7 +6,7 @@
  */
 import { type DecryptOptions, type EncryptOptions, decrypt, encrypt } from './envelope.js';
 import { InvalidParameterError, SchemaMismatchError, type SchemaIssue } from './errors.js';
-import { envelopeFromText, envelopeToText } from './format.js';
+import { envelopeFromTextForDecrypt, envelopeToText } from './format.js';
 import { wipe } from './internal/bytes.js';
 import { readOptions } from './internal/options.js';
 import { decodeValue, encodeValue } from './value-encoding.js';
@@ -102,7 +102,7 @@ export async function encryptObject(value: unknown, options: EncryptObjectOption
  *   SchemaMismatchError (distinct from decryption failures; never shows values).
  */
 export async function decryptObject<T = unknown>(envelope: string, options: DecryptObjectOptions<T>): Promise<T> {
-  const bytes = envelopeFromText(envelope);
+  const bytes = envelopeFromTextForDecrypt(envelope);
   if (options === null || typeof options !== 'object') throw new InvalidParameterError('decryptObject expects an options object');
   const { schema, maxDepth } = readOptions(options, ['schema', 'maxDepth'], 'decryptObject options');
   checkSchema(schema);

@@ -23,7 +23,7 @@
  */
 import { type CheckedContext, type EncryptionContext, checkContext } from './context.js';
 import { InvalidParameterError } from './errors.js';
-import { isBytes, isWellFormed, utf8Encode } from './internal/bytes.js';
+import { isBytes, isWellFormed, utf8Length } from './internal/bytes.js';
 
 /** Key specs a data key may be requested with. */
 export type KeySpec = 'AES_256' | 'AES_128';
@@ -119,7 +119,7 @@ export function checkKeyId(keyId: unknown, what = 'keyId'): string {
   if (typeof keyId !== 'string' || keyId.length === 0) {
     throw new InvalidParameterError(`"${what}" must be a non-empty string`);
   }
-  if (!isWellFormed(keyId) || utf8Encode(keyId).length > PROVIDER_LIMITS.maxKeyIdBytes) {
+  if (!isWellFormed(keyId) || utf8Length(keyId) > PROVIDER_LIMITS.maxKeyIdBytes) {
     throw new InvalidParameterError(`"${what}" must be well-formed and at most ${PROVIDER_LIMITS.maxKeyIdBytes} bytes of UTF-8`);
   }
   return keyId;

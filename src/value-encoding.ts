@@ -44,12 +44,70 @@ export function pathKey(path: string, key: string): string {
   return isIdentifier(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
 }
 
+/**
+ * Where the encoder is in the value: the root's text (`$`), or a step below a
+ * parent. Kept as steps and turned into text (`$.a.b[2]`) only for an error
+ * message: building the text of every property's path cost more than encoding it.
+ */
+type Path = string | PathStep;
+interface PathStep {
+  readonly parent: Path;
+  readonly key: string | number;
+  /** 0 property, 1 array index, 2 map entry key, 3 map entry value, 4 set item. */
+  readonly kind: 0 | 1 | 2 | 3 | 4;
+}
+
+function pathText(p: Path): string {
+  if (typeof p === 'string') return p;
+  const parent = pathText(p.parent);
+  switch (p.kind) {
+    case 0:
+      return pathKey(parent, p.key as string);
+    case 1:
+      return `${parent}[${p.key}]`;
+    case 2:
+      return `${parent}<entry ${p.key}>.key`;
+    case 3:
+      return `${parent}<entry ${p.key}>.value`;
+    default:
+      return `${parent}<item ${p.key}>`;
+  }
+}
+
+/**
+ * The encoder's starting buffer, kept between calls (wiped each time) and lent
+ * to one encoder at a time: a fresh 256-byte array per value is an allocation
+ * outside the JS heap, which costs more than encoding a small record. An
+ * encoder that finds it lent out (a getter in the value encoding another value)
+ * makes its own.
+ */
+let spare: { buf: Uint8Array; view: DataView } | undefined = (() => {
+  const buf = new Uint8Array(1024);
+  return { buf, view: new DataView(buf.buffer) };
+})();
+
 class Encoder {
-  buf: Uint8Array = new Uint8Array(256);
-  view = new DataView(this.buf.buffer);
+  buf: Uint8Array;
+  view: DataView;
   pos = 0;
   readonly stack = new Set<object>();
-  constructor(readonly maxDepth: number) {}
+  readonly #lent: { buf: Uint8Array; view: DataView } | undefined;
+  constructor(readonly maxDepth: number) {
+    this.#lent = spare;
+    spare = undefined;
+    this.buf = this.#lent?.buf ?? new Uint8Array(256);
+    this.view = this.#lent?.view ?? new DataView(this.buf.buffer);
+  }
+
+  /** Wipe what was written and give the spare buffer back (outgrown, it was wiped when the data moved). */
+  release(): void {
+    // The whole buffer: fixLength and the ASCII fast path can leave bytes past `pos`.
+    this.buf.fill(0);
+    if (this.#lent) {
+      this.#lent.buf.fill(0);
+      spare = this.#lent;
+    }
+  }
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -78,6 +136,26 @@ class Encoder {
     this.pos += 8;
   }
   string(s: string): void {
+    const n = s.length;
+    if (n < 128) {
+      // ASCII fast path: one length byte, one byte per character, no call into the runtime's encoder.
+      this.ensure(n + 2);
+      const b = this.buf;
+      const at = this.pos + 2;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        b[at + i] = c;
+      }
+      if (i === n) {
+        b[this.pos] = T_STRING;
+        b[this.pos + 1] = n;
+        this.pos = at + n;
+        return;
+      }
+      // Not ASCII: the general path below writes over the bytes just written.
+    }
     if (isWellFormed(s)) {
       this.u8(T_STRING);
       // Fast path for ASCII-sized strings: worst case 3 bytes per UTF-16 unit.
@@ -113,7 +191,7 @@ class Encoder {
     this.pos = start + needed + written;
   }
 
-  value(v: unknown, path: string, depth: number): void {
+  value(v: unknown, path: Path, depth: number): void {
     switch (typeof v) {
       case 'undefined':
         return this.u8(T_UNDEFINED);
@@ -140,23 +218,23 @@ class Encoder {
         return;
       }
       case 'function':
-        throw new UnsupportedValueError(path, 'functions cannot be encoded');
+        throw new UnsupportedValueError(pathText(path), 'functions cannot be encoded');
       case 'symbol':
-        throw new UnsupportedValueError(path, 'symbols cannot be encoded');
+        throw new UnsupportedValueError(pathText(path), 'symbols cannot be encoded');
       case 'object':
         break;
       default:
-        throw new UnsupportedValueError(path, `unsupported type ${typeof v}`);
+        throw new UnsupportedValueError(pathText(path), `unsupported type ${typeof v}`);
     }
     if (v === null) return this.u8(T_NULL);
     const o = v as object;
-    if (depth >= this.maxDepth) throw new UnsupportedValueError(path, `nesting deeper than ${this.maxDepth}`);
-    if (this.stack.has(o)) throw new UnsupportedValueError(path, 'cycle (the value contains itself)');
+    if (depth >= this.maxDepth) throw new UnsupportedValueError(pathText(path), `nesting deeper than ${this.maxDepth}`);
+    if (this.stack.has(o)) throw new UnsupportedValueError(pathText(path), 'cycle (the value contains itself)');
     let proto: unknown;
     try {
       proto = Object.getPrototypeOf(o);
     } catch (e) {
-      throw new UnsupportedValueError(path, 'value could not be read', { cause: e });
+      throw new UnsupportedValueError(pathText(path), 'value could not be read', { cause: e });
     }
     if (o instanceof Date && proto === Date.prototype) {
       this.u8(T_DATE);
@@ -173,12 +251,15 @@ class Encoder {
     this.stack.add(o);
     try {
       if (Array.isArray(o)) {
-        if (proto !== Array.prototype) throw new UnsupportedValueError(path, 'array subclasses cannot be encoded');
+        if (proto !== Array.prototype) throw new UnsupportedValueError(pathText(path), 'array subclasses cannot be encoded');
         this.u8(T_ARRAY);
         const keys = this.ownKeys(o, path);
-        if (keys.length !== o.length) throw new UnsupportedValueError(path, 'sparse arrays and arrays with extra properties cannot be encoded');
+        if (keys.length !== o.length) throw new UnsupportedValueError(pathText(path), 'sparse arrays and arrays with extra properties cannot be encoded');
         this.uvar(o.length);
-        for (let i = 0; i < o.length; i++) this.value(this.read(o, i, `${path}[${i}]`), `${path}[${i}]`, depth + 1);
+        for (let i = 0; i < o.length; i++) {
+          const p: PathStep = { parent: path, key: i, kind: 1 };
+          this.value(this.read(o, i, p), p, depth + 1);
+        }
         return;
       }
       if (o instanceof Map && proto === Map.prototype) {
@@ -186,8 +267,8 @@ class Encoder {
         this.uvar(o.size);
         let i = 0;
         for (const [k, val] of o) {
-          this.value(k, `${path}<entry ${i}>.key`, depth + 1);
-          this.value(val, `${path}<entry ${i}>.value`, depth + 1);
+          this.value(k, { parent: path, key: i, kind: 2 }, depth + 1);
+          this.value(val, { parent: path, key: i, kind: 3 }, depth + 1);
           i++;
         }
         return;
@@ -196,7 +277,7 @@ class Encoder {
         this.u8(T_SET);
         this.uvar(o.size);
         let i = 0;
-        for (const item of o) this.value(item, `${path}<item ${i++}>`, depth + 1);
+        for (const item of o) this.value(item, { parent: path, key: i++, kind: 4 }, depth + 1);
         return;
       }
       if (proto === Object.prototype || proto === null) {
@@ -204,48 +285,53 @@ class Encoder {
         const keys = this.ownKeys(o, path);
         this.uvar(keys.length);
         for (const k of keys) {
-          const p = pathKey(path, k);
+          const p: PathStep = { parent: path, key: k, kind: 0 };
           this.string(k);
           this.value(this.read(o, k, p), p, depth + 1);
         }
         return;
       }
       const name = (proto as { constructor?: { name?: unknown } } | undefined)?.constructor?.name;
-      throw new UnsupportedValueError(path, `instances of ${typeof name === 'string' && name ? name : 'a class'} cannot be encoded`);
+      throw new UnsupportedValueError(pathText(path), `instances of ${typeof name === 'string' && name ? name : 'a class'} cannot be encoded`);
     } finally {
       this.stack.delete(o);
     }
   }
 
-  ownKeys(o: object, path: string): string[] {
+  ownKeys(o: object, path: Path): string[] {
     let keys: (string | symbol)[];
+    let names: string[];
     try {
       keys = Reflect.ownKeys(o);
+      names = Object.keys(o);
     } catch (e) {
-      throw new UnsupportedValueError(path, 'keys could not be read', { cause: e });
+      throw new UnsupportedValueError(pathText(path), 'keys could not be read', { cause: e });
     }
+    // Fast path: when every own key but an array's `length` is an enumerable string,
+    // `Object.keys` lists exactly those keys, in the same order.
+    if (names.length === keys.length - (Array.isArray(o) ? 1 : 0)) return names;
     const out: string[] = [];
     for (const k of keys) {
-      if (typeof k === 'symbol') throw new UnsupportedValueError(path, 'symbol-keyed properties cannot be encoded');
+      if (typeof k === 'symbol') throw new UnsupportedValueError(pathText(path), 'symbol-keyed properties cannot be encoded');
       if (Array.isArray(o) && k === 'length') continue;
       const d = Object.getOwnPropertyDescriptor(o, k);
-      if (d && !d.enumerable) throw new UnsupportedValueError(pathKey(path, k), 'non-enumerable properties cannot be encoded');
+      if (d && !d.enumerable) throw new UnsupportedValueError(pathKey(pathText(path), k), 'non-enumerable properties cannot be encoded');
       out.push(k);
     }
     return out;
   }
 
-  read(o: object, k: string | number, path: string): unknown {
+  read(o: object, k: string | number, path: Path): unknown {
     try {
       return (o as Record<string | number, unknown>)[k];
     } catch (e) {
-      throw new UnsupportedValueError(path, 'reading the property threw', { cause: e });
+      throw new UnsupportedValueError(pathText(path), 'reading the property threw', { cause: e });
     }
   }
 
   finish(): Uint8Array {
     const out = this.buf.slice(0, this.pos);
-    this.buf.fill(0);
+    this.release();
     return out;
   }
 }
@@ -265,7 +351,7 @@ export function encodeValue(value: unknown, options: { maxDepth?: number } = {})
   try {
     e.value(value, '$', 0);
   } catch (err) {
-    e.buf.fill(0);
+    e.release();
     // A safety net: whatever a hostile value throws surfaces as the library's own error.
     if (err instanceof EnvelopeKitError) throw err;
     throw new UnsupportedValueError('$', 'the value could not be read', { cause: err });
@@ -393,7 +479,11 @@ class Decoder {
         for (let i = 0; i < n; i++) {
           const k = this.stringAt(this.u8());
           if (Object.prototype.hasOwnProperty.call(out, k)) this.fail('duplicate key');
-          Object.defineProperty(out, k, { value: this.value(depth + 1), enumerable: true, writable: true, configurable: true });
+          const value = this.value(depth + 1);
+          // A plain assignment makes the same own data property, and faster, unless the prototype
+          // has something by that name (`__proto__`, a method, a setter someone added): then define it.
+          if (tag === T_OBJECT_NULL || !(k in Object.prototype)) out[k] = value;
+          else Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
         }
         return out;
       }

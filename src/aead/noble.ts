@@ -8,6 +8,8 @@ import type { AesGcm } from './types.js';
 /** The portable AES-GCM backend (@noble/ciphers). */
 export const nobleAesGcm: AesGcm = Object.freeze({
   name: 'noble',
+  // open() has read all of `sealed` (tag checked, plaintext made) before it writes `out`.
+  openInPlace: true,
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
     const sealed = gcm(key, nonce, aad).encrypt(plaintext);
     out.set(sealed);

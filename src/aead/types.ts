@@ -20,6 +20,21 @@ export interface AesGcm {
    * Returns false when the tag does not verify; `out` is then zeroed.
    */
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean;
+  /**
+   * Optional: true when `open` also works in place, with `out` the start of
+   * `sealed` itself (`out = sealed.subarray(0, sealed.length - 16)`). `decrypt`
+   * then writes the plaintext over its copy of the ciphertext instead of
+   * allocating a second payload-sized buffer. Both built-in backends do.
+   */
+  readonly openInPlace?: boolean;
+  /**
+   * Optional: HMAC-SHA-256 (RFC 2104) of `message` under `key`, as a fresh
+   * 32-byte array. When present the key schedule (SPEC.md §3.3, §12.2) runs on
+   * it instead of @noble/hashes; it must return exactly HMAC-SHA-256. The
+   * `node:crypto` backend provides it (OpenSSL); a backend without it loses
+   * nothing but speed.
+   */
+  readonly hmacSha256?: (key: Uint8Array, message: Uint8Array) => Uint8Array;
 }
 
 /** GCM tag length used everywhere in the format. */

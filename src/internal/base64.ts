@@ -17,6 +17,62 @@ function table(alphabet: string): Int16Array {
 const STD_T = table(STD);
 const URL_T = table(URL);
 
+/**
+ * The runtime's native codec, when there is one that passes a known-answer
+ * check: Node's (and Bun's) `Buffer`, found as a global, so this module still
+ * imports nothing and runs everywhere. It is 10 to 20 times faster than the
+ * loops below on envelope-sized input. Its decoder is lenient (it skips
+ * invalid characters), so a decoded value is accepted only when encoding it
+ * again gives back the very same text: exactly the canonical encodings pass,
+ * as with the strict decoder below.
+ */
+interface NativeBuffer extends Uint8Array {
+  toString(encoding?: string): string;
+  write(s: string, offset: number, length: number, encoding: string): number;
+}
+interface NativeBufferClass {
+  from(data: string, encoding: string): NativeBuffer;
+  from(buffer: ArrayBufferLike, byteOffset: number, length: number): NativeBuffer;
+}
+const NATIVE: NativeBufferClass | undefined = (() => {
+  try {
+    const B = (globalThis as { Buffer?: NativeBufferClass }).Buffer;
+    if (!B || typeof B.from !== 'function') return undefined;
+    const probe = new Uint8Array([0xfb, 0xff, 0xbf, 0x00, 0x10]);
+    const view = B.from(probe.buffer, 0, probe.length);
+    const ok =
+      view.toString('base64') === '+/+/ABA=' &&
+      view.toString('base64url') === '-_-_ABA' &&
+      B.from('+/+/ABA=', 'base64').toString('base64url') === '-_-_ABA' &&
+      B.from('-_-_ABA', 'base64url').toString('base64') === '+/+/ABA=';
+    return ok ? B : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+function nativeEncode(bytes: Uint8Array, encoding: 'base64' | 'base64url'): string {
+  return NATIVE!.from(bytes.buffer, bytes.byteOffset, bytes.length).toString(encoding);
+}
+
+/**
+ * Decode with the native codec; only canonical text is accepted. The result is
+ * a plain Uint8Array over its own memory, unless `shared` allows a view into
+ * Buffer's shared pool (where small results are placed).
+ */
+function nativeDecode(s: string, encoding: 'base64' | 'base64url', shared = false): Uint8Array | undefined {
+  const b = NATIVE!.from(s, encoding);
+  if (b.toString(encoding) !== s) {
+    b.fill(0);
+    return undefined;
+  }
+  if (shared || (b.byteOffset === 0 && b.buffer.byteLength === b.length)) return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  const out = new Uint8Array(b.length);
+  out.set(b);
+  b.fill(0);
+  return out;
+}
+
 function encode(bytes: Uint8Array, alphabet: string, pad: boolean): string {
   let out = '';
   let i = 0;
@@ -82,10 +138,12 @@ function decode(s: CharSource, t: Int16Array, pad: boolean): Uint8Array | undefi
 
 /** Standard base64 with padding. */
 export function base64Encode(bytes: Uint8Array): string {
+  if (NATIVE) return nativeEncode(bytes, 'base64');
   return encode(bytes, STD, true);
 }
 /** Standard padded base64 to bytes, or undefined when not canonical. */
 export function base64Decode(s: string): Uint8Array | undefined {
+  if (NATIVE && typeof s === 'string') return nativeDecode(s, 'base64');
   return decode(s, STD_T, true);
 }
 /**
@@ -98,9 +156,23 @@ export function base64DecodeAscii(ascii: Uint8Array): Uint8Array | undefined {
 }
 /** base64url without padding. */
 export function base64UrlEncode(bytes: Uint8Array): string {
+  if (NATIVE) return nativeEncode(bytes, 'base64url');
   return encode(bytes, URL, false);
 }
 /** Unpadded base64url to bytes, or undefined when not canonical. */
 export function base64UrlDecode(s: string): Uint8Array | undefined {
+  if (NATIVE && typeof s === 'string') return nativeDecode(s, 'base64url');
+  return decode(s, URL_T, false);
+}
+
+/**
+ * {@link base64UrlDecode} for text that is not secret and whose bytes the
+ * library only reads and never hands out (a text envelope on its way to
+ * `decrypt`): on Node the result may be a view into Buffer's shared pool,
+ * which saves a copy. Never use it for secrets or for a value returned to a caller.
+ * @internal
+ */
+export function base64UrlDecodeShared(s: string): Uint8Array | undefined {
+  if (NATIVE && typeof s === 'string') return nativeDecode(s, 'base64url', true);
   return decode(s, URL_T, false);
 }

@@ -42,8 +42,39 @@ export function isWellFormed(s: string): boolean {
   return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
 }
 
+/**
+ * UTF-8 bytes of a string (lone surrogates become U+FFFD, as TextEncoder does).
+ * Short ASCII strings (ids, labels) are copied here: a call into the runtime's
+ * encoder costs more than the copy, and allocates a separate ArrayBuffer.
+ */
 export function utf8Encode(s: string): Uint8Array {
+  const n = s.length;
+  if (n <= 64) {
+    const out = new Uint8Array(n);
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      out[i] = c;
+    }
+    if (i === n) return out;
+  }
   return encoder.encode(s);
+}
+
+/** Bytes in `utf8Encode(s)`, counted without encoding. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3; // other BMP characters, and lone surrogates (U+FFFD)
+  }
+  return n;
 }
 
 /** Decode UTF-8, or return undefined when the bytes are not valid UTF-8. */
@@ -93,8 +124,9 @@ export function lenSize(n: number): number {
 export class ByteWriter {
   private buf: Uint8Array;
   private pos = 0;
-  constructor(initial = 256) {
-    this.buf = new Uint8Array(initial);
+  /** @param initial - a capacity, or an array to write into from its start (exactly sized, it is never replaced). */
+  constructor(initial: number | Uint8Array = 256) {
+    this.buf = typeof initial === 'number' ? new Uint8Array(initial) : initial;
   }
   private ensure(n: number): void {
     this.buf = ensureCapacity(this.buf, this.pos, n);
@@ -122,6 +154,10 @@ export class ByteWriter {
   }
   get length(): number {
     return this.pos;
+  }
+  /** Check that an exactly sized array given to the constructor was filled, neither more nor less. */
+  expectFull(out: Uint8Array): void {
+    if (this.buf !== out || this.pos !== out.length) throw new Error('internal error: encoded length mismatch');
   }
   /** A copy of what was written; the internal buffer is wiped. */
   finish(): Uint8Array {

@@ -5,9 +5,9 @@
  */
 import type { AesGcm } from '../aead/types.js';
 import { NONCE_LENGTH, TAG_LENGTH } from '../aead/types.js';
-import { type CheckedContext, encodeContext } from '../context.js';
+import { type CheckedContext, contextLength, encodeContext, writeContext } from '../context.js';
 import { DecryptionFailedError, UnsupportedVersionError } from '../errors.js';
-import { ByteReader, ByteWriter, concatBytes, utf8DecodeStrict, utf8Encode, wipe } from '../internal/bytes.js';
+import { ByteReader, ByteWriter, concatBytes, lenSize, utf8DecodeStrict, utf8Encode, wipe } from '../internal/bytes.js';
 import { PROVIDER_LIMITS } from '../provider.js';
 
 /** First byte of every local blob of this layout. */
@@ -28,7 +28,11 @@ export interface LocalBlobHeader {
 }
 
 function blobPrefix(keyId: string, version: number): Uint8Array {
-  return new ByteWriter(80).u8(LOCAL_BLOB_FORMAT).lenBytes(utf8Encode(keyId)).len(version).finish();
+  const id = utf8Encode(keyId);
+  const out = new Uint8Array(1 + lenSize(id.length) + id.length + lenSize(version));
+  const w = new ByteWriter(out).u8(LOCAL_BLOB_FORMAT).lenBytes(id).len(version);
+  w.expectFull(out);
+  return out;
 }
 
 /**
@@ -44,7 +48,12 @@ export function wrapDataKey(
   ctx: CheckedContext,
 ): Uint8Array {
   const prefix = blobPrefix(keyId, version);
-  const aad = concatBytes(prefix, encodeContext(ctx));
+  const aad = new Uint8Array(prefix.length + contextLength(ctx));
+  aad.set(prefix, 0);
+  const ctxPart = aad.subarray(prefix.length);
+  const w = new ByteWriter(ctxPart);
+  writeContext(w, ctx);
+  w.expectFull(ctxPart);
   const out = new Uint8Array(prefix.length + NONCE_LENGTH + dataKey.length + TAG_LENGTH);
   out.set(prefix, 0);
   out.set(nonce, prefix.length);

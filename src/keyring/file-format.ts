@@ -7,7 +7,7 @@
  */
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { nobleAesGcm } from '../aead/noble.js';
 import type { AesGcm } from '../aead/types.js';
 import { InvalidParameterError, KeyringFileError } from '../errors.js';
@@ -39,47 +39,62 @@ export const SCRYPT_BOUNDS = Object.freeze({ minLogN: 10, maxLogN: 18, maxR: 8, 
 
 const CHECKSUM_LABEL = utf8Encode('envelope-kit/keyring/v1/checksum');
 
-const b64 = z.string().max(1 << 22);
-const iso = z.string().max(64);
-const protectionSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('none') }).strict(),
-  z
+/**
+ * The file's zod schemas, built on first use: zod is loaded only when a keyring
+ * file is parsed (`await import('zod')`), not when the package is imported,
+ * which it would otherwise slow down by about 100 ms.
+ */
+function buildSchemas(z: ZodNamespace) {
+  const b64 = z.string().max(1 << 22);
+  const iso = z.string().max(64);
+  const protectionSchema = z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('none') }).strict(),
+    z
+      .object({
+        kind: z.literal('scrypt'),
+        N: z.number().int(),
+        r: z.number().int().min(1).max(SCRYPT_BOUNDS.maxR),
+        p: z.number().int().min(1).max(SCRYPT_BOUNDS.maxP),
+        salt: b64,
+        nonce: b64,
+      })
+      .strict(),
+  ]);
+  const fileSchema = z
     .object({
-      kind: z.literal('scrypt'),
-      N: z.number().int(),
-      r: z.number().int().min(1).max(SCRYPT_BOUNDS.maxR),
-      p: z.number().int().min(1).max(SCRYPT_BOUNDS.maxP),
-      salt: b64,
-      nonce: b64,
+      format: z.literal(KEYRING_FORMAT),
+      version: z.number().int(),
+      protection: protectionSchema,
+      keys: z
+        .array(
+          z
+            .object({
+              keyId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+              state: z.enum(['Enabled', 'Disabled', 'PendingDeletion']),
+              description: z.string().max(8192),
+              createdAt: iso,
+              versions: z.array(z.object({ version: z.number().int().min(1).max(0x3fff), createdAt: iso }).strict()).min(1).max(0x3fff),
+            })
+            .strict(),
+        )
+        .max(10000),
+      aliases: z.record(z.string().max(255), z.string().max(64)),
+      material: b64,
+      checksum: b64.optional(),
     })
-    .strict(),
-]);
-const fileSchema = z
-  .object({
-    format: z.literal(KEYRING_FORMAT),
-    version: z.number().int(),
-    protection: protectionSchema,
-    keys: z
-      .array(
-        z
-          .object({
-            keyId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-            state: z.enum(['Enabled', 'Disabled', 'PendingDeletion']),
-            description: z.string().max(8192),
-            createdAt: iso,
-            versions: z.array(z.object({ version: z.number().int().min(1).max(0x3fff), createdAt: iso }).strict()).min(1).max(0x3fff),
-          })
-          .strict(),
-      )
-      .max(10000),
-    aliases: z.record(z.string().max(255), z.string().max(64)),
-    material: b64,
-    checksum: b64.optional(),
-  })
-  .strict();
+    .strict();
+  return { protectionSchema, fileSchema };
+}
 
-type FileJson = z.infer<typeof fileSchema>;
-type Protection = z.infer<typeof protectionSchema>;
+type ZodNamespace = typeof import('zod').z;
+type Schemas = ReturnType<typeof buildSchemas>;
+let schemas: Promise<Schemas> | undefined;
+function loadSchemas(): Promise<Schemas> {
+  return (schemas ??= import('zod').then((m) => buildSchemas(m.z)));
+}
+
+type FileJson = z.infer<Schemas['fileSchema']>;
+type Protection = z.infer<Schemas['protectionSchema']>;
 
 /** The metadata part of the file in a fixed key order: the associated data / checksum input. */
 function canonicalMetadata(f: Omit<FileJson, 'material' | 'checksum'>): Uint8Array {
@@ -226,6 +241,7 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
     const v = (json as { version?: unknown }).version;
     if (typeof v === 'number' && v !== KEYRING_VERSION) throw new KeyringFileError(`unsupported keyring file version ${v}`);
   }
+  const { fileSchema } = await loadSchemas();
   const parsed = fileSchema.safeParse(json);
   if (!parsed.success) throw new KeyringFileError('keyring file is malformed', { cause: parsed.error });
   const f = parsed.data;

@@ -3,7 +3,7 @@
  * `envelope-kit/node` subpath and the package's `node` export condition.
  * @module
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import type { AesGcm } from '../aead/types.js';
 
 type GcmAlgorithm = 'aes-128-gcm' | 'aes-256-gcm';
@@ -20,6 +20,13 @@ const CHUNK = 1 << 20;
 /** The `node:crypto` AES-GCM backend: same bytes as {@link nobleAesGcm}, much faster on Node. */
 export const nodeAesGcm: AesGcm = Object.freeze({
   name: 'node',
+  // open() reads each chunk before it writes the chunk's plaintext at the same offset, and takes the tag first.
+  openInPlace: true,
+  /** OpenSSL's HMAC-SHA-256 for the key schedule: about a third of the cost of @noble/hashes' per call. */
+  hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
+    // digest() returns a Buffer over its own 32-byte ArrayBuffer (not the shared pool), so the caller may wipe it.
+    return createHmac('sha256', key).update(message).digest();
+  },
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
     const c = createCipheriv(algorithm(key), key, nonce, { authTagLength: 16 });
     if (aad.length > 0) c.setAAD(aad);

@@ -1,0 +1,171 @@
+/**
+ * The fast paths added for the benchmarks (bench/, docs/benchmarks.md) give the
+ * same results as the general code they bypass: the native base64 codec, the
+ * UTF-8 helpers, OpenSSL's HMAC behind the node:crypto backend, the random
+ * pool, in-place decryption, and the value encoder's ASCII path.
+ */
+import { createHmac } from 'node:crypto';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { nobleAesGcm } from '../src/aead/noble.js';
+import { LocalKeyring, decrypt, decryptObject, encrypt, encryptObject } from '../src/index.js';
+import * as nodeEntry from '../src/index.node.js';
+import { base64Decode, base64DecodeAscii, base64Encode, base64UrlDecode, base64UrlEncode } from '../src/internal/base64.js';
+import { utf8Encode, utf8Length } from '../src/internal/bytes.js';
+import { randomBytes } from '../src/internal/random.js';
+import { deriveKeys, hmacOf } from '../src/kdf.js';
+import { nodeAesGcm } from '../src/node.js';
+import { decodeValue, encodeValue } from '../src/value-encoding.js';
+import { numRuns, utf8 } from './core-helpers.js';
+
+const STD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \u00e9';
+
+describe('base64 on the native codec', () => {
+  it('property: accepts exactly what the strict decoder accepts, with the same bytes', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom(...STD.split('')), maxLength: 14 }), (s) => {
+        const native = base64Decode(s);
+        const strict = base64DecodeAscii(new TextEncoder().encode(s)); // the JS decoder
+        expect(native === undefined).toBe(strict === undefined);
+        if (native && strict) expect(Buffer.from(native).equals(Buffer.from(strict))).toBe(true);
+      }),
+      { numRuns: numRuns(20000) },
+    );
+  });
+
+  it('property: round trips, matches Buffer, and returns arrays of their own', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
+        expect(base64UrlEncode(b)).toBe(Buffer.from(b).toString('base64url'));
+        expect(base64Encode(b)).toBe(Buffer.from(b).toString('base64'));
+        const back = base64UrlDecode(base64UrlEncode(b))!;
+        expect(Buffer.from(back).equals(Buffer.from(b))).toBe(true);
+        expect(back.byteOffset).toBe(0);
+        expect(back.buffer.byteLength).toBe(back.length); // not a slice of Buffer's shared pool
+      }),
+      { numRuns: numRuns(2000) },
+    );
+  });
+});
+
+describe('UTF-8 helpers', () => {
+  it('property: utf8Encode and utf8Length agree with TextEncoder, lone surrogates included', () => {
+    const unit = fc.oneof(fc.constantFrom('a', '\u00e9', '\u20ac', '\ud83d', '\ude00', '\ud83d\ude00'), fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)));
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 80 }), (s) => {
+        const want = new TextEncoder().encode(s);
+        expect(utf8Length(s)).toBe(want.length);
+        expect(Buffer.from(utf8Encode(s)).equals(Buffer.from(want))).toBe(true);
+      }),
+      { numRuns: numRuns(5000) },
+    );
+  });
+});
+
+describe('HMAC-SHA-256 of the node:crypto backend', () => {
+  it('property: equals @noble/hashes and node:crypto', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), fc.uint8Array({ maxLength: 200 }), (k, m) => {
+        const got = nodeAesGcm.hmacSha256!(k, m);
+        expect(Buffer.from(got).equals(Buffer.from(hmac(sha256, k, m)))).toBe(true);
+        expect(Buffer.from(got).equals(createHmac('sha256', k).update(m).digest())).toBe(true);
+      }),
+      { numRuns: numRuns(500) },
+    );
+  });
+
+  it('gives the key schedule the same keys as the portable one', () => {
+    const dataKey = randomBytes(32);
+    const messageId = randomBytes(16);
+    const a = deriveKeys(dataKey, messageId);
+    const b = deriveKeys(dataKey, messageId, hmacOf(nodeAesGcm));
+    expect(Buffer.from(a.contentKey).equals(Buffer.from(b.contentKey))).toBe(true);
+    expect(Buffer.from(a.commitment).equals(Buffer.from(b.commitment))).toBe(true);
+  });
+
+  it('a backend whose HMAC does not return 32 bytes is refused', async () => {
+    const keyring = new LocalKeyring();
+    const { keyId } = keyring.createKey();
+    const bad = { ...nobleAesGcm, hmacSha256: () => new Uint8Array(31) };
+    await expect(encrypt(utf8('x'), { provider: keyring, keyId, aead: bad })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+  });
+});
+
+describe('random pool', () => {
+  it('hands out distinct bytes across refills, of every small length', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const n = 8 + (i % 57); // 8..64 bytes: pooled sizes, crossing the 1 KiB refill at varying offsets
+      const b = randomBytes(n);
+      expect(b.length).toBe(n);
+      const h = Buffer.from(b).toString('hex');
+      expect(seen.has(h)).toBe(false);
+      seen.add(h);
+    }
+    expect(randomBytes(100).length).toBe(100); // larger requests bypass the pool
+  });
+});
+
+describe('decryption in place', () => {
+  const keyring = new LocalKeyring();
+  const { keyId } = keyring.createKey();
+
+  it('gives the same plaintext with in-place backends, a copying backend, and from shared memory', async () => {
+    const pt = randomBytes(64 * 1024 + 3).fill(7, 0, 10);
+    const env = await nodeEntry.encrypt(pt, { provider: keyring, keyId });
+    const copying = { name: 'copying', seal: nobleAesGcm.seal, open: nobleAesGcm.open };
+    const shared = new Uint8Array(new SharedArrayBuffer(env.length));
+    shared.set(env);
+    for (const [bytes, aead] of [
+      [env, nodeAesGcm],
+      [env, nobleAesGcm],
+      [env, copying],
+      [shared, nodeAesGcm],
+      [Buffer.from(env), nodeAesGcm],
+    ] as const) {
+      const { plaintext } = await decrypt(bytes, { provider: keyring, aead });
+      expect(Buffer.from(plaintext).equals(Buffer.from(pt))).toBe(true);
+      expect(plaintext.buffer).not.toBe(bytes.buffer);
+    }
+  });
+
+  it('a tampered body still fails on both in-place backends', async () => {
+    const env = await encrypt(utf8('secret stuff'), { provider: keyring, keyId });
+    env[env.length - 20]! ^= 1;
+    for (const aead of [nodeAesGcm, nobleAesGcm]) {
+      await expect(decrypt(env, { provider: keyring, aead })).rejects.toMatchObject({ code: 'ERR_DECRYPTION_FAILED' });
+    }
+  });
+});
+
+describe('value encoding fast paths', () => {
+  it('ASCII strings around the one-byte length limit, and non-ASCII ones, round trip through objects', async () => {
+    const keyring = new LocalKeyring();
+    const { keyId } = keyring.createKey();
+    const values = [
+      'a'.repeat(126),
+      'a'.repeat(127),
+      'a'.repeat(128),
+      'abc\u00e9',
+      'x'.repeat(100) + '\ud800',
+      { constructor: 'c', toString: 's', __proto__x: 1, ['__proto__']: 2 },
+      Object.assign(Object.create(null), { a: 1 }),
+    ];
+    for (const v of values) {
+      expect(decodeValue(encodeValue(v))).toEqual(v);
+      expect(await decryptObject(await encryptObject(v, { provider: keyring, keyId }), { provider: keyring })).toEqual(v);
+    }
+    // ASCII strings are stored as tag, one length byte, the bytes.
+    expect([...encodeValue('ab')]).toEqual([0x01, 0x05, 0x02, 0x61, 0x62]);
+  });
+
+  it('keeps "__proto__" as an own property and does not touch Object.prototype', () => {
+    const v = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as Record<string, unknown>;
+    const back = decodeValue(encodeValue(v)) as Record<string, unknown>;
+    expect(Object.prototype.hasOwnProperty.call(back, '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
