@@ -32,7 +32,7 @@ import {
 } from './format.js';
 import { constantTimeEqual, isBytes, isWellFormed, utf8Length, wipe } from './internal/bytes.js';
 import { isAesGcm, readOptions } from './internal/options.js';
-import { randomBytes } from './internal/random.js';
+import { randomPublicBytes } from './internal/random.js';
 import { deriveKeys, hmacOf } from './kdf.js';
 import { type KeyProvider, type KeySpec, KEY_SPEC_BYTES, PROVIDER_LIMITS, checkKeyId, checkKeySpec, isProviderId } from './provider.js';
 
@@ -66,7 +66,10 @@ export interface DecryptOptions {
 
 /** Result of {@link decrypt}. */
 export interface DecryptResult {
-  /** The decrypted bytes (a fresh array the caller owns). */
+  /**
+   * The decrypted bytes (a fresh array the caller owns). With the built-in backends it is the start of
+   * the buffer the ciphertext was copied into, so its `buffer` may be 16 (zeroed) bytes longer than it.
+   */
   readonly plaintext: Uint8Array;
   /** Id of the master key whose data key opened the envelope. */
   readonly keyId: string;
@@ -181,7 +184,7 @@ export async function encrypt(plaintext: Uint8Array, options: EncryptOptions): P
 
   const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
   try {
-    return sealWithDataKey(aead, dataKey, randomBytes(MESSAGE_ID_LENGTH), context, [edk], plaintext);
+    return sealWithDataKey(aead, dataKey, randomPublicBytes(MESSAGE_ID_LENGTH), context, [edk], plaintext);
   } finally {
     wipe(dataKey);
   }
@@ -231,7 +234,7 @@ export async function obtainDataKey(
     ) {
       throw new ProviderError('provider returned an invalid keyId');
     }
-    return { dataKey, edk: { providerId: provider.providerId, keyId: resolvedKeyId, blob: blob.slice() } };
+    return { dataKey, edk: { providerId: provider.providerId, keyId: resolvedKeyId, blob: new Uint8Array(blob) } };
   } catch (e) {
     wipe(dataKey);
     throw e;

@@ -33,7 +33,7 @@ import {
 } from './format.js';
 import { constantTimeEqual, utf8Encode, wipe } from './internal/bytes.js';
 import { readOptions } from './internal/options.js';
-import { randomBytes } from './internal/random.js';
+import { randomPublicBytes } from './internal/random.js';
 import { type HmacSha256, hkdfExtract, hmacOf, keysFromPrk, nobleHmacSha256 } from './kdf.js';
 import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, mapBounded } from './objects.js';
 import { type KeyProvider, type KeySpec, checkKeyId, checkKeySpec } from './provider.js';
@@ -312,7 +312,7 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
     const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
     let prk: Uint8Array | undefined;
     try {
-      const messageId = randomBytes(MESSAGE_ID_LENGTH);
+      const messageId = randomPublicBytes(MESSAGE_ID_LENGTH);
       const mac = hmacOf(aead);
       prk = hkdfExtract(mac, messageId, dataKey);
       const { contentKey, commitment } = keysFromPrk(mac, prk);

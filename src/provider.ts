@@ -180,5 +180,5 @@ export function checkDecryptRequest(request: unknown): { blob: Uint8Array; conte
   if (!isBytes(blob) || blob.length === 0 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
     throw new InvalidParameterError(`"ciphertextBlob" must be a Uint8Array of 1 to ${PROVIDER_LIMITS.maxBlobBytes} bytes`);
   }
-  return { blob: blob.slice(), context: checkContext(encryptionContext) };
+  return { blob: new Uint8Array(blob), context: checkContext(encryptionContext) };
 }

@@ -2,20 +2,18 @@
  * Random bytes from the platform CSPRNG (`crypto.getRandomValues`), present in
  * Node 20+, browsers, Deno, Bun and edge runtimes.
  *
- * Small requests (keys, nonces, message ids: 64 bytes or less) are served from
- * a 1 KiB pool that one `getRandomValues` call refills. That call has a fixed
- * cost of several microseconds whatever its length (on Node it crosses into
- * C++ and OpenSSL, with a system call), as much as all the rest of a small
- * envelope. The bytes are the CSPRNG's all the same; each is handed out once
- * and zeroed in the pool as it is.
- *
- * What the pool changes, and why it is safe:
- * - Up to 1 KiB of future random bytes sit in memory until used. Whoever can
- *   read this process's memory can already read the CSPRNG's own state (and
- *   the keys in use), so no new kind of exposure.
- * - A copy of the process's memory would hand the same bytes out twice. The
- *   pool is dropped when `process.pid` changes (a process started from a V8
- *   startup snapshot of this one); workers have pools of their own.
+ * Two entry points:
+ * - {@link randomBytes} for secrets (data keys, master keys, index keys): each
+ *   call asks the CSPRNG directly, so no future key ever waits in memory.
+ * - {@link randomPublicBytes} for values stored in clear (message ids, nonces,
+ *   key ids): small requests are served from a 1 KiB pool that one
+ *   `getRandomValues` call refills. That call has a fixed cost of several
+ *   microseconds whatever its length (on Node it crosses into C++ and
+ *   OpenSSL), as much as the rest of a small envelope. The bytes are the
+ *   CSPRNG's all the same; each is handed out once and zeroed in the pool as
+ *   it is. A copy of the process's memory would hand the same bytes out twice,
+ *   so the pool is dropped when `process.pid` changes (a process started from
+ *   a V8 startup snapshot of this one); workers have pools of their own.
  * @module
  */
 
@@ -39,8 +37,16 @@ function pid(): number | undefined {
   return typeof p === 'number' ? p : undefined;
 }
 
-/** `n` fresh random bytes, a new array the caller owns. */
+/** `n` fresh random bytes straight from the CSPRNG, a new array the caller owns. For secrets. */
 export function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  const c = csprng();
+  for (let i = 0; i < n; i += 65536) c.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
+  return out;
+}
+
+/** `n` random bytes for a value stored in clear (message id, nonce, key id), from the pool when small. */
+export function randomPublicBytes(n: number): Uint8Array {
   if (n <= POOLED_MAX) {
     const now = pid();
     if (pool === undefined || poolPos + n > POOL_BYTES || now !== poolPid) {
@@ -54,8 +60,5 @@ export function randomBytes(n: number): Uint8Array {
     poolPos += n;
     return out;
   }
-  const out = new Uint8Array(n);
-  const c = csprng();
-  for (let i = 0; i < n; i += 65536) c.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
-  return out;
+  return randomBytes(n);
 }

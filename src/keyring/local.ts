@@ -15,7 +15,7 @@ import {
 } from '../errors.js';
 import { isBytes, wipe } from '../internal/bytes.js';
 import { isAesGcm, readOptions } from '../internal/options.js';
-import { randomBytes } from '../internal/random.js';
+import { randomBytes, randomPublicBytes } from '../internal/random.js';
 import {
   type DataKey,
   type DecryptedDataKey,
@@ -155,7 +155,7 @@ export class LocalKeyring implements KeyProvider {
     }
     let keyId: string;
     do {
-      const r = randomBytes(6);
+      const r = randomPublicBytes(6);
       keyId = Array.from(r, (b) => KEY_ID_ALPHABET[b & 31]).join('');
     } while (this.#keys.has(keyId));
     const createdAt = now();
@@ -279,7 +279,7 @@ export class LocalKeyring implements KeyProvider {
     const v = k.versions[k.versions.length - 1]!;
     const plaintext = randomBytes(req.numberOfBytes);
     try {
-      const ciphertextBlob = wrapDataKey(this.#aead, v.material, k.keyId, v.version, randomBytes(NONCE_LENGTH), plaintext, req.context);
+      const ciphertextBlob = wrapDataKey(this.#aead, v.material, k.keyId, v.version, randomPublicBytes(NONCE_LENGTH), plaintext, req.context);
       return { keyId: k.keyId, plaintext, ciphertextBlob };
     } catch (e) {
       wipe(plaintext);
