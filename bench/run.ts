@@ -18,7 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { LocalKeyring, decryptFields, decryptObject, encrypt, encryptFields, encryptObject, encryptText } from 'envelope-kit';
-import { BULK_LABELS, type BulkContender, type BulkKeys, type BulkName, bulkContender, envelopeLength } from './bulk.js';
+import { BULK_LABELS, type BulkContender, type BulkKeys, type BulkName, bulkContender } from './bulk.js';
 import {
   AWS_KEY_NAME,
   AWS_KEY_NAMESPACE,

@@ -175,19 +175,32 @@ export function sealWithDataKey(
 export async function encrypt(plaintext: Uint8Array, options: EncryptOptions): Promise<Uint8Array> {
   if (!isBytes(plaintext)) throw new InvalidParameterError('"plaintext" must be a Uint8Array');
   if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidParameterError(`"plaintext" is longer than ${MAX_PLAINTEXT_BYTES} bytes`);
-  checkOptionsObject(options, 'encrypt');
-  const provider = checkProvider(readOption(options, 'provider'), 'provider');
-  const keyId = checkKeyId(readOption(options, 'keyId'));
-  const keySpec = checkKeySpec(readOption(options, 'keySpec'));
-  const context = checkContext(readOption(options, 'encryptionContext'));
-  const aead = checkAead(readOption(options, 'aead'));
-
+  const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encrypt');
   const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
   try {
     return sealWithDataKey(aead, dataKey, randomPublicBytes(MESSAGE_ID_LENGTH), context, [edk], plaintext);
   } finally {
     wipe(dataKey);
   }
+}
+
+/**
+ * Check the options every encrypting call shares (provider, key id, key spec,
+ * context, backend), reading each once.
+ * @internal
+ */
+export function checkEncryptOptions(
+  options: unknown,
+  fn: string,
+): { provider: KeyProvider; keyId: string; keySpec: KeySpec; context: CheckedContext; aead: AesGcm } {
+  checkOptionsObject(options, fn);
+  return {
+    provider: checkProvider(readOption(options, 'provider'), 'provider'),
+    keyId: checkKeyId(readOption(options, 'keyId')),
+    keySpec: checkKeySpec(readOption(options, 'keySpec')),
+    context: checkContext(readOption(options, 'encryptionContext')),
+    aead: checkAead(readOption(options, 'aead')),
+  };
 }
 
 /**

@@ -9,12 +9,11 @@
  */
 import { TAG_LENGTH, type AesGcm } from './aead/types.js';
 import type { BlindIndex } from './blind-index.js';
-import { type EncryptionContext, checkContext, contextContains } from './context.js';
+import { type EncryptionContext, contextContains } from './context.js';
 import {
-  checkAead,
+  checkEncryptOptions,
   checkDecryptOptions,
   checkOptionsObject,
-  checkProvider,
   obtainDataKey,
   readOption,
   unwrapAny,
@@ -36,7 +35,7 @@ import { readOptions } from './internal/options.js';
 import { randomPublicBytes } from './internal/random.js';
 import { type HmacSha256, hkdfExtract, hmacOf, keysFromPrk, nobleHmacSha256 } from './kdf.js';
 import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, mapBounded } from './objects.js';
-import { type KeyProvider, type KeySpec, checkKeyId, checkKeySpec } from './provider.js';
+import type { KeyProvider, KeySpec } from './provider.js';
 import { decodeValue, encodeValue, pathKey } from './value-encoding.js';
 
 /** HKDF info label of field keys (SPEC.md §12.2). */
@@ -277,12 +276,7 @@ function checkRecord(record: unknown): Record<string, unknown> {
  */
 export async function encryptFields<T extends object>(record: T, options: EncryptFieldsOptions): Promise<T> {
   const input = checkRecord(record);
-  checkOptionsObject(options, 'encryptFields');
-  const provider = checkProvider(readOption(options, 'provider'), 'provider');
-  const keyId = checkKeyId(readOption(options, 'keyId'));
-  const keySpec = checkKeySpec(readOption(options, 'keySpec'));
-  const context = checkContext(readOption(options, 'encryptionContext'));
-  const aead = checkAead(readOption(options, 'aead'));
+  const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encryptFields');
   const recordId = checkRecordId(readOption(options, 'recordId'));
   const selectors = checkSelectors(readOption(options, 'fields'));
   const blindOption = readOption<unknown>(options, 'blindIndexes');

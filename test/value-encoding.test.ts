@@ -122,3 +122,11 @@ describe('value encoding', () => {
     }
   });
 });
+
+describe('value encoding of Node buffers', () => {
+  it('encodes a Buffer as bytes and gives back a plain Uint8Array with the same contents', () => {
+    const back = decodeValue(encodeValue({ b: Buffer.from('hi') })) as { b: Uint8Array };
+    expect(Object.getPrototypeOf(back.b)).toBe(Uint8Array.prototype);
+    expect([...back.b]).toEqual([0x68, 0x69]);
+  });
+});

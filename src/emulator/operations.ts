@@ -26,7 +26,7 @@ import { type CheckedContext, checkContext } from '../context.js';
 import { DecryptionFailedError, KeyNotFoundError } from '../errors.js';
 import { base64Decode, base64Encode } from '../internal/base64.js';
 import { utf8Encode, wipe } from '../internal/bytes.js';
-import { randomBytes, randomPublicBytes } from '../internal/random.js';
+import { randomPublicBytes } from '../internal/random.js';
 import { parseLocalBlob, wrapDataKey } from '../keyring/blob.js';
 import type { LocalKeyring } from '../keyring/local.js';
 import { KEY_SPEC_BYTES, type KeySpec } from '../provider.js';
