@@ -1,0 +1,171 @@
+/**
+ * Deterministic generator of the records vectors: value encoding (SPEC.md §11),
+ * record fields (§12) and blind indexes (§13). One `<name>.txt` per scenario,
+ * in the `key: value` form of SPEC.md §10.1, written into this folder or the
+ * folder given as the first argument.
+ *
+ * Usage: `npx tsx test/vectors/records/generate.ts [output-folder]`.
+ * @module
+ */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { nobleAesGcm } from '../../../src/aead/noble.js';
+import { TAG_LENGTH } from '../../../src/aead/types.js';
+import { BLIND_INDEX_LABEL } from '../../../src/blind-index.js';
+import { checkContext } from '../../../src/context.js';
+import { deriveFieldKey, fieldBinding } from '../../../src/fields.js';
+import { LAYOUT_FIELD, SINGLE_PASS_NONCE, encodeHeader, envelopeToText } from '../../../src/format.js';
+import { base64UrlEncode } from '../../../src/internal/base64.js';
+import { concatBytes, utf8Encode } from '../../../src/internal/bytes.js';
+import { deriveKeys } from '../../../src/kdf.js';
+import { wrapDataKey } from '../../../src/keyring/blob.js';
+import { encodeValue } from '../../../src/value-encoding.js';
+import { VALUE_VECTORS } from './values.js';
+
+const seq = (start: number, n: number) => Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+const MASTER_KEY = seq(0x00, 32);
+const KEY_ID = 'vector-key-1';
+const KEY_VERSION = 1;
+const BLOB_NONCE = seq(0xa0, 12);
+const DATA_KEY = seq(0x40, 32);
+const MESSAGE_ID = seq(0x60, 16);
+const CONTEXT = { table: 'users' };
+
+type Vector = { name: string; lines: [string, string][] };
+
+function valueVectors(): Vector[] {
+  return VALUE_VECTORS.map((v) => ({
+    name: v.name,
+    lines: [
+      ['name', v.name],
+      ['description', v.description],
+      ['expect', 'value'],
+      ['value', v.literal],
+      ['encoding', hex(encodeValue(v.value()))],
+    ],
+  }));
+}
+
+/** One field envelope (layout 0x01) at `steps`, bound to `recordId`, holding `value`. */
+function fieldEnvelope(steps: (string | number)[], recordId: string | number | undefined, value: unknown) {
+  const context = checkContext(CONTEXT);
+  const blob = wrapDataKey(nobleAesGcm, MASTER_KEY, KEY_ID, KEY_VERSION, BLOB_NONCE, DATA_KEY, context);
+  const { contentKey, commitment } = deriveKeys(DATA_KEY, MESSAGE_ID);
+  contentKey.fill(0);
+  const header = encodeHeader({
+    layout: LAYOUT_FIELD,
+    messageId: MESSAGE_ID,
+    context,
+    encryptedDataKeys: [{ providerId: 'local', keyId: KEY_ID, blob }],
+    commitment,
+  });
+  const binding = fieldBinding(steps, recordId);
+  const prk = hmac(sha256, MESSAGE_ID, DATA_KEY);
+  const fieldKey = deriveFieldKey(DATA_KEY, MESSAGE_ID, binding);
+  const encoded = encodeValue(value);
+  const env = new Uint8Array(header.length + encoded.length + TAG_LENGTH);
+  env.set(header, 0);
+  nobleAesGcm.seal(fieldKey, SINGLE_PASS_NONCE, header, encoded, env.subarray(header.length));
+  return { blob, header, binding, prk, fieldKey, encoded, commitment, text: envelopeToText(env) };
+}
+
+function fieldVectors(): Vector[] {
+  const steps = ['cards', 1, 'number'];
+  const f = fieldEnvelope(steps, 'u-42', '5500000000000004');
+  const common = (name: string, description: string, expect: string, at: (string | number)[], recordId: string): Vector => ({
+    name,
+    lines: [
+      ['name', name],
+      ['description', description],
+      ['expect', expect],
+      ['master key', hex(MASTER_KEY)],
+      ['key id', KEY_ID],
+      ['key version', String(KEY_VERSION)],
+      ['blob nonce', hex(BLOB_NONCE)],
+      ['data key', hex(DATA_KEY)],
+      ['message id', hex(MESSAGE_ID)],
+      ['encryption context', JSON.stringify(CONTEXT)],
+      ['blob', hex(f.blob)],
+      ['written at', JSON.stringify(steps)],
+      ['written record id', JSON.stringify('u-42')],
+      ['binding', new TextDecoder().decode(f.binding)],
+      ['prk', hex(f.prk)],
+      ['commitment', hex(f.commitment)],
+      ['field key', hex(f.fieldKey)],
+      ['header', hex(f.header)],
+      ['value', JSON.stringify('5500000000000004')],
+      ['encoded value', hex(f.encoded)],
+      ['field', f.text],
+      ['read at', JSON.stringify(at)],
+      ['read record id', JSON.stringify(recordId)],
+    ],
+  });
+  const numeric = fieldEnvelope(['ssn'], 42, '078-05-1120');
+  return [
+    common('field-success', 'a field read where it was written, with its record id', 'success', steps, 'u-42'),
+    common('field-wrong-record-id', 'the same field read with another record id', 'ERR_DECRYPTION_FAILED', steps, 'u-43'),
+    common('field-moved-element', 'the same field moved to another array element', 'ERR_DECRYPTION_FAILED', ['cards', 0, 'number'], 'u-42'),
+    common('field-moved-path', 'the same field moved to another property', 'ERR_DECRYPTION_FAILED', ['cards', 1, 'cvc'], 'u-42'),
+    {
+      name: 'field-record-id-type',
+      lines: [
+        ['name', 'field-record-id-type'],
+        ['description', 'written with the number 42 as record id, read with the string "42"'],
+        ['expect', 'ERR_DECRYPTION_FAILED'],
+        ['master key', hex(MASTER_KEY)],
+        ['key id', KEY_ID],
+        ['key version', String(KEY_VERSION)],
+        ['encryption context', JSON.stringify(CONTEXT)],
+        ['written at', JSON.stringify(['ssn'])],
+        ['written record id', '42'],
+        ['binding', new TextDecoder().decode(numeric.binding)],
+        ['field key', hex(numeric.fieldKey)],
+        ['encoded value', hex(numeric.encoded)],
+        ['field', numeric.text],
+        ['read at', JSON.stringify(['ssn'])],
+        ['read record id', JSON.stringify('42')],
+      ],
+    },
+  ];
+}
+
+function blindIndexVectors(): Vector[] {
+  const key = seq(0xc0, 32);
+  const name = 'users.email';
+  const input = '  Ada@Example.com ';
+  const normalized = input.trim().toLowerCase();
+  const encoded = encodeValue(normalized);
+  const msg = concatBytes(utf8Encode(BLIND_INDEX_LABEL), Uint8Array.of(0), utf8Encode(name), Uint8Array.of(0), encoded);
+  const mac = hmac(sha256, key, msg);
+  return [64, 16].map((bits) => ({
+    name: `blind-index-${bits}`,
+    lines: [
+      ['name', `blind-index-${bits}`],
+      ['description', `blind index of a normalised email (trim, lower case), ${bits} bits`],
+      ['expect', 'index'],
+      ['index key', hex(key)],
+      ['index name', name],
+      ['bits', String(bits)],
+      ['input', JSON.stringify(input)],
+      ['normalized', JSON.stringify(normalized)],
+      ['hmac input', hex(msg)],
+      ['hmac', hex(mac)],
+      ['index', base64UrlEncode(mac.subarray(0, bits / 8))],
+    ],
+  }));
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const out = path.resolve(process.argv[2] ?? here);
+mkdirSync(out, { recursive: true });
+for (const f of readdirSync(out)) if (f.endsWith('.txt')) rmSync(path.join(out, f));
+const all = [...valueVectors(), ...fieldVectors(), ...blindIndexVectors()];
+for (const v of all) {
+  writeFileSync(path.join(out, `${v.name}.txt`), v.lines.map(([k, val]) => `${k}: ${val}`).join('\n') + '\n');
+}
+console.log(`wrote ${all.length} records vectors to ${out}`);
