@@ -20,7 +20,9 @@ import {
 } from './envelope.js';
 import { DecryptionFailedError, EnvelopeKitError, InvalidParameterError, MalformedEnvelopeError, UnencryptedFieldError } from './errors.js';
 import {
+  COMPACT_FIELD_PREFIX,
   LAYOUT_FIELD,
+  RECORD_HEADER_PREFIX,
   MESSAGE_ID_LENGTH,
   SINGLE_PASS_NONCE,
   TEXT_PREFIX,
@@ -30,6 +32,7 @@ import {
   envelopeToText,
   parseHeader,
 } from './format.js';
+import { base64UrlDecode, base64UrlEncode } from './internal/base64.js';
 import { constantTimeEqual, utf8Encode, wipe } from './internal/bytes.js';
 import { readOptions } from './internal/options.js';
 import { randomPublicBytes } from './internal/random.js';
@@ -66,6 +69,13 @@ export interface EncryptFieldsOptions {
   readonly keySpec?: KeySpec;
   /** Blind indexes to compute, by field selector (the field's plaintext is indexed). */
   readonly blindIndexes?: Readonly<Record<string, BlindIndexField>>;
+  /**
+   * Compact storage: write the record's header once, as `ekh1.…`, into this
+   * top-level property (e.g. `_ek`), and each field as `ekf1.…` (its sealed value
+   * only). Much smaller than self-contained fields; the header property must be
+   * stored and given back with the record (SPEC.md §12.4).
+   */
+  readonly headerField?: string;
   readonly aead?: AesGcm;
 }
 
@@ -88,6 +98,8 @@ export interface DecryptFieldsOptions<T = unknown> {
   readonly onPlaintextField?: (path: string) => void;
   /** Validate the whole decrypted record. */
   readonly schema?: ValueSchema<T>;
+  /** Where the record's header is, for fields stored in compact form (see {@link EncryptFieldsOptions.headerField}). */
+  readonly headerField?: string;
   readonly maxEncryptedDataKeys?: number;
   readonly aead?: AesGcm;
 }
@@ -246,6 +258,18 @@ function fieldKeyFromPrk(mac: HmacSha256, prk: Uint8Array, binding: Uint8Array):
   return mac(prk, m);
 }
 
+/** Check a `headerField` option against the selectors: a top-level property no selector touches. */
+function checkHeaderField(name: unknown, selectors: readonly Selector[]): string | undefined {
+  if (name === undefined) return undefined;
+  if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
+    throw new InvalidParameterError('"headerField" must be a property name of 1 to 256 characters');
+  }
+  if (selectors.some((s) => s.segments[0]!.name === name)) {
+    throw new InvalidParameterError(`"headerField" ${JSON.stringify(name)} is also a selected field`);
+  }
+  return name;
+}
+
 function checkRecordId(id: unknown): RecordId | undefined {
   if (id === undefined) return undefined;
   if (typeof id === 'string' && id.length <= 1024) return id;
@@ -279,6 +303,7 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
   const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encryptFields');
   const recordId = checkRecordId(readOption(options, 'recordId'));
   const selectors = checkSelectors(readOption(options, 'fields'));
+  const headerField = checkHeaderField(readOption(options, 'headerField'), selectors);
   const blindOption = readOption<unknown>(options, 'blindIndexes');
   // Checked copies of the blind-index options: selector -> { index, into }.
   const blind = guard('"blindIndexes"', () => {
@@ -312,21 +337,24 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
       const { contentKey, commitment } = keysFromPrk(mac, prk);
       wipe(contentKey);
       const header = encodeHeader({ layout: LAYOUT_FIELD, messageId, context, encryptedDataKeys: [edk], commitment });
+      // Compact storage keeps the header once, beside the fields (SPEC.md §12.4).
+      const stored = headerField === undefined ? header : new Uint8Array(0);
+      if (headerField !== undefined) setAt(out, [headerField], RECORD_HEADER_PREFIX + base64UrlEncode(header), copied);
       const recordPrk = prk;
       located.forEach((l, i) => {
         const fieldKey = fieldKeyFromPrk(mac, recordPrk, fieldBinding(l.steps, recordId));
         try {
           const pt = encoded[i]!;
-          const env = new Uint8Array(header.length + pt.length + TAG_LENGTH);
-          env.set(header, 0);
-          aead.seal(fieldKey, SINGLE_PASS_NONCE, header, pt, env.subarray(header.length));
+          const env = new Uint8Array(stored.length + pt.length + TAG_LENGTH);
+          env.set(stored, 0);
+          aead.seal(fieldKey, SINGLE_PASS_NONCE, header, pt, env.subarray(stored.length));
           const b = blind?.[l.selector];
           if (b) {
             const parentSteps = l.steps.slice(0, -1);
             const idx = b.index.compute(getAt(input, l.steps));
             setAt(out, [...parentSteps, b.into], idx, copied);
           }
-          setAt(out, l.steps, envelopeToText(env), copied);
+          setAt(out, l.steps, headerField === undefined ? envelopeToText(env) : COMPACT_FIELD_PREFIX + base64UrlEncode(env), copied);
         } finally {
           wipe(fieldKey);
         }
@@ -360,13 +388,36 @@ export async function decryptFields<T = Record<string, unknown>>(record: object,
     throw new InvalidParameterError('"allowPlaintextFields" needs an "onPlaintextField" callback so that every plaintext field is reported');
   }
   const schema = readOption<ValueSchema<T> | undefined>(options, 'schema');
+  const headerField = checkHeaderField(readOption(options, 'headerField'), selectors);
 
   const located = guard('"record"', () => selectors.flatMap((s) => locate(input, s)));
   type Parsed = { loc: Located; header: EnvelopeHeader; body: Uint8Array };
   const parsed: Parsed[] = [];
   const plain: Located[] = [];
+  let recordHeader: EnvelopeHeader | undefined;
+  /** The record's header for compact fields, read and parsed once (SPEC.md §12.4). */
+  const readRecordHeader = (path: string): EnvelopeHeader => {
+    if (recordHeader) return recordHeader;
+    if (headerField === undefined) throw new MalformedEnvelopeError(`field ${path} is a compact field: give "headerField" to decrypt it`);
+    const h = guard('"record"', () => (Object.prototype.hasOwnProperty.call(input, headerField) ? input[headerField] : undefined));
+    if (typeof h !== 'string' || !h.startsWith(RECORD_HEADER_PREFIX)) {
+      throw new MalformedEnvelopeError(`record header ${JSON.stringify(headerField)} is missing or not a record header`);
+    }
+    const bytes = base64UrlDecode(h.slice(RECORD_HEADER_PREFIX.length));
+    if (!bytes) throw new MalformedEnvelopeError('record header is not canonical base64url');
+    recordHeader = parseHeader(bytes, base.maxEdks, [LAYOUT_FIELD], true).header;
+    return recordHeader;
+  };
   for (const loc of located) {
     const v = guard('"record"', () => getAt(input, loc.steps));
+    if (typeof v === 'string' && v.startsWith(COMPACT_FIELD_PREFIX)) {
+      const header = readRecordHeader(loc.path);
+      const body = base64UrlDecode(v.slice(COMPACT_FIELD_PREFIX.length));
+      if (!body || body.length < TAG_LENGTH) throw new MalformedEnvelopeError(`field ${loc.path}: compact field is not canonical base64url of at least 16 bytes`);
+      if (!contextContains(header.context, base.required)) throw new DecryptionFailedError();
+      parsed.push({ loc, header, body });
+      continue;
+    }
     if (typeof v !== 'string' || !v.startsWith(TEXT_PREFIX)) {
       if (allowPlain) {
         plain.push(loc);

@@ -28,6 +28,10 @@ export const MESSAGE_ID_LENGTH = 16;
 export const COMMITMENT_LENGTH = 32;
 /** Text-form prefix (SPEC.md §4). */
 export const TEXT_PREFIX = 'ek1.';
+/** Prefix of a record header stored on its own (compact fields, SPEC.md §12.4). */
+export const RECORD_HEADER_PREFIX = 'ekh1.';
+/** Prefix of a compact field: the sealed value without a header (SPEC.md §12.4). */
+export const COMPACT_FIELD_PREFIX = 'ekf1.';
 
 /** Hard limits of the format (SPEC.md §5). */
 export const FORMAT_LIMITS = Object.freeze({
@@ -105,6 +109,7 @@ export function parseHeader(
   bytes: Uint8Array,
   maxEncryptedDataKeys: number = FORMAT_LIMITS.defaultMaxEncryptedDataKeys,
   layouts: readonly number[] = [LAYOUT_SINGLE],
+  headerOnly = false,
 ): { header: EnvelopeHeader; bodyOffset: number } {
   const fail = (m: string) => new MalformedEnvelopeError(m);
   const r = new ByteReader(bytes, fail);
@@ -136,7 +141,8 @@ export function parseHeader(
   }
   const commitment = r.take(COMMITMENT_LENGTH, 'commitment').slice();
   const headerEnd = r.pos;
-  if (r.remaining < TAG_LENGTH) throw fail('truncated: body');
+  // A record header (SPEC.md §12.4) is the header alone; an envelope has at least a tag after it.
+  if (headerOnly ? r.remaining !== 0 : r.remaining < TAG_LENGTH) throw fail(headerOnly ? 'trailing bytes after the header' : 'truncated: body');
   return {
     header: {
       version,

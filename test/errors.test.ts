@@ -233,7 +233,7 @@ function hostileValues(): [string, unknown][] {
   const getters = Object.defineProperties(
     {},
     Object.fromEntries(
-      ['provider', 'providers', 'keyId', 'keySpec', 'numberOfBytes', 'encryptionContext', 'aead', 'ciphertextBlob', 'alias', 'description', 'passphrase', 'scrypt', 'maxEncryptedDataKeys', 'keys', 'aliases', 'fields', 'recordId', 'schema', 'maxDepth', 'concurrency', 'blindIndexes', 'allowPlaintextFields', 'onPlaintextField', 'name', 'bits', 'normalize'].map((k) => [
+      ['provider', 'providers', 'keyId', 'keySpec', 'numberOfBytes', 'encryptionContext', 'aead', 'ciphertextBlob', 'alias', 'description', 'passphrase', 'scrypt', 'maxEncryptedDataKeys', 'keys', 'aliases', 'fields', 'recordId', 'schema', 'maxDepth', 'concurrency', 'blindIndexes', 'allowPlaintextFields', 'onPlaintextField', 'name', 'bits', 'normalize', 'headerField'].map((k) => [
         k,
         {
           enumerable: true,
@@ -570,6 +570,9 @@ describe('hostile arguments to the records API give only EnvelopeKitError', () =
       { name: 'encryptFields({fields: [v]})', call: (v) => api.encryptFields({ ssn: 'x' }, { provider: keyring, keyId, fields: [v as never] }) },
       { name: 'encryptFields({recordId})', call: (v) => api.encryptFields({ ssn: 'x' }, { provider: keyring, keyId, fields: ['ssn'], recordId: v as never }) },
       { name: 'encryptFields({blindIndexes})', call: (v) => api.encryptFields({ ssn: 'x' }, { provider: keyring, keyId, fields: ['ssn'], blindIndexes: v as never }) },
+      { name: 'encryptFields({headerField})', call: (v) => api.encryptFields({ ssn: 'x' }, { provider: keyring, keyId, fields: ['ssn'], headerField: v as never }) },
+      { name: 'decryptFields({headerField})', call: (v) => api.decryptFields(rec, { provider: keyring, fields: ['ssn'], recordId: 1, headerField: v as never }) },
+      { name: 'decryptFields(compact, {_ek: v})', call: (v) => api.decryptFields({ ssn: 'ekf1.AAAAAAAAAAAAAAAAAAAAAA', _ek: v }, { provider: keyring, fields: ['ssn'], headerField: '_ek' }) },
       { name: 'decryptFields(record)', call: (v) => api.decryptFields(v as never, { provider: keyring, fields: ['ssn'], recordId: 1 }) },
       { name: 'decryptFields(options)', call: (v) => api.decryptFields(rec, v as never) },
       { name: 'decryptFields({fields})', call: (v) => api.decryptFields(rec, { provider: keyring, fields: v as never, recordId: 1 }) },

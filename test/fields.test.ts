@@ -239,3 +239,78 @@ describe('blind indexes', () => {
     await expect(openBlindIndex(storedOther, { provider: keyring, name: 'users.phone', bits: 12 })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
   });
 });
+
+describe('compact fields (headerField)', () => {
+  const opts = { ...base, fields: FIELDS, headerField: '_ek' };
+
+  it('stores the header once and each field as its sealed value; round-trips', async () => {
+    const row = user();
+    const p = counting(keyring);
+    const enc = (await encryptFields(row, { ...opts, provider: p, recordId: row.id })) as ReturnType<typeof user> & { _ek: string };
+    expect(enc._ek).toMatch(/^ekh1\.[A-Za-z0-9_-]+$/);
+    for (const v of [enc.ssn, enc.email, enc.address.street, enc.cards[0]!.number, enc.cards[1]!.number, enc.balance]) {
+      expect(v).toMatch(/^ekf1\.[A-Za-z0-9_-]+$/);
+    }
+    const selfContained = await encryptFields(row, { ...base, fields: FIELDS, recordId: row.id });
+    expect(JSON.stringify(enc, (_, v) => (typeof v === 'bigint' ? String(v) : v)).length).toBeLessThan(
+      JSON.stringify(selfContained, (_, v) => (typeof v === 'bigint' ? String(v) : v)).length / 2,
+    );
+    const dec = await decryptFields<Record<string, unknown>>(enc, { provider: p, fields: FIELDS, recordId: row.id, headerField: '_ek' });
+    expect(p.calls).toEqual({ generate: 1, decrypt: 1 });
+    const { _ek, ...rest } = dec;
+    expect(_ek).toBe(enc._ek);
+    expect(rest).toEqual(row);
+  });
+
+  it('rejects a compact field moved to another path or record, and the wrong record id', async () => {
+    const a = (await encryptFields(user(), { ...opts, recordId: 1 })) as ReturnType<typeof user> & { _ek: string };
+    const b = (await encryptFields(user(), { ...opts, recordId: 1 })) as ReturnType<typeof user> & { _ek: string };
+    const read = (r: object, recordId = 1) => decryptFields(r, { provider: keyring, fields: FIELDS, recordId, headerField: '_ek' });
+    await expect(read({ ...a, ssn: a.email })).rejects.toBeInstanceOf(DecryptionFailedError);
+    await expect(read({ ...a, cards: [a.cards[1], a.cards[0]] })).rejects.toBeInstanceOf(DecryptionFailedError);
+    await expect(read({ ...a, ssn: b.ssn })).rejects.toBeInstanceOf(DecryptionFailedError); // same path, same id, another record's header
+    await expect(read({ ...a, _ek: b._ek })).rejects.toBeInstanceOf(DecryptionFailedError);
+    await expect(read(a, 2)).rejects.toBeInstanceOf(DecryptionFailedError);
+  });
+
+  it('detects a change to any character of the header or of a compact field (property)', async () => {
+    const enc = (await encryptFields(user(), { ...opts, fields: ['ssn', 'email'], recordId: 5 })) as Record<string, string>;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('_ek', 'ssn', 'email'), fc.nat(1000), fc.constantFrom(...alphabet), async (field, at, ch) => {
+        const s = enc[field]!;
+        const pos = at % s.length;
+        fc.pre(s[pos] !== ch);
+        const bad = { ...enc, [field]: s.slice(0, pos) + ch + s.slice(pos + 1) };
+        const err = await decryptFields(bad, { provider: keyring, fields: ['ssn', 'email'], recordId: 5, headerField: '_ek' }).catch((e: unknown) => e);
+        expect(err).toMatchObject({
+          code: expect.stringMatching(/^ERR_(MALFORMED_ENVELOPE|UNSUPPORTED_VERSION|DECRYPTION_FAILED|NO_MATCHING_PROVIDER|KEY_NOT_FOUND|UNENCRYPTED_FIELD)$/),
+        });
+      }),
+      { numRuns: runs(300) },
+    );
+  });
+
+  it('needs the header: missing header, missing option, or a header where a field should be', async () => {
+    const enc = (await encryptFields(user(), { ...opts, recordId: 1 })) as Record<string, unknown>;
+    const { _ek, ...noHeader } = enc;
+    await expect(decryptFields(noHeader, { provider: keyring, fields: ['ssn'], recordId: 1, headerField: '_ek' })).rejects.toMatchObject({
+      code: 'ERR_MALFORMED_ENVELOPE',
+    });
+    await expect(decryptFields(enc, { provider: keyring, fields: ['ssn'], recordId: 1 })).rejects.toMatchObject({ code: 'ERR_MALFORMED_ENVELOPE' });
+    await expect(decryptFields({ ...enc, ssn: _ek }, { provider: keyring, fields: ['ssn'], recordId: 1, headerField: '_ek' })).rejects.toMatchObject({
+      code: 'ERR_UNENCRYPTED_FIELD',
+    });
+    await expect(encryptFields(user(), { ...opts, headerField: 'ssn' })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    await expect(encryptFields(user(), { ...opts, headerField: '' })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+  });
+
+  it('reads a record that mixes compact and self-contained fields (a field updated on its own)', async () => {
+    const enc = (await encryptFields(user(), { ...opts, recordId: 1 })) as Record<string, unknown>;
+    const one = await encryptFields({ email: 'new@example.com' }, { ...base, fields: ['email'], recordId: 1 });
+    const mixed = { ...enc, email: one.email };
+    const dec = await decryptFields<Record<string, unknown>>(mixed, { provider: keyring, fields: FIELDS, recordId: 1, headerField: '_ek' });
+    expect(dec.email).toBe('new@example.com');
+    expect(dec.ssn).toBe('078-05-1120');
+  });
+});
