@@ -106,7 +106,20 @@ function fieldVectors(): Vector[] {
     ],
   });
   const numeric = fieldEnvelope(['ssn'], 42, '078-05-1120');
+  // Compact form (SPEC.md §12.4): the same header and body, stored apart.
+  const env = Buffer.from(f.text.slice('ek1.'.length), 'base64url');
+  const recordHeader = 'ekh1.' + Buffer.from(f.header).toString('base64url');
+  const compactField = 'ekf1.' + env.subarray(f.header.length).toString('base64url');
+  const compact = (name: string, description: string, expect: string, header: string): Vector => {
+    const v = common(name, description, expect, steps, 'u-42');
+    const i = v.lines.findIndex(([k]) => k === 'field');
+    v.lines.splice(i, 1, ['header field', '_ek'], ['record header', header], ['field', compactField]);
+    return v;
+  };
+  const otherHeader = 'ekh1.' + Buffer.from(fieldEnvelope(steps, 'u-42', 'x').header.map((b, i) => (i === 5 ? b ^ 0xff : b))).toString('base64url');
   return [
+    compact('field-compact', 'the same field in compact form: the record header stored apart (ekh1.), the field as its body (ekf1.)', 'success', recordHeader),
+    compact('field-compact-other-header', 'the compact field read with a record header whose message id differs', 'ERR_DECRYPTION_FAILED', otherHeader),
     common('field-success', 'a field read where it was written, with its record id', 'success', steps, 'u-42'),
     common('field-wrong-record-id', 'the same field read with another record id', 'ERR_DECRYPTION_FAILED', steps, 'u-43'),
     common('field-moved-element', 'the same field moved to another array element', 'ERR_DECRYPTION_FAILED', ['cards', 0, 'number'], 'u-42'),
