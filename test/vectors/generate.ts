@@ -29,21 +29,10 @@ import { type EncryptedDataKey, SINGLE_PASS_NONCE, encodeHeader, envelopeToText 
 import { ByteWriter, concatBytes, utf8Encode } from '../../src/internal/bytes.js';
 import { LABELS, deriveKeys } from '../../src/kdf.js';
 import { wrapDataKey } from '../../src/keyring/blob.js';
+import { BLOB_NONCE, DATA_KEY_128, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from './inputs.js';
 
 // ---------------------------------------------------------------- fixed inputs
 
-/** `start, start+1, ...` (mod 256), `n` bytes: readable fixed inputs. */
-function seq(start: number, n: number): Uint8Array {
-  return Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
-}
-
-const MASTER_KEY = seq(0x00, 32);
-const KEY_ID = 'vector-key-1';
-const KEY_VERSION = 1;
-const BLOB_NONCE = seq(0xa0, 12);
-const DATA_KEY_256 = seq(0x40, 32);
-const DATA_KEY_128 = seq(0x80, 16);
-const MESSAGE_ID = seq(0x60, 16);
 const PLAINTEXT = utf8Encode('envelope-kit test vector plaintext');
 /** Plaintext of the text-form vectors: one byte shorter, so the envelope length is not a multiple of 3. */
 const TEXT_PLAINTEXT = PLAINTEXT.subarray(0, PLAINTEXT.length - 1);
@@ -71,9 +60,6 @@ const FOREIGN_EDK: EncryptedDataKey = Object.freeze({
 
 // ---------------------------------------------------------------- building blocks
 
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);

@@ -23,17 +23,10 @@ import { concatBytes, utf8Encode } from '../../../src/internal/bytes.js';
 import { deriveKeys } from '../../../src/kdf.js';
 import { wrapDataKey } from '../../../src/keyring/blob.js';
 import { encodeValue } from '../../../src/value-encoding.js';
+import { BLOB_NONCE, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from '../inputs.js';
 import { VALUE_VECTORS } from './values.js';
 
-const seq = (start: number, n: number) => Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-const MASTER_KEY = seq(0x00, 32);
-const KEY_ID = 'vector-key-1';
-const KEY_VERSION = 1;
-const BLOB_NONCE = seq(0xa0, 12);
-const DATA_KEY = seq(0x40, 32);
-const MESSAGE_ID = seq(0x60, 16);
+const DATA_KEY = DATA_KEY_256;
 const CONTEXT = { table: 'users' };
 
 type Vector = { name: string; lines: [string, string][] };
