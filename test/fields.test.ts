@@ -121,6 +121,17 @@ describe('encryptFields / decryptFields', () => {
     );
   });
 
+  it('keeps the two layouts apart: decrypt refuses a field envelope, decryptFields a whole-message envelope', async () => {
+    const { decrypt, decryptObject, encryptObject, envelopeFromText } = await import('../src/index.node.js');
+    const enc = await encryptFields(user(), { ...base, fields: ['ssn'], recordId: 3 });
+    await expect(decrypt(envelopeFromText(enc.ssn), { provider: keyring })).rejects.toMatchObject({ code: 'ERR_MALFORMED_ENVELOPE' });
+    await expect(decryptObject(enc.ssn, { provider: keyring })).rejects.toMatchObject({ code: 'ERR_MALFORMED_ENVELOPE' });
+    const whole = await encryptObject('078-05-1120', base);
+    await expect(decryptFields({ ...enc, ssn: whole }, { provider: keyring, fields: ['ssn'], recordId: 3 })).rejects.toMatchObject({
+      code: 'ERR_MALFORMED_ENVELOPE',
+    });
+  });
+
   it('rejects the wrong record id, and a missing one', async () => {
     const enc = await encryptFields(user(), { ...base, fields: ['ssn'], recordId: 'u-41' });
     await expect(decryptFields(enc, { provider: keyring, fields: ['ssn'], recordId: 'u-42' })).rejects.toBeInstanceOf(DecryptionFailedError);

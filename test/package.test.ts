@@ -81,6 +81,25 @@ describe('dist', () => {
     }
   });
 
+  it.each(['index.js', 'index.node.js'])('%s loads zod only when a keyring file is parsed (a dynamic import, not a static one)', (entry) => {
+    // Static edges only: `from "x"` and bare `import "x"`, followed through relative chunks.
+    const staticSpecs = (code: string) => [...code.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*["']([^"']+)["']/g)].map((m) => (m[1] ?? m[2])!);
+    const seen = new Set<string>();
+    const external = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const spec of staticSpecs(readFileSync(file, 'utf8'))) {
+        if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec));
+        else external.add(spec);
+      }
+    };
+    visit(path.join(dist, entry));
+    expect([...external]).not.toContain('zod');
+    // ...and yet zod is reachable: through the dynamic import the keyring file parser makes.
+    expect(graph(path.join(dist, entry)).external).toContain('zod');
+  });
+
   it('the check above can fail: the Node-only entries do import node:* modules', () => {
     expect(graph(path.join(dist, 'node.js')).external.filter(isBuiltin)).toContain('node:crypto');
     expect(graph(path.join(dist, 'index.node.cjs')).external.filter(isBuiltin)).toContain('node:crypto');
