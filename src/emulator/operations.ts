@@ -237,15 +237,16 @@ export class KmsOperations {
         throw kmsErrors.invalidParameter('Plaintext');
       }
       const context = readContext(params, 'EncryptionContext');
-      const keyId = this.#usableKey(keyIdParam);
-      const { blob, version } = this.#wrap(keyId, plaintext, context);
-      return {
-        root: 'EncryptResponse',
-        body: { KeyId: keyId, KeyVersionId: emulatorKeyVersionId(keyId, version), CiphertextBlob: base64Encode(blob) },
-      };
+      return this.#wrapAnswer('EncryptResponse', this.#usableKey(keyIdParam), plaintext, context);
     } finally {
       wipe(plaintext);
     }
+  }
+
+  /** Wrap `plaintext` under `keyId` and answer as `Encrypt` and `ReEncrypt` do. */
+  #wrapAnswer(root: string, keyId: string, plaintext: Uint8Array, context: CheckedContext): OperationResult {
+    const { blob, version } = this.#wrap(keyId, plaintext, context);
+    return { root, body: { KeyId: keyId, KeyVersionId: emulatorKeyVersionId(keyId, version), CiphertextBlob: base64Encode(blob) } };
   }
 
   async #reEncrypt(params: ReadonlyMap<string, string>): Promise<OperationResult> {
@@ -256,11 +257,7 @@ export class KmsOperations {
     const destKeyId = this.#usableKey(destParam);
     const { plaintext } = await this.#open(blobText, source);
     try {
-      const { blob, version } = this.#wrap(destKeyId, plaintext, destination);
-      return {
-        root: 'ReEncryptResponse',
-        body: { KeyId: destKeyId, KeyVersionId: emulatorKeyVersionId(destKeyId, version), CiphertextBlob: base64Encode(blob) },
-      };
+      return this.#wrapAnswer('ReEncryptResponse', destKeyId, plaintext, destination);
     } finally {
       wipe(plaintext);
     }

@@ -390,13 +390,7 @@ export class AlibabaKmsProvider implements KeyProvider {
     const signal = readCallSignal(request);
     const action = 'Encrypt';
     const params: Param[] = [['KeyId', id], ['Plaintext', base64Encode(plaintext)], ...contextParam('EncryptionContext', ctx)];
-    const body = this.#validate(action, encryptResponse, await this.#call(action, params, 'generate', signal));
-    return {
-      keyId: body.KeyId,
-      ciphertextBlob: this.#decodeBlob(action, body.CiphertextBlob, body.RequestId, body.attempts),
-      keyVersionId: body.KeyVersionId,
-      requestId: body.RequestId,
-    };
+    return this.#ciphertextAnswer(action, await this.#call(action, params, 'generate', signal));
   }
 
   /**
@@ -427,7 +421,12 @@ export class AlibabaKmsProvider implements KeyProvider {
       ...contextParam('SourceEncryptionContext', source),
       ...contextParam('DestinationEncryptionContext', destination),
     ];
-    const body = this.#validate(action, encryptResponse, await this.#call(action, params, 'unwrap', signal));
+    return this.#ciphertextAnswer(action, await this.#call(action, params, 'unwrap', signal));
+  }
+
+  /** The answer of `Encrypt` and `ReEncrypt`: checked, the blob decoded to bytes. */
+  #ciphertextAnswer(action: string, result: CallResult): AlibabaCiphertext {
+    const body = this.#validate(action, encryptResponse, result);
     return {
       keyId: body.KeyId,
       ciphertextBlob: this.#decodeBlob(action, body.CiphertextBlob, body.RequestId, body.attempts),
