@@ -3,11 +3,13 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
-    'index.node': 'src/index.node.ts',
     node: 'src/node.ts',
     alibaba: 'src/providers/alibaba/index.ts',
-    'alibaba-emulator': 'src/emulator/index.ts',
-    'emulator-cli': 'src/emulator/cli.ts',
+    'alibaba-emulator': 'src/providers/alibaba/emulator/index.ts',
+    'emulator-cli': 'src/providers/alibaba/emulator/cli.ts',
+    // The targets of the internal import `#aead-default` (package.json "imports").
+    'aead-default': 'src/core/aead/default.ts',
+    'aead-default.node': 'src/core/aead/default.node.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -18,5 +20,6 @@ export default defineConfig({
   target: 'es2022',
   platform: 'neutral',
   removeNodeProtocol: false,
-  external: [/^node:/, /^@noble\//, 'zod'],
+  // `#aead-default` stays an import so that the runtime's resolver picks the backend.
+  external: [/^node:/, /^@noble\//, 'zod', /^#/],
 });

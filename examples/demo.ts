@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LocalKeyring, decryptObject, encryptObject, encryptFields, decryptFields, inspect } from '../src/index.node.js';
+import { LocalKeyring, decryptObject, encryptObject, encryptFields, decryptFields, inspect } from '../src/index.js';
 import { loadKeyring, saveKeyring } from '../src/node.js';
 
 const dir = await mkdtemp(path.join(tmpdir(), 'envelope-kit-demo-'));

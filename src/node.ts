@@ -3,8 +3,8 @@
  * keyring files on disk (atomic writes, mode 0600).
  * @module
  */
-export { nodeAesGcm } from './node/aead.js';
-export { saveKeyring, loadKeyring, writeFileAtomic, MAX_KEYRING_FILE_BYTES } from './node/keyring-file.js';
+export { nodeAesGcm } from './core/aead/node.js';
+export { saveKeyring, loadKeyring, writeFileAtomic, MAX_KEYRING_FILE_BYTES } from './providers/local/file.node.js';
 export {
   serializeKeyring,
   parseKeyring,
@@ -12,5 +12,5 @@ export {
   SCRYPT_BOUNDS,
   KEYRING_FORMAT,
   KEYRING_VERSION,
-} from './keyring/file-format.js';
-export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './keyring/file-format.js';
+} from './providers/local/file-format.js';
+export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './providers/local/file-format.js';

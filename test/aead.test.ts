@@ -6,8 +6,8 @@
 import { createCipheriv } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nobleAesGcm } from '../src/aead/noble.js';
-import type { AesGcm } from '../src/aead/types.js';
+import { nobleAesGcm } from '../src/core/aead/noble.js';
+import type { AesGcm } from '../src/core/aead/types.js';
 import { nodeAesGcm } from '../src/node.js';
 import { allZero, expectSameBytes, hex, numRuns } from './core-helpers.js';
 

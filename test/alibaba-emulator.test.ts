@@ -9,11 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/emulator/cli.js';
-import { type KmsEmulator, emulatorKeyVersionId, startKmsEmulator } from '../src/emulator/index.js';
+import { main } from '../src/providers/alibaba/emulator/cli.js';
+import { type KmsEmulator, emulatorKeyVersionId, startKmsEmulator } from '../src/providers/alibaba/emulator/index.js';
 import { base64Decode } from '../src/internal/base64.js';
-import { LocalKeyring } from '../src/keyring/local.js';
-import { saveKeyring } from '../src/node/keyring-file.js';
+import { LocalKeyring } from '../src/providers/local/keyring.js';
+import { saveKeyring } from '../src/providers/local/file.node.js';
 import { type Param, canonicalQuery, hashPayload, headersToSign, v1Signature, v3Authorization, v3CanonicalRequest, v3Signature } from '../src/providers/alibaba/index.js';
 import { emulator, providerFor, utf8 } from './alibaba-helpers.js';
 

@@ -5,9 +5,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decrypt, decryptText, encrypt, encryptText, inspect } from '../src/envelope.js';
-import { DecryptionFailedError, KeyDisabledError, NoMatchingProviderError } from '../src/errors.js';
-import { LocalKeyring } from '../src/keyring/local.js';
+import { decrypt, decryptText, encrypt, encryptText, inspect } from '../src/core/envelope.js';
+import { DecryptionFailedError, KeyDisabledError, NoMatchingProviderError } from '../src/core/errors.js';
+import { LocalKeyring } from '../src/providers/local/keyring.js';
 import { emulator, hex, providerFor, utf8 } from './alibaba-helpers.js';
 
 const numRuns = Number(process.env['FC_NUM_RUNS'] ?? 20);

@@ -3,7 +3,7 @@
  * an alias, a provider pointed at it, and small assertions.
  */
 import { afterEach, expect } from 'vitest';
-import { type KmsEmulator, type KmsEmulatorOptions, startKmsEmulator } from '../src/emulator/index.js';
+import { type KmsEmulator, type KmsEmulatorOptions, startKmsEmulator } from '../src/providers/alibaba/emulator/index.js';
 import { AlibabaKmsProvider, type AlibabaKmsProviderOptions } from '../src/providers/alibaba/index.js';
 
 const running: KmsEmulator[] = [];

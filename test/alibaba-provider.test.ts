@@ -13,7 +13,7 @@ import {
   KeyDisabledError,
   KeyNotFoundError,
   ProviderError,
-} from '../src/errors.js';
+} from '../src/core/errors.js';
 import { base64Encode } from '../src/internal/base64.js';
 import { AlibabaKmsError, AlibabaKmsProvider } from '../src/providers/alibaba/index.js';
 import { emulator, expectNoSecrets, hex, providerFor, rejection } from './alibaba-helpers.js';

@@ -7,17 +7,17 @@
  */
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { CONTEXT_LIMITS } from '../src/context.js';
-import { type CheckedContext, checkContext, contextEquals } from '../src/context.js';
-import { DecryptionFailedError, EnvelopeKitError, type ErrorCode, KeyNotFoundError } from '../src/errors.js';
+import { CONTEXT_LIMITS } from '../src/core/context.js';
+import { type CheckedContext, checkContext, contextEquals } from '../src/core/context.js';
+import { DecryptionFailedError, EnvelopeKitError, type ErrorCode, KeyNotFoundError } from '../src/core/errors.js';
 import type {
   DataKey,
   DecryptedDataKey,
   DecryptRequest,
   GenerateDataKeyRequest,
   KeyProvider,
-} from '../src/provider.js';
-import { checkDecryptRequest, checkGenerateDataKeyRequest } from '../src/provider.js';
+} from '../src/core/provider.js';
+import { checkDecryptRequest, checkGenerateDataKeyRequest } from '../src/core/provider.js';
 
 /**
  * fast-check run count: `FC_NUM_RUNS` from the environment when set, else `def`.

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CONTEXT_LIMITS, LocalKeyring, decrypt, decryptText, encrypt, encryptText, inspect } from '../src/index.js';
-import * as nodeEntry from '../src/index.node.js';
+import * as nodeEntry from '../src/index.js';
 import { contextArb, expectCode, expectSameBytes, numRuns, utf8 } from './core-helpers.js';
 
 const byteLength = (s: string) => utf8(s).length;

@@ -4,8 +4,8 @@
  * the limit on encrypted data keys.
  */
 import { describe, expect, it } from 'vitest';
-import { nobleAesGcm } from '../src/aead/noble.js';
-import { sealWithDataKey } from '../src/envelope.js';
+import { nobleAesGcm } from '../src/core/aead/noble.js';
+import { sealWithDataKey } from '../src/core/envelope.js';
 import {
   DECRYPTION_FAILED_MESSAGE,
   DecryptionFailedError,
@@ -23,7 +23,7 @@ import {
   envelopeToText,
   inspect,
 } from '../src/index.js';
-import * as nodeEntry from '../src/index.node.js';
+import * as nodeEntry from '../src/index.js';
 import {
   MemoryProvider,
   RecordingProvider,
@@ -50,6 +50,13 @@ function multiProviderEnvelope(plaintext: Uint8Array, context: Record<string, st
   const edks = providers.map((p) => ({ providerId: p.providerId, keyId: p.keyId, blob: p.wrap(dataKey, ctx) }));
   return sealWithDataKey(nobleAesGcm, dataKey, crypto.getRandomValues(new Uint8Array(16)), ctx, edks, plaintext);
 }
+
+describe('backend', () => {
+  it('the default AES-GCM backend is the one this runtime gets: node:crypto on Node, @noble/ciphers elsewhere', async ({ task }) => {
+    const { defaultAesGcm } = await import('#aead-default');
+    expect(defaultAesGcm.name).toBe(task.file.projectName === 'portable' ? 'noble' : 'node');
+  });
+});
 
 describe('encrypt and decrypt', () => {
   it('round-trips bytes and reports the resolved key id and the full context', async () => {

@@ -41,7 +41,7 @@ import {
   parseKeyring,
   serializeKeyring,
 } from '../src/index.js';
-import * as nodeEntry from '../src/index.node.js';
+import * as nodeEntry from '../src/index.js';
 import { loadKeyring, saveKeyring, writeFileAtomic } from '../src/node.js';
 import { RecordingProvider, expectCode, expectNoSecret, expectOnlyOwnErrors, numRuns, utf8 } from './core-helpers.js';
 

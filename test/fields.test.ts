@@ -13,7 +13,7 @@ import {
   inspect,
   openBlindIndex,
   type KeyProvider,
-} from '../src/index.node.js';
+} from '../src/index.js';
 import { runs, sameValue, supportedValue } from './helpers.js';
 
 const keyring = new LocalKeyring();
@@ -108,7 +108,7 @@ describe('encryptFields / decryptFields', () => {
   });
 
   it('authenticates the whole header of each field: an edited key id in the header is rejected', async () => {
-    const { envelopeFromText, envelopeToText } = await import('../src/index.node.js');
+    const { envelopeFromText, envelopeToText } = await import('../src/index.js');
     const enc = await encryptFields(user(), { ...base, fields: ['ssn'], recordId: 3 });
     const keyId = keyring.resolveKeyId('alias/users');
     const bytes = envelopeFromText(enc.ssn);
@@ -122,7 +122,7 @@ describe('encryptFields / decryptFields', () => {
   });
 
   it('keeps the two layouts apart: decrypt refuses a field envelope, decryptFields a whole-message envelope', async () => {
-    const { decrypt, decryptObject, encryptObject, envelopeFromText } = await import('../src/index.node.js');
+    const { decrypt, decryptObject, encryptObject, envelopeFromText } = await import('../src/index.js');
     const enc = await encryptFields(user(), { ...base, fields: ['ssn'], recordId: 3 });
     await expect(decrypt(envelopeFromText(enc.ssn), { provider: keyring })).rejects.toMatchObject({ code: 'ERR_MALFORMED_ENVELOPE' });
     await expect(decryptObject(enc.ssn, { provider: keyring })).rejects.toMatchObject({ code: 'ERR_MALFORMED_ENVELOPE' });

@@ -11,7 +11,7 @@ import util from 'node:util';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EnvelopeKitError, LocalKeyring, decrypt, encrypt } from '../src/index.js';
-import { parseKeyring, serializeKeyring } from '../src/keyring/file-format.js';
+import { parseKeyring, serializeKeyring } from '../src/providers/local/file-format.js';
 import { loadKeyring, saveKeyring } from '../src/node.js';
 import { allZero, b64, expectCode, expectNoSecret, fromUtf8, numRuns, utf8 } from './core-helpers.js';
 

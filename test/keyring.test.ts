@@ -5,7 +5,7 @@
 import util from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseHeader } from '../src/format.js';
+import { parseHeader } from '../src/core/format.js';
 import {
   DecryptionFailedError,
   EnvelopeKitError,
@@ -17,7 +17,7 @@ import {
   decrypt,
   encrypt,
 } from '../src/index.js';
-import { parseLocalBlob } from '../src/keyring/blob.js';
+import { parseLocalBlob } from '../src/providers/local/blob.js';
 import { caught, expectCode, expectNoSecret, fromUtf8, numRuns, utf8 } from './core-helpers.js';
 
 function keyringWithKey(alias?: string): { keyring: LocalKeyring; keyId: string } {

@@ -11,7 +11,7 @@ import {
   encryptObject,
   encryptObjects,
   inspect,
-} from '../src/index.node.js';
+} from '../src/index.js';
 import { runs, sameValue, supportedValue } from './helpers.js';
 
 const keyring = new LocalKeyring();
@@ -89,7 +89,7 @@ describe('encryptObject / decryptObject', () => {
   });
 
   it('rejects a binary envelope of non-value bytes with a typed error', async () => {
-    const { encryptText } = await import('../src/index.node.js');
+    const { encryptText } = await import('../src/index.js');
     const text = await encryptText(new TextEncoder().encode('plain bytes'), opts);
     await expect(decryptObject(text, { provider: keyring })).rejects.toMatchObject({ code: 'ERR_MALFORMED_ENVELOPE' });
   });

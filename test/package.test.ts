@@ -76,12 +76,25 @@ describe('dist', () => {
     // what it does import: the declared dependencies only
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     for (const spec of external) {
+      if (spec === '#aead-default') continue; // the package's own internal import, checked below
       const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
       expect(Object.keys(pkg.dependencies), spec).toContain(name);
     }
   });
 
-  it.each(['index.js', 'index.node.js'])('%s loads zod only when a keyring file is parsed (a dynamic import, not a static one)', (entry) => {
+  it("the internal import #aead-default serves node:crypto under the node condition and @noble/ciphers elsewhere", () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { imports: Record<string, Record<string, Record<string, string>>> };
+    const map = pkg.imports['#aead-default']!;
+    expect(Object.keys(map)).toEqual(['envelope-kit-source', 'node', 'default']);
+    for (const target of Object.values(map.default!)) {
+      const g = graph(path.join(root, target));
+      expect(g.external.filter(isBuiltin), target).toEqual([]);
+      expect(g.external, target).toContain('@noble/ciphers/aes.js');
+    }
+    for (const target of Object.values(map.node!)) expect(graph(path.join(root, target)).external, target).toContain('node:crypto');
+  });
+
+  it.each(['index.js', 'index.cjs'])('%s loads zod only when a keyring file is parsed (a dynamic import, not a static one)', (entry) => {
     // Static edges only: `from "x"` and bare `import "x"`, followed through relative chunks.
     const staticSpecs = (code: string) => [...code.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*["']([^"']+)["']/g)].map((m) => (m[1] ?? m[2])!);
     const seen = new Set<string>();
@@ -102,11 +115,11 @@ describe('dist', () => {
 
   it('the check above can fail: the Node-only entries do import node:* modules', () => {
     expect(graph(path.join(dist, 'node.js')).external.filter(isBuiltin)).toContain('node:crypto');
-    expect(graph(path.join(dist, 'index.node.cjs')).external.filter(isBuiltin)).toContain('node:crypto');
+    expect(graph(path.join(dist, 'aead-default.node.cjs')).external.filter(isBuiltin)).toContain('node:crypto');
   });
 
   it('has ESM, CJS and type declarations for every entry', () => {
-    for (const entry of ['index', 'index.node', 'node']) {
+    for (const entry of ['index', 'node', 'alibaba', 'alibaba-emulator', 'aead-default', 'aead-default.node']) {
       for (const ext of ['.js', '.cjs', '.d.ts', '.d.cts']) {
         expect(existsSync(path.join(dist, entry + ext)), entry + ext).toBe(true);
       }
@@ -119,20 +132,28 @@ describe('dist', () => {
   });
 
   it('every file the exports map names exists', () => {
-    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { exports: unknown; main: string; module: string; types: string };
-    const targets: string[] = [pkg.main, pkg.module, pkg.types];
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      exports: unknown;
+      imports: Record<string, Record<string, unknown>>;
+      main: string;
+      module: string;
+      types: string;
+      bin: Record<string, string>;
+    };
+    const targets: string[] = [pkg.main, pkg.module, pkg.types, ...Object.values(pkg.bin)];
     const walk = (v: unknown) => {
       if (typeof v === 'string') targets.push(v);
       else if (v && typeof v === 'object') Object.values(v).forEach(walk);
     };
     walk(pkg.exports);
+    for (const entry of Object.values(pkg.imports)) walk({ ...entry, 'envelope-kit-source': undefined });
     expect(targets.length).toBeGreaterThan(10);
     for (const t of targets) expect(existsSync(path.join(root, t)), t).toBe(true);
   });
 });
 
 describe('the package, as a consumer loads it', () => {
-  it('import("envelope-kit") resolves to the Node build and round-trips; envelope-kit/node saves a keyring', async () => {
+  it('import("envelope-kit") resolves to the package entry on the node:crypto backend and round-trips; envelope-kit/node saves a keyring', async () => {
     const file = path.join(tmp, 'esm.keyring.json');
     const out = await node(
       `
@@ -145,6 +166,7 @@ describe('the package, as a consumer loads it', () => {
       await saveKeyring(process.argv[1], kr);
       console.log(JSON.stringify({
         resolved: import.meta.resolve('envelope-kit'),
+        backend: (await import('#aead-default')).defaultAesGcm.name,
         plaintext: new TextDecoder().decode(back.plaintext),
         text,
         isError: new ek.DecryptionFailedError() instanceof ek.EnvelopeKitError,
@@ -152,16 +174,17 @@ describe('the package, as a consumer loads it', () => {
       `,
       file,
     );
-    const r = JSON.parse(out) as { resolved: string; plaintext: string; text: string; isError: boolean };
-    expect(r.resolved).toBe(pathToFileURL(path.join(dist, 'index.node.js')).href);
+    const r = JSON.parse(out) as { resolved: string; backend: string; plaintext: string; text: string; isError: boolean };
+    expect(r.resolved).toBe(pathToFileURL(path.join(dist, 'index.js')).href);
+    expect(r.backend).toBe('node');
     expect(r.plaintext).toBe('from esm');
     expect(r.text).toMatch(/^ek1\./);
     expect(r.isError).toBe(true);
 
     // the CJS build reads what the ESM build wrote: same format, same keyring file
     const require = createRequire(path.join(root, 'package.json'));
-    expect(require.resolve('envelope-kit')).toBe(path.join(dist, 'index.node.cjs'));
-    const ek = require('envelope-kit') as typeof import('../src/index.node.js');
+    expect(require.resolve('envelope-kit')).toBe(path.join(dist, 'index.cjs'));
+    const ek = require('envelope-kit') as typeof import('../src/index.js');
     const { loadKeyring } = require('envelope-kit/node') as typeof import('../src/node.js');
     const kr = await loadKeyring(file);
     const back = await ek.decryptText(r.text, { provider: kr, encryptionContext: { via: 'esm' } });
@@ -170,7 +193,7 @@ describe('the package, as a consumer loads it', () => {
 
   it('require("envelope-kit") round-trips, with typed errors', async () => {
     const require = createRequire(path.join(root, 'package.json'));
-    const ek = require('envelope-kit') as typeof import('../src/index.node.js');
+    const ek = require('envelope-kit') as typeof import('../src/index.js');
     const kr = new ek.LocalKeyring();
     const { keyId } = kr.createKey();
     const env = await ek.encrypt(new TextEncoder().encode('from cjs'), { provider: kr, keyId });
@@ -181,21 +204,36 @@ describe('the package, as a consumer loads it', () => {
     expect((e as { code: string }).code).toBe('ERR_DECRYPTION_FAILED');
   });
 
-  it('the portable build (dist/index.js) works on its own and reads the Node build\u2019s envelopes', async () => {
-    const out = await node(
+  it('a browser bundle of the package gets @noble/ciphers, imports no node:* module, and reads the Node build\u2019s envelopes', async () => {
+    const esbuild = await import('esbuild');
+    const out = path.join(tmp, 'browser.mjs');
+    const result = await esbuild.build({
+      stdin: { contents: "export * from 'envelope-kit'; export { defaultAesGcm } from '#aead-default';", resolveDir: root },
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      outfile: out,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs).toContain('dist/aead-default.js');
+    expect(inputs.some((i) => i.includes('aead-default.node'))).toBe(false);
+    expect(readFileSync(out, 'utf8')).not.toMatch(/["']node:[a-z_/]+["']/);
+    const got = await node(
       `
-      const core = await import(process.argv[1]);
+      const browser = await import(process.argv[1]);
       const nodeBuild = await import('envelope-kit');
-      const kr = new core.LocalKeyring();
+      const kr = new browser.LocalKeyring();
       const { keyId } = kr.createKey();
-      const a = await core.encrypt(new TextEncoder().encode('portable'), { provider: kr, keyId });
+      const a = await browser.encrypt(new TextEncoder().encode('portable'), { provider: kr, keyId });
       const b = await nodeBuild.encrypt(new TextEncoder().encode('node'), { provider: kr, keyId });
       const ra = await nodeBuild.decrypt(a, { provider: kr });
-      const rb = await core.decrypt(b, { provider: kr });
-      console.log(new TextDecoder().decode(ra.plaintext) + ',' + new TextDecoder().decode(rb.plaintext) + ',' + core.inspect(a).formatVersion);
+      const rb = await browser.decrypt(b, { provider: kr });
+      console.log([new TextDecoder().decode(ra.plaintext), new TextDecoder().decode(rb.plaintext), browser.inspect(a).formatVersion, browser.defaultAesGcm.name].join(','));
       `,
-      pathToFileURL(path.join(dist, 'index.js')).href,
+      pathToFileURL(out).href,
     );
-    expect(out.trim()).toBe('portable,node,1');
+    expect(got.trim()).toBe('portable,node,1,noble');
   });
 });

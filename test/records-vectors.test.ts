@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { LocalKeyring, decodeValue, decryptFields, encodeValue, encrypt, envelopeToText, openBlindIndex } from '../src/index.node.js';
+import { LocalKeyring, decodeValue, decryptFields, encodeValue, encrypt, envelopeToText, openBlindIndex } from '../src/index.js';
 import { sameValue } from './helpers.js';
 import { VALUE_VECTORS } from './vectors/records/values.js';
 

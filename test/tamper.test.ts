@@ -18,7 +18,7 @@ import {
   envelopeToText,
   inspect,
 } from '../src/index.js';
-import { LAYOUT_NAMES } from '../src/format.js';
+import { LAYOUT_NAMES } from '../src/core/format.js';
 import { contextArb, expectOnlyOwnErrors, numRuns, utf8 } from './core-helpers.js';
 
 type Region =

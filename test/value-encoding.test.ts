@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EnvelopeKitError, MalformedEnvelopeError, UnsupportedValueError } from '../src/errors.js';
-import { decodeValue, encodeValue } from '../src/value-encoding.js';
+import { EnvelopeKitError, MalformedEnvelopeError, UnsupportedValueError } from '../src/core/errors.js';
+import { decodeValue, encodeValue } from '../src/records/value-encoding.js';
 import { runs, sameValue, supportedValue } from './helpers.js';
 
 describe('value encoding', () => {

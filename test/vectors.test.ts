@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { nobleAesGcm } from '../src/aead/noble.js';
-import type { AesGcm } from '../src/aead/types.js';
-import { decrypt, decryptText } from '../src/envelope.js';
-import { LocalKeyring } from '../src/keyring/local.js';
-import { nodeAesGcm } from '../src/node/aead.js';
+import { nobleAesGcm } from '../src/core/aead/noble.js';
+import type { AesGcm } from '../src/core/aead/types.js';
+import { decrypt, decryptText } from '../src/core/envelope.js';
+import { LocalKeyring } from '../src/providers/local/keyring.js';
+import { nodeAesGcm } from '../src/core/aead/node.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const VECTOR_DIR = path.join(ROOT, 'test', 'vectors');

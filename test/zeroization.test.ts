@@ -5,8 +5,8 @@
  * key it returned; a recording AES-GCM backend keeps the content keys.
  */
 import { describe, expect, it } from 'vitest';
-import { nobleAesGcm } from '../src/aead/noble.js';
-import type { AesGcm } from '../src/aead/types.js';
+import { nobleAesGcm } from '../src/core/aead/noble.js';
+import type { AesGcm } from '../src/core/aead/types.js';
 import {
   type KeyProvider,
   LocalKeyring,
@@ -14,7 +14,7 @@ import {
   encrypt,
   inspect,
 } from '../src/index.js';
-import * as nodeEntry from '../src/index.node.js';
+import * as nodeEntry from '../src/index.js';
 import { RecordingProvider, allZero, expectCode, utf8 } from './core-helpers.js';
 
 /** An AES-GCM backend that keeps a reference to every key it is given. */

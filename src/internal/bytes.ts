@@ -3,7 +3,7 @@
  * bounded reader/writer used by every binary format in SPEC.md §1.1.
  * @module
  */
-import { MalformedEnvelopeError } from '../errors.js';
+import { MalformedEnvelopeError } from '../core/errors.js';
 
 /** Overwrite each buffer with zeros. Accepts undefined entries so it can run in `finally`. */
 export function wipe(...buffers: (Uint8Array | undefined | null)[]): void {

@@ -4,8 +4,8 @@
  * {@link InvalidParameterError}, never a foreign error.
  * @module
  */
-import type { AesGcm } from '../aead/types.js';
-import { InvalidParameterError } from '../errors.js';
+import type { AesGcm } from '../core/aead/types.js';
+import { InvalidParameterError } from '../core/errors.js';
 
 /**
  * Read the named fields of an options object. `undefined` and `null` mean "no options".

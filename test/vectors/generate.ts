@@ -20,15 +20,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { nobleAesGcm } from '../../src/aead/noble.js';
-import { TAG_LENGTH } from '../../src/aead/types.js';
-import { type CheckedContext, checkContext, encodeContext } from '../../src/context.js';
-import { sealWithDataKey } from '../../src/envelope.js';
-import type { ErrorCode } from '../../src/errors.js';
-import { type EncryptedDataKey, SINGLE_PASS_NONCE, encodeHeader, envelopeToText } from '../../src/format.js';
+import { nobleAesGcm } from '../../src/core/aead/noble.js';
+import { TAG_LENGTH } from '../../src/core/aead/types.js';
+import { type CheckedContext, checkContext, encodeContext } from '../../src/core/context.js';
+import { sealWithDataKey } from '../../src/core/envelope.js';
+import type { ErrorCode } from '../../src/core/errors.js';
+import { type EncryptedDataKey, SINGLE_PASS_NONCE, encodeHeader, envelopeToText } from '../../src/core/format.js';
 import { ByteWriter, concatBytes, utf8Encode } from '../../src/internal/bytes.js';
-import { LABELS, deriveKeys } from '../../src/kdf.js';
-import { wrapDataKey } from '../../src/keyring/blob.js';
+import { LABELS, deriveKeys } from '../../src/core/kdf.js';
+import { wrapDataKey } from '../../src/providers/local/blob.js';
 import { BLOB_NONCE, DATA_KEY_128, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from './inputs.js';
 
 // ---------------------------------------------------------------- fixed inputs

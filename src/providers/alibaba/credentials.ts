@@ -10,7 +10,7 @@
  * `process` (browsers, some edge runtimes).
  * @module
  */
-import { InvalidParameterError, ProviderError } from '../../errors.js';
+import { InvalidParameterError, ProviderError } from '../../core/errors.js';
 
 /** An Alibaba Cloud AccessKey pair, with an STS security token when temporary. */
 export interface AlibabaCredentials {

@@ -9,7 +9,7 @@
  * V1) and "Request syntax and signature method V3" (CanonicalQueryString).
  * @module
  */
-import { InvalidParameterError } from '../../errors.js';
+import { InvalidParameterError } from '../../core/errors.js';
 import { isWellFormed, utf8Encode } from '../../internal/bytes.js';
 
 /**

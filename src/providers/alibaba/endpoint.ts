@@ -7,7 +7,7 @@
  * loopback address: requests carry data keys and signed credentials.
  * @module
  */
-import { InvalidParameterError } from '../../errors.js';
+import { InvalidParameterError } from '../../core/errors.js';
 
 const REGION_RE = /^[a-z]{2,}(?:-[a-z0-9]+){1,4}$/;
 

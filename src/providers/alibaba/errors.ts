@@ -13,7 +13,7 @@
  * `Throttling*` codes.
  * @module
  */
-import { ProviderError } from '../../errors.js';
+import { ProviderError } from '../../core/errors.js';
 
 /** Why an {@link AlibabaKmsError} was thrown. */
 export type AlibabaKmsFailure =

@@ -22,14 +22,14 @@
  * @module
  */
 import type { z } from 'zod';
-import { type CheckedContext, type EncryptionContext, checkContext } from '../../context.js';
+import { type CheckedContext, type EncryptionContext, checkContext } from '../../core/context.js';
 import {
   DecryptionFailedError,
   EnvelopeKitError,
   InvalidParameterError,
   KeyDisabledError,
   KeyNotFoundError,
-} from '../../errors.js';
+} from '../../core/errors.js';
 import { base64Decode, base64Encode } from '../../internal/base64.js';
 import { isBytes, wipe } from '../../internal/bytes.js';
 import { randomBytes } from '../../internal/random.js';
@@ -43,7 +43,7 @@ import {
   checkDecryptRequest,
   checkGenerateDataKeyRequest,
   checkKeyId,
-} from '../../provider.js';
+} from '../../core/provider.js';
 import {
   type AlibabaCredentials,
   type AlibabaCredentialsProvider,

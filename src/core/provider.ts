@@ -23,7 +23,7 @@
  */
 import { type CheckedContext, type EncryptionContext, checkContext } from './context.js';
 import { InvalidParameterError } from './errors.js';
-import { isBytes, isWellFormed, utf8Length } from './internal/bytes.js';
+import { isBytes, isWellFormed, utf8Length } from '../internal/bytes.js';
 
 /** Key specs a data key may be requested with. */
 export type KeySpec = 'AES_256' | 'AES_128';

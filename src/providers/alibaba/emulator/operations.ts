@@ -21,16 +21,16 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { NONCE_LENGTH, type AesGcm } from '../aead/types.js';
-import { type CheckedContext, checkContext } from '../context.js';
-import { DecryptionFailedError, KeyNotFoundError } from '../errors.js';
-import { base64Decode, base64Encode } from '../internal/base64.js';
-import { utf8Encode, wipe } from '../internal/bytes.js';
-import { randomPublicBytes } from '../internal/random.js';
-import { parseLocalBlob, wrapDataKey } from '../keyring/blob.js';
-import type { LocalKeyring } from '../keyring/local.js';
-import { KEY_SPEC_BYTES, type KeySpec } from '../provider.js';
-import { toHex } from '../providers/alibaba/encoding.js';
+import { NONCE_LENGTH, type AesGcm } from '../../../core/aead/types.js';
+import { type CheckedContext, checkContext } from '../../../core/context.js';
+import { DecryptionFailedError, KeyNotFoundError } from '../../../core/errors.js';
+import { base64Decode, base64Encode } from '../../../internal/base64.js';
+import { utf8Encode, wipe } from '../../../internal/bytes.js';
+import { randomPublicBytes } from '../../../internal/random.js';
+import { parseLocalBlob, wrapDataKey } from '../../local/blob.js';
+import type { LocalKeyring } from '../../local/keyring.js';
+import { KEY_SPEC_BYTES, type KeySpec } from '../../../core/provider.js';
+import { toHex } from '../encoding.js';
 import { KmsApiError, kmsErrors } from './kms-error.js';
 
 /** An operation's answer, `RequestId` not yet added. */

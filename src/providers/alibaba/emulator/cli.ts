@@ -11,10 +11,10 @@
  * @module
  */
 import { parseArgs } from 'node:util';
-import { EnvelopeKitError } from '../errors.js';
-import { LocalKeyring } from '../keyring/local.js';
-import { nodeAesGcm } from '../node/aead.js';
-import { loadKeyring } from '../node/keyring-file.js';
+import { EnvelopeKitError } from '../../../core/errors.js';
+import { LocalKeyring } from '../../local/keyring.js';
+import { nodeAesGcm } from '../../../core/aead/node.js';
+import { loadKeyring } from '../../local/file.node.js';
 import { startKmsEmulator } from './server.js';
 
 const USAGE = `usage: envelope-kit-kms-emulator [options]

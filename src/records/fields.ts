@@ -7,9 +7,9 @@
  * does not decrypt.
  * @module
  */
-import { TAG_LENGTH, type AesGcm } from './aead/types.js';
+import { TAG_LENGTH, type AesGcm } from '../core/aead/types.js';
 import type { BlindIndex } from './blind-index.js';
-import { type EncryptionContext, contextContains } from './context.js';
+import { type EncryptionContext, contextContains } from '../core/context.js';
 import {
   checkEncryptOptions,
   checkDecryptOptions,
@@ -17,8 +17,8 @@ import {
   obtainDataKey,
   readOption,
   unwrapAny,
-} from './envelope.js';
-import { DecryptionFailedError, EnvelopeKitError, InvalidParameterError, MalformedEnvelopeError, UnencryptedFieldError } from './errors.js';
+} from '../core/envelope.js';
+import { DecryptionFailedError, EnvelopeKitError, InvalidParameterError, MalformedEnvelopeError, UnencryptedFieldError } from '../core/errors.js';
 import {
   COMPACT_FIELD_PREFIX,
   LAYOUT_FIELD,
@@ -31,14 +31,14 @@ import {
   envelopeFromText,
   envelopeToText,
   parseHeader,
-} from './format.js';
-import { base64UrlDecode, base64UrlEncode } from './internal/base64.js';
-import { constantTimeEqual, utf8Encode, wipe } from './internal/bytes.js';
-import { readOptions } from './internal/options.js';
-import { randomPublicBytes } from './internal/random.js';
-import { type HmacSha256, hkdfExtract, hmacOf, keysFromPrk, nobleHmacSha256 } from './kdf.js';
+} from '../core/format.js';
+import { base64UrlDecode, base64UrlEncode } from '../internal/base64.js';
+import { constantTimeEqual, utf8Encode, wipe } from '../internal/bytes.js';
+import { readOptions } from '../internal/options.js';
+import { randomPublicBytes } from '../internal/random.js';
+import { type HmacSha256, hkdfExtract, hmacOf, keysFromPrk, nobleHmacSha256 } from '../core/kdf.js';
 import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, mapBounded } from './objects.js';
-import type { KeyProvider, KeySpec } from './provider.js';
+import type { KeyProvider, KeySpec } from '../core/provider.js';
 import { decodeValue, encodeValue, pathKey } from './value-encoding.js';
 
 /** HKDF info label of field keys (SPEC.md §12.2). */

@@ -5,7 +5,7 @@
  * @module
  */
 import { InvalidParameterError } from './errors.js';
-import { ByteReader, ByteWriter, isWellFormed, lenSize, utf8DecodeStrict, utf8Encode } from './internal/bytes.js';
+import { ByteReader, ByteWriter, isWellFormed, lenSize, utf8DecodeStrict, utf8Encode } from '../internal/bytes.js';
 
 /** A string-to-string map bound to the ciphertext. Never put secrets in it: it is stored in clear. */
 export type EncryptionContext = Readonly<Record<string, string>>;

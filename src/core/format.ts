@@ -6,8 +6,8 @@
 import { NONCE_LENGTH, TAG_LENGTH } from './aead/types.js';
 import { type CheckedContext, contextLength, readContext, writeContext } from './context.js';
 import { InvalidParameterError, MalformedEnvelopeError, UnsupportedVersionError } from './errors.js';
-import { base64UrlDecode, base64UrlDecodeShared, base64UrlEncode } from './internal/base64.js';
-import { ByteReader, ByteWriter, isBytes, lenSize, utf8DecodeStrict, utf8Encode } from './internal/bytes.js';
+import { base64UrlDecode, base64UrlDecodeShared, base64UrlEncode } from '../internal/base64.js';
+import { ByteReader, ByteWriter, isBytes, lenSize, utf8DecodeStrict, utf8Encode } from '../internal/bytes.js';
 import { PROVIDER_LIMITS, isProviderId } from './provider.js';
 
 /** `"EK"`: the first two bytes of every binary envelope. */

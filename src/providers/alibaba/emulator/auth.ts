@@ -15,10 +15,10 @@
  * @module
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { constantTimeEqual, utf8Encode } from '../internal/bytes.js';
-import { type Param, parseIsoSeconds } from '../providers/alibaba/encoding.js';
-import { V1_SIGNATURE_METHOD, V1_SIGNATURE_VERSION, v1Signature, v1StringToSign } from '../providers/alibaba/signature-v1.js';
-import { hashPayload, parseV3Authorization, v3CanonicalRequest, v3Signature } from '../providers/alibaba/signature-v3.js';
+import { constantTimeEqual, utf8Encode } from '../../../internal/bytes.js';
+import { type Param, parseIsoSeconds } from '../encoding.js';
+import { V1_SIGNATURE_METHOD, V1_SIGNATURE_VERSION, v1Signature, v1StringToSign } from '../signature-v1.js';
+import { hashPayload, parseV3Authorization, v3CanonicalRequest, v3Signature } from '../signature-v3.js';
 import { kmsErrors } from './kms-error.js';
 
 /** A credential the emulator accepts. */

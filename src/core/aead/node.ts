@@ -4,7 +4,7 @@
  * @module
  */
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
-import type { AesGcm } from '../aead/types.js';
+import type { AesGcm } from './types.js';
 
 type GcmAlgorithm = 'aes-128-gcm' | 'aes-256-gcm';
 

@@ -4,7 +4,7 @@
  * every path.
  * @module
  */
-import { nobleAesGcm } from './aead/noble.js';
+import { defaultAesGcm } from '#aead-default';
 import { TAG_LENGTH, type AesGcm } from './aead/types.js';
 import { type CheckedContext, type EncryptionContext, checkContext, contextContains } from './context.js';
 import {
@@ -30,9 +30,9 @@ import {
   envelopeToText,
   parseHeader,
 } from './format.js';
-import { constantTimeEqual, isBytes, isWellFormed, utf8Length, wipe } from './internal/bytes.js';
-import { isAesGcm, readOptions } from './internal/options.js';
-import { randomPublicBytes } from './internal/random.js';
+import { constantTimeEqual, isBytes, isWellFormed, utf8Length, wipe } from '../internal/bytes.js';
+import { isAesGcm, readOptions } from '../internal/options.js';
+import { randomPublicBytes } from '../internal/random.js';
 import { deriveKeys, hmacOf } from './kdf.js';
 import { type KeyProvider, type KeySpec, KEY_SPEC_BYTES, PROVIDER_LIMITS, checkKeyId, checkKeySpec, isProviderId } from './provider.js';
 
@@ -122,7 +122,7 @@ export function checkProvider(p: unknown, what: string): KeyProvider {
 }
 
 export function checkAead(a: unknown): AesGcm {
-  if (a === undefined) return nobleAesGcm;
+  if (a === undefined) return defaultAesGcm;
   if (isAesGcm(a)) return a;
   throw new InvalidParameterError('"aead" must be an AesGcm backend');
 }

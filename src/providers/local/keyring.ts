@@ -4,18 +4,18 @@
  * `envelope-kit/node`.
  * @module
  */
-import { nobleAesGcm } from '../aead/noble.js';
-import { NONCE_LENGTH, type AesGcm } from '../aead/types.js';
+import { defaultAesGcm } from '#aead-default';
+import { NONCE_LENGTH, type AesGcm } from '../../core/aead/types.js';
 import {
   DecryptionFailedError,
   InvalidParameterError,
   KeyDisabledError,
   KeyNotFoundError,
   UnsupportedVersionError,
-} from '../errors.js';
-import { isBytes, wipe } from '../internal/bytes.js';
-import { isAesGcm, readOptions } from '../internal/options.js';
-import { randomBytes, randomPublicBytes } from '../internal/random.js';
+} from '../../core/errors.js';
+import { isBytes, wipe } from '../../internal/bytes.js';
+import { isAesGcm, readOptions } from '../../internal/options.js';
+import { randomBytes, randomPublicBytes } from '../../internal/random.js';
 import {
   type DataKey,
   type DecryptedDataKey,
@@ -24,7 +24,7 @@ import {
   type KeyProvider,
   checkDecryptRequest,
   checkGenerateDataKeyRequest,
-} from '../provider.js';
+} from '../../core/provider.js';
 import { LOCAL_KEY_ID_RE, MAX_KEY_VERSION, parseLocalBlob, unwrapDataKey, wrapDataKey } from './blob.js';
 
 /** Provider id the local keyring writes into envelopes. */
@@ -136,7 +136,7 @@ export class LocalKeyring implements KeyProvider {
   constructor(options: LocalKeyringOptions = {}) {
     const { aead } = readOptions(options, ['aead'], 'LocalKeyring options');
     if (aead !== undefined && !isAesGcm(aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
-    this.#aead = aead ?? nobleAesGcm;
+    this.#aead = aead ?? defaultAesGcm;
   }
 
   /**

@@ -7,7 +7,7 @@
  * @module
  */
 import type { ServerResponse } from 'node:http';
-import type { Param } from '../providers/alibaba/encoding.js';
+import type { Param } from '../encoding.js';
 
 /** A parameter list could not be decoded (bad percent-encoding or invalid UTF-8). */
 export class WireFormatError extends Error {

@@ -13,14 +13,14 @@
  */
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { type EncryptOptions, decrypt, encrypt } from './envelope.js';
-import type { DecryptOptions } from './envelope.js';
-import { DecryptionFailedError, InvalidParameterError } from './errors.js';
-import { envelopeFromText, envelopeToText } from './format.js';
-import { base64UrlEncode } from './internal/base64.js';
-import { concatBytes, utf8Encode, wipe } from './internal/bytes.js';
-import { readOptions } from './internal/options.js';
-import { randomBytes } from './internal/random.js';
+import { type EncryptOptions, decrypt, encrypt } from '../core/envelope.js';
+import type { DecryptOptions } from '../core/envelope.js';
+import { DecryptionFailedError, InvalidParameterError } from '../core/errors.js';
+import { envelopeFromText, envelopeToText } from '../core/format.js';
+import { base64UrlEncode } from '../internal/base64.js';
+import { concatBytes, utf8Encode, wipe } from '../internal/bytes.js';
+import { readOptions } from '../internal/options.js';
+import { randomBytes } from '../internal/random.js';
 import { encodeValue } from './value-encoding.js';
 
 /** HMAC input label (SPEC.md §13). */

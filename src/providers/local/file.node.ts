@@ -7,12 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { InvalidParameterError, KeyringFileError } from '../errors.js';
-import { type ParseKeyringOptions, type SerializeKeyringOptions, parseKeyring, serializeKeyring } from '../keyring/file-format.js';
-import type { LocalKeyring } from '../keyring/local.js';
-import { isBytes } from '../internal/bytes.js';
-import { readOptions } from '../internal/options.js';
-import { nodeAesGcm } from './aead.js';
+import { InvalidParameterError, KeyringFileError } from '../../core/errors.js';
+import { type ParseKeyringOptions, type SerializeKeyringOptions, parseKeyring, serializeKeyring } from './file-format.js';
+import type { LocalKeyring } from './keyring.js';
+import { isBytes } from '../../internal/bytes.js';
+import { readOptions } from '../../internal/options.js';
+import { nodeAesGcm } from '../../core/aead/node.js';
 
 /** Largest keyring file read (a guard against reading an unrelated huge file). */
 export const MAX_KEYRING_FILE_BYTES = 64 * 1024 * 1024;

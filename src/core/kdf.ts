@@ -13,7 +13,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { AesGcm } from './aead/types.js';
 import { InvalidParameterError } from './errors.js';
-import { isBytes, utf8Encode, wipe } from './internal/bytes.js';
+import { isBytes, utf8Encode, wipe } from '../internal/bytes.js';
 
 /** HKDF info labels of suite 0x01. Literal, versioned strings. */
 export const LABELS = Object.freeze({

@@ -4,11 +4,11 @@
  * validated by a schema on the way out. Plus bounded-concurrency batches.
  * @module
  */
-import { type DecryptOptions, type EncryptOptions, decrypt, encrypt } from './envelope.js';
-import { InvalidParameterError, SchemaMismatchError, type SchemaIssue } from './errors.js';
-import { envelopeFromTextForDecrypt, envelopeToText } from './format.js';
-import { wipe } from './internal/bytes.js';
-import { readOptions } from './internal/options.js';
+import { type DecryptOptions, type EncryptOptions, decrypt, encrypt } from '../core/envelope.js';
+import { InvalidParameterError, SchemaMismatchError, type SchemaIssue } from '../core/errors.js';
+import { envelopeFromTextForDecrypt, envelopeToText } from '../core/format.js';
+import { wipe } from '../internal/bytes.js';
+import { readOptions } from '../internal/options.js';
 import { decodeValue, encodeValue } from './value-encoding.js';
 
 /**

@@ -8,14 +8,14 @@
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { z } from 'zod';
-import { nobleAesGcm } from '../aead/noble.js';
-import type { AesGcm } from '../aead/types.js';
-import { InvalidParameterError, KeyringFileError } from '../errors.js';
-import { base64Decode, base64Encode } from '../internal/base64.js';
-import { concatBytes, constantTimeEqual, isBytes, utf8Encode, wipe } from '../internal/bytes.js';
-import { isAesGcm, readOptions } from '../internal/options.js';
-import { randomBytes } from '../internal/random.js';
-import { type KeyringState, LocalKeyring, MASTER_KEY_BYTES } from './local.js';
+import { defaultAesGcm } from '#aead-default';
+import type { AesGcm } from '../../core/aead/types.js';
+import { InvalidParameterError, KeyringFileError } from '../../core/errors.js';
+import { base64Decode, base64Encode } from '../../internal/base64.js';
+import { concatBytes, constantTimeEqual, isBytes, utf8Encode, wipe } from '../../internal/bytes.js';
+import { isAesGcm, readOptions } from '../../internal/options.js';
+import { randomBytes } from '../../internal/random.js';
+import { type KeyringState, LocalKeyring, MASTER_KEY_BYTES } from './keyring.js';
 
 /** Identifies a keyring file. */
 export const KEYRING_FORMAT = 'envelope-kit/keyring';
@@ -163,7 +163,7 @@ export interface ParseKeyringOptions {
  */
 export async function serializeKeyring(keyring: LocalKeyring, options: SerializeKeyringOptions = {}): Promise<string> {
   const opts = readOptions(options, ['passphrase', 'scrypt', 'aead'], 'serializeKeyring options');
-  const aead = opts.aead ?? nobleAesGcm;
+  const aead = opts.aead ?? defaultAesGcm;
   if (!isAesGcm(aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
   let scrypt: ScryptParams = DEFAULT_SCRYPT;
   if (opts.scrypt !== undefined && opts.scrypt !== null) {
@@ -245,7 +245,7 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
   const parsed = fileSchema.safeParse(json);
   if (!parsed.success) throw new KeyringFileError('keyring file is malformed', { cause: parsed.error });
   const f = parsed.data;
-  const aead = opts.aead ?? nobleAesGcm;
+  const aead = opts.aead ?? defaultAesGcm;
   if (!isAesGcm(aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
   const metaBytes = canonicalMetadata(f);
   const totalVersions = f.keys.reduce((n, k) => n + k.versions.length, 0);

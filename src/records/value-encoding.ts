@@ -6,9 +6,9 @@
  * with lone surrogates.
  * @module
  */
-import { EnvelopeKitError, InvalidParameterError, MalformedEnvelopeError, UnsupportedValueError } from './errors.js';
-import { readOptions } from './internal/options.js';
-import { ensureCapacity, isBytes, isWellFormed } from './internal/bytes.js';
+import { EnvelopeKitError, InvalidParameterError, MalformedEnvelopeError, UnsupportedValueError } from '../core/errors.js';
+import { readOptions } from '../internal/options.js';
+import { ensureCapacity, isBytes, isWellFormed } from '../internal/bytes.js';
 
 /** First byte of every encoded value. */
 export const VALUE_ENCODING_VERSION = 0x01;

@@ -3,12 +3,12 @@
  * version of a master key, bound to the encryption context (SPEC.md §6).
  * @module
  */
-import type { AesGcm } from '../aead/types.js';
-import { NONCE_LENGTH, TAG_LENGTH } from '../aead/types.js';
-import { type CheckedContext, contextLength, encodeContext, writeContext } from '../context.js';
-import { DecryptionFailedError, UnsupportedVersionError } from '../errors.js';
-import { ByteReader, ByteWriter, concatBytes, lenSize, utf8DecodeStrict, utf8Encode, wipe } from '../internal/bytes.js';
-import { PROVIDER_LIMITS } from '../provider.js';
+import type { AesGcm } from '../../core/aead/types.js';
+import { NONCE_LENGTH, TAG_LENGTH } from '../../core/aead/types.js';
+import { type CheckedContext, contextLength, encodeContext, writeContext } from '../../core/context.js';
+import { DecryptionFailedError, UnsupportedVersionError } from '../../core/errors.js';
+import { ByteReader, ByteWriter, concatBytes, lenSize, utf8DecodeStrict, utf8Encode, wipe } from '../../internal/bytes.js';
+import { PROVIDER_LIMITS } from '../../core/provider.js';
 
 /** First byte of every local blob of this layout. */
 export const LOCAL_BLOB_FORMAT = 0x01;
