@@ -152,6 +152,39 @@ describe('dist', () => {
   });
 });
 
+describe('packing', () => {
+  it('the lockfile agrees with package.json, so `npm install` leaves it unchanged', () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
+    const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, Record<string, unknown>> };
+    const self = lock.packages['']!;
+    expect(self.name).toBe(pkg.name);
+    expect(self.version).toBe(pkg.version);
+    expect(self.license).toBe(pkg.license);
+    expect(self.engines).toEqual(pkg.engines);
+    for (const field of ['dependencies', 'devDependencies', 'optionalDependencies', 'peerDependencies']) expect(self[field], field).toEqual(pkg[field]);
+    // npm records bin targets without the leading "./"
+    const bin = Object.fromEntries(Object.entries((pkg.bin ?? {}) as Record<string, string>).map(([k, v]) => [k, v.replace(/^\.\//, '')]));
+    expect(self.bin ?? {}).toEqual(bin);
+  });
+
+  it('builds on install and pack (prepare), ships the LICENSE package.json names, dist and the docs, and no sources', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { license: string; scripts: Record<string, string> };
+    expect(pkg.scripts.prepare).toMatch(/^tsup\b/);
+    // `npm test` builds before it type-checks, so a fresh clone needs no separate build step
+    expect(pkg.scripts.test).toMatch(/^tsup\b[^&]*&& tsc --noEmit && vitest run$/);
+    expect(pkg.license).toBe('Apache-2.0');
+    const license = readFileSync(path.join(root, 'LICENSE'), 'utf8');
+    expect(license).toMatch(/^\s*Apache License\s+Version 2\.0, January 2004/);
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    const { stdout } = await run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, timeout: 60_000 });
+    const files = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+    for (const f of ['LICENSE', 'README.md', 'SPEC.md', 'package.json', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/node.js', 'dist/aead-default.js', 'dist/aead-default.node.js']) {
+      expect(files, f).toContain(f);
+    }
+    expect(files.filter((f) => /^(src|test|bench|examples)\//.test(f) || f.endsWith('.keyring.json'))).toEqual([]);
+  });
+});
+
 describe('the package, as a consumer loads it', () => {
   it('import("envelope-kit") resolves to the package entry on the node:crypto backend and round-trips; envelope-kit/node saves a keyring', async () => {
     const file = path.join(tmp, 'esm.keyring.json');
