@@ -218,3 +218,24 @@ describe('schema mismatches name positions, never keys of the decrypted value', 
     await check({}, z.object({ email: z.string(), address: z.object({ city: z.string() }) }), ['$.email', '$.address']);
   });
 });
+
+describe('bigints cannot make decryption slow', () => {
+  it('an envelope holding 2^1,600,000 - 1 (about 267,000 characters) is refused at once, not decoded for 20 s', async () => {
+    // The encoding an unbounded writer gives that bigint, sealed as an ordinary envelope.
+    const n = 200_000;
+    const plaintext = new Uint8Array(3 + 3 + n).fill(0xff);
+    plaintext.set([0x01, 0x07, 0x00, 0xc0, 0x9a, 0x0c], 0); // version, tag, sign, uvar(200000)
+    const { encryptText } = await import('../src/index.js');
+    const text = await encryptText(plaintext, opts);
+    expect(text.length).toBeGreaterThan(266_000);
+    // Refused by the size bound; decoding it by shifts took about 20 s, several times the test timeout.
+    await expect(decryptObject(text, { provider: keyring })).rejects.toMatchObject({ code: 'ERR_MALFORMED_VALUE' });
+  });
+
+  it('encryptObject refuses an oversized bigint before any provider call', async () => {
+    let calls = 0;
+    const provider = { providerId: 'local', generateDataKey: async () => { calls++; throw new Error('unreachable'); }, decrypt: keyring.decrypt.bind(keyring) };
+    await expect(encryptObject({ n: 2n ** 1_600_000n - 1n }, { provider, keyId: 'alias/app' })).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_VALUE', path: '$[property 0]' });
+    expect(calls).toBe(0);
+  });
+});

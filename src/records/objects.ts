@@ -23,7 +23,7 @@ export interface ValueSchema<T> {
 
 /** Options of {@link encryptObject}. */
 export interface EncryptObjectOptions extends EncryptOptions {
-  /** Nesting limit of the value (default 64, at most 1000). */
+  /** Nesting limit of the value (SPEC.md §11.4): an integer from 1 to 1000, default 64; anything else is refused. */
   readonly maxDepth?: number;
 }
 
@@ -31,7 +31,7 @@ export interface EncryptObjectOptions extends EncryptOptions {
 export interface DecryptObjectOptions<T = unknown> extends DecryptOptions {
   /** Validate the decrypted value; a mismatch throws SchemaMismatchError. */
   readonly schema?: ValueSchema<T>;
-  /** Nesting limit of the value (default 64, at most 1000). */
+  /** Nesting limit of the value (SPEC.md §11.4): an integer from 1 to 1000, default 64; anything else is refused. */
   readonly maxDepth?: number;
 }
 
@@ -139,7 +139,9 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
  * that fits in a JSON document or a text column.
  * @param value - any supported value: JSON values, `undefined`, `Date`, `bigint`, `Uint8Array`,
  *   `Map`, `Set`, `NaN`, `±Infinity`, `-0`, nested up to `maxDepth`.
- * @throws UnsupportedValueError naming the path of a value that cannot be encoded; and as {@link encrypt}.
+ * @throws InvalidParameterError for a bad option (`maxDepth` out of range too), before any other work.
+ * @throws UnsupportedValueError with the path (positions, never keys) of a value that cannot be encoded,
+ *   before any provider call; and as {@link encrypt}.
  * @example
  * ```ts
  * import { LocalKeyring, encryptObject, decryptObject } from 'envelope-kit';
@@ -163,7 +165,10 @@ export async function encryptObject(value: unknown, options: EncryptObjectOption
 /**
  * Decrypt a text envelope made by {@link encryptObject}, and validate it when a schema is given.
  * @returns the value, typed by the schema's output when one is given.
- * @throws as {@link decrypt}; MalformedEnvelopeError when the plaintext is not an encoded value;
+ * @throws InvalidParameterError for a bad option (`maxDepth` out of range, a schema without `safeParse`),
+ *   before the envelope is parsed or any provider called.
+ * @throws as {@link decrypt}; MalformedValueError when the plaintext is not the canonical encoding of a
+ *   value (SPEC.md §11.3) or is nested deeper than `maxDepth`;
  *   SchemaMismatchError (distinct from decryption failures; never shows values).
  */
 export async function decryptObject<T = unknown>(envelope: string, options: DecryptObjectOptions<T>): Promise<T> {
