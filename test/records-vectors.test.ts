@@ -93,7 +93,7 @@ describe('records vectors', () => {
         expect(Buffer.from(encodeValue(value)).toString('hex')).toBe(get(v, 'encoding'));
         const back = decodeValue(bytes(get(v, 'encoding')));
         expect(sameValue(back, value)).toBe(true);
-        expect(JSON.stringify(toTagged(back))).toBe(json);
+        expect(JSON.stringify(toTagged(back))).toBe(JSON.stringify(JSON.parse(json)));
       });
     } else if (name.startsWith('value-')) {
       it(`${name}: the encoding is refused with ${expected} (§11.3 rule ${get(v, 'rule')})`, () => {

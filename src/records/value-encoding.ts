@@ -460,10 +460,13 @@ class Encoder {
     }
   }
 
+  /** A copy of what was written; the working buffers are wiped, even if the copy cannot be made. */
   finish(): Uint8Array {
-    const out = this.buf.slice(0, this.pos);
-    this.release();
-    return out;
+    try {
+      return this.buf.slice(0, this.pos);
+    } finally {
+      this.release();
+    }
   }
 }
 

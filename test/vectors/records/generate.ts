@@ -32,6 +32,11 @@ const CONTEXT = { table: 'users' };
 
 type Vector = { name: string; lines: [string, string][] };
 
+/** JSON text with invisible characters (controls, U+2028/9, U+FEFF) escaped, so that the line reads as it parses. */
+function jsonLine(v: unknown): string {
+  return JSON.stringify(v).replace(/[\u007f-\u009f\u00ad\u2028\u2029\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** SPEC.md §10.1 value vectors: each success value as tagged JSON with its encoding; each failure as bytes and the rule they break. */
 function valueVectors(): Vector[] {
   const ok = VALUE_VECTORS.map((v): Vector => ({
@@ -40,7 +45,7 @@ function valueVectors(): Vector[] {
       ['name', v.name],
       ['description', v.description],
       ['expect', 'value'],
-      ['value', JSON.stringify(v.value)],
+      ['value', jsonLine(v.value)],
       ['encoding', hex(encodeValue(fromTagged(v.value)))],
     ],
   }));

@@ -59,6 +59,11 @@ export const VALUE_VECTORS: readonly ValueVector[] = [
     value: ['é€😀', 'a\uD800b', ''],
   },
   {
+    name: 'value-string-bom',
+    description: 'strings that start with U+FEFF: the byte order mark is part of the string, never stripped',
+    value: ['\ufeff', '\ufeffa'],
+  },
+  {
     name: 'value-object-key-order',
     description: 'object keys in ECMAScript order: array indexes ascending ("0" to "4294967294"), then the other keys in insertion order ("01", "-1", "4294967295" are not indexes); "__proto__" is an ordinary key',
     value: { '0': 1, '2': 2, '10': 3, '4294967294': 4, b: 5, a: 6, '01': 7, '-1': 8, '4294967295': 9, ['__proto__']: 10 },
