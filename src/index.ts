@@ -55,6 +55,6 @@ export { encryptFields, decryptFields, encryptRecords, decryptRecords, FIELD_KEY
 export type { EncryptFieldsOptions, DecryptFieldsOptions, BlindIndexField, RecordId } from './records/fields.js';
 export { createBlindIndexKey, openBlindIndex, BLIND_INDEX_LABEL } from './records/blind-index.js';
 export type { BlindIndex, CreateBlindIndexKeyOptions, OpenBlindIndexOptions } from './records/blind-index.js';
-export { encodeValue, decodeValue, DEFAULT_MAX_DEPTH, VALUE_ENCODING_VERSION } from './records/value-encoding.js';
-export { UnsupportedValueError, SchemaMismatchError, UnencryptedFieldError } from './core/errors.js';
+export { encodeValue, decodeValue, DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT, MAX_BIGINT_BYTES, VALUE_ENCODING_VERSION } from './records/value-encoding.js';
+export { UnsupportedValueError, MalformedValueError, SchemaMismatchError, UnencryptedFieldError } from './core/errors.js';
 export type { SchemaIssue } from './core/errors.js';

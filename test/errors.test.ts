@@ -152,6 +152,13 @@ describe('one test per error code', () => {
     }
     await expectCode(() => loadKeyring('/nonexistent/dir/keyring.json'), 'ERR_KEYRING_FILE');
   });
+
+  it('ERR_MALFORMED_VALUE: bytes that are not the canonical encoding of a value', async () => {
+    const { MalformedValueError, decodeValue } = await import('../src/index.js');
+    for (const b of [Uint8Array.of(), Uint8Array.of(2, 1), Uint8Array.of(1, 0x08, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0)]) {
+      expect(await expectCode(() => decodeValue(b), 'ERR_MALFORMED_VALUE')).toBeInstanceOf(MalformedValueError);
+    }
+  });
 });
 
 describe('error classes', () => {

@@ -59,7 +59,7 @@ describe('encryptObject / decryptObject', () => {
     const counting = { ...opts, provider: { providerId: 'local', generateDataKey: async () => { calls++; throw new Error('unreachable'); }, decrypt: keyring.decrypt.bind(keyring) } };
     await expect(encryptObject({ address: { lines: ['a', 'b', Symbol('x')] } }, counting)).rejects.toMatchObject({
       code: 'ERR_UNSUPPORTED_VALUE',
-      path: '$.address.lines[2]',
+      path: '$[property 0][property 0][2]',
     });
     await expect(encryptObject(new Map([[1, () => 1]]), counting)).rejects.toBeInstanceOf(UnsupportedValueError);
     expect(calls).toBe(0);
@@ -75,7 +75,7 @@ describe('encryptObject / decryptObject', () => {
     const err = await decryptObject(bad, { provider: keyring, schema }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SchemaMismatchError);
     expect((err as SchemaMismatchError).code).toBe('ERR_SCHEMA_MISMATCH');
-    expect((err as SchemaMismatchError).issues.map((i) => i.path).sort()).toEqual(['$.age', '$.email']);
+    expect((err as SchemaMismatchError).issues.map((i) => i.path).sort()).toEqual(['$[property 0]', '$[property 1]']);
     expect((err as Error).message).not.toContain(secretEmail);
     expect((err as Error).message).not.toContain('-5');
     expect(err).not.toBeInstanceOf(DecryptionFailedError);
@@ -91,7 +91,7 @@ describe('encryptObject / decryptObject', () => {
   it('rejects a binary envelope of non-value bytes with a typed error', async () => {
     const { encryptText } = await import('../src/index.js');
     const text = await encryptText(new TextEncoder().encode('plain bytes'), opts);
-    await expect(decryptObject(text, { provider: keyring })).rejects.toMatchObject({ code: 'ERR_MALFORMED_ENVELOPE' });
+    await expect(decryptObject(text, { provider: keyring })).rejects.toMatchObject({ code: 'ERR_MALFORMED_VALUE' });
   });
 });
 
@@ -125,5 +125,117 @@ describe('encryptObjects / decryptObjects', () => {
 
   it('rejects bad concurrency', async () => {
     await expect(encryptObjects([1], { ...opts, concurrency: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+  });
+});
+
+describe('options are checked before any work', () => {
+  /** A provider that counts every call and delegates to the keyring. */
+  function counting() {
+    const calls = { generate: 0, decrypt: 0 };
+    const provider = {
+      providerId: 'local',
+      generateDataKey: async (r: Parameters<LocalKeyring['generateDataKey']>[0]) => {
+        calls.generate++;
+        return keyring.generateDataKey(r);
+      },
+      decrypt: async (r: Parameters<LocalKeyring['decrypt']>[0]) => {
+        calls.decrypt++;
+        return keyring.decrypt(r);
+      },
+    };
+    return { calls, provider };
+  }
+  const badDepths: unknown[] = [0, -1, 1.5, 1001, 1e9, NaN, '3', null];
+
+  it('decryptObject refuses a bad maxDepth (none clamped) or schema with zero provider calls', async () => {
+    const text = await encryptObject([[1]], opts);
+    const { calls, provider } = counting();
+    for (const maxDepth of badDepths) {
+      await expect(decryptObject(text, { provider, maxDepth: maxDepth as never })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    }
+    await expect(decryptObject(text, { provider, schema: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    // Options come before the envelope: a bad option is reported even for a bad envelope.
+    await expect(decryptObject('not an envelope', { provider, maxDepth: 1001 })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    expect(calls.decrypt).toBe(0);
+    // The bounds themselves are accepted.
+    expect(await decryptObject(text, { provider, maxDepth: 1000 })).toEqual([[1]]);
+    expect(await decryptObject(text, { provider, maxDepth: 2 })).toEqual([[1]]);
+    await expect(decryptObject(text, { provider, maxDepth: 1 })).rejects.toMatchObject({ code: 'ERR_MALFORMED_VALUE' });
+  });
+
+  it('encryptObject refuses a bad maxDepth with zero provider calls', async () => {
+    const { calls, provider } = counting();
+    for (const maxDepth of badDepths) {
+      await expect(encryptObject([1], { provider, keyId: 'alias/app', maxDepth: maxDepth as never })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    }
+    expect(calls.generate).toBe(0);
+    await expect(encryptObject(nestedArrays(1000), { provider, keyId: 'alias/app', maxDepth: 1000 })).resolves.toMatch(/^ek1\./);
+  });
+
+  it('the batch functions refuse a bad maxDepth or schema as a whole, before any item', async () => {
+    const { calls, provider } = counting();
+    await expect(encryptObjects([1, 2], { provider, keyId: 'alias/app', maxDepth: 1001 })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    await expect(decryptObjects(['ek1.AAAA'], { provider, maxDepth: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    await expect(decryptObjects(['ek1.AAAA'], { provider, schema: 5 as never })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    expect(calls).toEqual({ generate: 0, decrypt: 0 });
+  });
+});
+
+function nestedArrays(n: number): unknown {
+  let v: unknown = 1;
+  for (let i = 0; i < n; i++) v = [v];
+  return v;
+}
+
+describe('schema mismatches name positions, never keys of the decrypted value', () => {
+  const secrets = ['alice@example.com', '078-05-1120', 'bob@example.com'];
+  const check = async (value: unknown, schema: z.ZodType, paths: string[]) => {
+    const text = await encryptObject(value, opts);
+    const err = (await decryptObject(text, { provider: keyring, schema }).catch((e: unknown) => e)) as SchemaMismatchError;
+    expect(err).toBeInstanceOf(SchemaMismatchError);
+    expect(err.issues.map((i) => i.path)).toEqual(paths);
+    for (const s of secrets) {
+      expect(err.message).not.toContain(s);
+      for (const i of err.issues) expect(i.path).not.toContain(s);
+    }
+  };
+
+  it('record keys', async () => {
+    await check({ 'alice@example.com': 1, '078-05-1120': { balance: 'high' } }, z.record(z.string(), z.object({ balance: z.number() })), ['$[property 0]', '$[property 1][property 0]']);
+  });
+
+  it('record keys refused by a key schema', async () => {
+    await check({ ok: 1, 'alice@example.com': 2 }, z.record(z.string().regex(/^[a-z]+$/), z.number()), ['$[property 1]']);
+  });
+
+  it('Map keys and values', async () => {
+    await check(new Map<string, unknown>([['alice@example.com', 'x'], ['bob@example.com', 2]]), z.map(z.string(), z.number()), ['$[entry 0]']);
+    await check(new Map([['alice@example.com', 1]]), z.map(z.string().regex(/^\d+$/), z.number()), ['$[entry 0]']);
+  });
+
+  it('array indexes are shown; a property the value lacks is named, since the schema named it', async () => {
+    await check({ list: [{ '078-05-1120': 1 }, { a: 2 }] }, z.object({ list: z.array(z.object({ a: z.number() })) }), ['$[property 0][0].a']);
+    await check({}, z.object({ email: z.string(), address: z.object({ city: z.string() }) }), ['$.email', '$.address']);
+  });
+});
+
+describe('bigints cannot make decryption slow', () => {
+  it('an envelope holding 2^1,600,000 - 1 (about 267,000 characters) is refused at once, not decoded for 20 s', async () => {
+    // The encoding an unbounded writer gives that bigint, sealed as an ordinary envelope.
+    const n = 200_000;
+    const plaintext = new Uint8Array(3 + 3 + n).fill(0xff);
+    plaintext.set([0x01, 0x07, 0x00, 0xc0, 0x9a, 0x0c], 0); // version, tag, sign, uvar(200000)
+    const { encryptText } = await import('../src/index.js');
+    const text = await encryptText(plaintext, opts);
+    expect(text.length).toBeGreaterThan(266_000);
+    // Refused by the size bound; decoding it by shifts took about 20 s, several times the test timeout.
+    await expect(decryptObject(text, { provider: keyring })).rejects.toMatchObject({ code: 'ERR_MALFORMED_VALUE' });
+  });
+
+  it('encryptObject refuses an oversized bigint before any provider call', async () => {
+    let calls = 0;
+    const provider = { providerId: 'local', generateDataKey: async () => { calls++; throw new Error('unreachable'); }, decrypt: keyring.decrypt.bind(keyring) };
+    await expect(encryptObject({ n: 2n ** 1_600_000n - 1n }, { provider, keyId: 'alias/app' })).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_VALUE', path: '$[property 0]' });
+    expect(calls).toBe(0);
   });
 });

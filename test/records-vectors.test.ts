@@ -13,7 +13,8 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { LocalKeyring, decodeValue, decryptFields, encodeValue, encrypt, envelopeToText, openBlindIndex } from '../src/index.js';
 import { sameValue } from './helpers.js';
-import { VALUE_VECTORS } from './vectors/records/values.js';
+import { fromTagged, toTagged } from './vectors/records/tagged-json.js';
+import { VALUE_FAILURE_VECTORS, VALUE_VECTORS } from './vectors/records/values.js';
 
 const dir = path.join(import.meta.dirname, 'vectors', 'records');
 const run = promisify(execFile);
@@ -80,16 +81,23 @@ function recordAt(steps: (string | number)[], value: unknown): { record: Record<
 describe('records vectors', () => {
   it('are all there, one file per scenario', () => {
     expect(vectors.size).toBeGreaterThanOrEqual(11);
-    for (const v of VALUE_VECTORS) expect(vectors.has(v.name)).toBe(true);
+    for (const v of [...VALUE_VECTORS, ...VALUE_FAILURE_VECTORS]) expect(vectors.has(v.name)).toBe(true);
   });
 
   for (const [name, v] of vectors) {
     const expected = get(v, 'expect');
     if (expected === 'value') {
-      it(`${name}: encodes byte for byte and decodes back (§11)`, () => {
-        const def = VALUE_VECTORS.find((x) => x.name === name)!;
-        expect(Buffer.from(encodeValue(def.value())).toString('hex')).toBe(get(v, 'encoding'));
-        expect(sameValue(decodeValue(bytes(get(v, 'encoding'))), def.value())).toBe(true);
+      it(`${name}: the value (tagged JSON) encodes byte for byte, and the encoding decodes back to it (§11)`, () => {
+        const json = get(v, 'value');
+        const value = fromTagged(JSON.parse(json));
+        expect(Buffer.from(encodeValue(value)).toString('hex')).toBe(get(v, 'encoding'));
+        const back = decodeValue(bytes(get(v, 'encoding')));
+        expect(sameValue(back, value)).toBe(true);
+        expect(JSON.stringify(toTagged(back))).toBe(JSON.stringify(JSON.parse(json)));
+      });
+    } else if (name.startsWith('value-')) {
+      it(`${name}: the encoding is refused with ${expected} (§11.3 rule ${get(v, 'rule')})`, () => {
+        expect(() => decodeValue(bytes(get(v, 'encoding')))).toThrow(expect.objectContaining({ code: expected }));
       });
     } else if (expected === 'index') {
       it(`${name}: the library and a hand computation give the index (§13)`, async () => {

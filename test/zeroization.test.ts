@@ -11,7 +11,10 @@ import {
   type KeyProvider,
   LocalKeyring,
   decrypt,
+  decryptObject,
   encrypt,
+  encryptObject,
+  encryptText,
   inspect,
 } from '../src/index.js';
 import * as nodeEntry from '../src/index.js';
@@ -216,5 +219,82 @@ describe('the data key is wiped', () => {
     expect(new TextDecoder().decode((await decrypt(env, { providers: [liar, honest] })).plaintext)).toBe('x');
     expect(allZero(bogus[0]!)).toBe(true);
     expectWiped(honest, 1);
+  });
+});
+
+describe('objects: plaintext copies are wiped', () => {
+  /** A backend that keeps the plaintext it is given to seal and the buffer it opens into. */
+  function plaintextRecorder(failSeal = false) {
+    const sealed: Uint8Array[] = [];
+    const copies: Uint8Array[] = [];
+    const opened: Uint8Array[] = [];
+    const aead: AesGcm = {
+      name: 'recording',
+      seal(key, nonce, aad, pt, out) {
+        sealed.push(pt);
+        copies.push(pt.slice());
+        if (failSeal) throw new Error('backend exploded');
+        nobleAesGcm.seal(key, nonce, aad, pt, out);
+      },
+      open(key, nonce, aad, ct, out) {
+        opened.push(out);
+        return nobleAesGcm.open(key, nonce, aad, ct, out);
+      },
+    };
+    return { aead, sealed, copies, opened };
+  }
+  const value = { secret: Uint8Array.of(1, 2, 3), nested: [Uint8Array.of(4, 5)], s: 'text' };
+
+  it('encryptObject: the encoding, after success and after a failing backend', async () => {
+    const { keyring, keyId } = setup();
+    for (const failSeal of [false, true]) {
+      const r = plaintextRecorder(failSeal);
+      const p = encryptObject(value, { provider: keyring, keyId, aead: r.aead });
+      if (failSeal) await expect(p).rejects.toThrow();
+      else await p;
+      expect(r.sealed).toHaveLength(1);
+      expect(allZero(r.copies[0]!), 'the copy shows it was real').toBe(false);
+      expect(allZero(r.sealed[0]!), 'the encoding was not wiped').toBe(true);
+    }
+    expect([...value.secret]).toEqual([1, 2, 3]); // the caller's buffer is left alone
+  });
+
+  it('decryptObject: the decrypted encoding on success, on a malformed value and on a schema mismatch', async () => {
+    const { keyring, keyId } = setup();
+    const good = await encryptObject(value, { provider: keyring, keyId });
+    const notAValue = await encryptText(utf8('not an encoded value'), { provider: keyring, keyId });
+    const mismatch = { safeParse: () => ({ success: false as const, error: { issues: [{ path: ['secret'], code: 'custom' }] } }) };
+    for (const [text, schema, code] of [
+      [good, undefined, undefined],
+      [notAValue, undefined, 'ERR_MALFORMED_VALUE'],
+      [good, mismatch, 'ERR_SCHEMA_MISMATCH'],
+    ] as const) {
+      const r = plaintextRecorder();
+      const p = decryptObject(text, { provider: keyring, aead: r.aead, schema });
+      if (code) await expect(p).rejects.toMatchObject({ code });
+      else expect(await p).toEqual(value);
+      expect(r.opened).toHaveLength(1);
+      expect(allZero(r.opened[0]!), 'the decrypted encoding was not wiped').toBe(true);
+    }
+  });
+
+  it('decryptObject: the byte arrays of a decoded value that is not returned (schema mismatch, schema that throws)', async () => {
+    const { keyring, keyId } = setup();
+    const text = await encryptObject(value, { provider: keyring, keyId });
+    for (const outcome of ['mismatch', 'throws'] as const) {
+      const seen: (typeof value)[] = [];
+      const schema = {
+        safeParse(v: unknown) {
+          seen.push(v as typeof value);
+          if (outcome === 'throws') throw new Error('validator crashed');
+          return { success: false as const, error: { issues: [{ path: ['secret'], code: 'custom' }] } };
+        },
+      };
+      await expect(decryptObject(text, { provider: keyring, schema })).rejects.toMatchObject({ code: 'ERR_SCHEMA_MISMATCH' });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.s).toBe('text');
+      expect(allZero(seen[0]!.secret), `${outcome}: decoded bytes were not wiped`).toBe(true);
+      expect(allZero(seen[0]!.nested[0]!), `${outcome}: nested decoded bytes were not wiped`).toBe(true);
+    }
   });
 });

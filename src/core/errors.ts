@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'ERR_PROVIDER'
   | 'ERR_KEYRING_FILE'
   | 'ERR_UNSUPPORTED_VALUE'
+  | 'ERR_MALFORMED_VALUE'
   | 'ERR_SCHEMA_MISMATCH'
   | 'ERR_UNENCRYPTED_FIELD';
 
@@ -113,6 +114,17 @@ export class UnsupportedValueError extends EnvelopeKitError {
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
     super('ERR_UNSUPPORTED_VALUE', `cannot encode value at ${path}: ${reason}`, options);
     this.path = path;
+  }
+}
+
+/**
+ * Bytes given as an encoded value (SPEC.md §11) are not the canonical encoding of
+ * any value: truncated, an unknown tag, or any of the non-canonical forms §11.3
+ * lists. The message names the rule broken, never the value.
+ */
+export class MalformedValueError extends EnvelopeKitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_MALFORMED_VALUE', message, options);
   }
 }
 

@@ -7,9 +7,9 @@
 import { type DecryptOptions, type EncryptOptions, decrypt, encrypt } from '../core/envelope.js';
 import { InvalidParameterError, SchemaMismatchError, type SchemaIssue } from '../core/errors.js';
 import { envelopeFromTextForDecrypt, envelopeToText } from '../core/format.js';
-import { wipe } from '../internal/bytes.js';
+import { isBytes, wipe } from '../internal/bytes.js';
 import { readOptions } from '../internal/options.js';
-import { decodeValue, encodeValue } from './value-encoding.js';
+import { checkMaxDepth, decodeValueParts, encodeValue, pathKey } from './value-encoding.js';
 
 /**
  * A validator with zod's `safeParse` shape (any zod 4 schema fits). Its output
@@ -23,7 +23,7 @@ export interface ValueSchema<T> {
 
 /** Options of {@link encryptObject}. */
 export interface EncryptObjectOptions extends EncryptOptions {
-  /** Nesting limit of the value (default 64, at most 1000). */
+  /** Nesting limit of the value (SPEC.md §11.4): an integer from 1 to 1000, default 64; anything else is refused. */
   readonly maxDepth?: number;
 }
 
@@ -31,41 +31,106 @@ export interface EncryptObjectOptions extends EncryptOptions {
 export interface DecryptObjectOptions<T = unknown> extends DecryptOptions {
   /** Validate the decrypted value; a mismatch throws SchemaMismatchError. */
   readonly schema?: ValueSchema<T>;
-  /** Nesting limit of the value (default 64, at most 1000). */
+  /** Nesting limit of the value (SPEC.md §11.4): an integer from 1 to 1000, default 64; anything else is refused. */
   readonly maxDepth?: number;
 }
 
-function pathString(path: readonly PropertyKey[]): string {
+/**
+ * The text of a schema issue's path, walked through the value it describes.
+ * Keys of the value are data, so a key present in the value is shown by its
+ * position, counted from 0 in the order the value lists them:
+ * `$[property 2]`, `$[entry 0]` (a `Map` entry), `$[item 1]` (a `Set` item);
+ * array indexes as `[3]`. A property the value lacks is named (`.email`), since
+ * that name can only come from the schema. Never throws.
+ */
+function issuePath(path: readonly PropertyKey[], root: unknown): string {
   let s = '$';
-  for (const p of path) {
-    if (typeof p === 'number') s += `[${p}]`;
-    else if (typeof p === 'string' && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(p)) s += `.${p}`;
-    else s += `[${JSON.stringify(String(p))}]`;
+  let node: unknown = root;
+  try {
+    for (const p of path) {
+      if (node === LOST) {
+        // Below a step that could not be followed, a key might be data: show none.
+        s += typeof p === 'number' ? `[${p}]` : '[?]';
+      } else if (typeof p === 'symbol') {
+        s += '[?]';
+        node = LOST;
+      } else if (node instanceof Map) {
+        const i = positions(node).get(p);
+        s += i === undefined ? '[?]' : `[entry ${i}]`;
+        node = i === undefined ? LOST : node.get(p);
+      } else if (node instanceof Set) {
+        const items = setItems(node);
+        s += typeof p === 'number' ? `[item ${p}]` : '[?]';
+        node = typeof p === 'number' && p >= 0 && p < items.length ? items[p] : LOST;
+      } else if (node !== null && typeof node === 'object' && !Array.isArray(node) && !isBytes(node) && !(node instanceof Date)) {
+        const k = String(p);
+        const i = positions(node).get(k);
+        s += i === undefined ? pathKey('', k) : `[property ${i}]`;
+        node = i === undefined ? undefined : (node as Record<string, unknown>)[k];
+      } else {
+        // Array indexes are positions already; below a primitive or an absent
+        // property every step comes from the schema.
+        s += typeof p === 'number' ? `[${p}]` : pathKey('', p);
+        node = Array.isArray(node) ? (node as unknown[])[p as number] : undefined;
+      }
+    }
+  } catch {
+    s += '[?]';
   }
   return s;
 }
 
+/** A step of an issue's path that does not lead anywhere in the value. */
+const LOST: unique symbol = Symbol('lost');
+const setCache = new WeakMap<Set<unknown>, unknown[]>();
+function setItems(set: Set<unknown>): unknown[] {
+  let a = setCache.get(set);
+  if (a === undefined) setCache.set(set, (a = [...set]));
+  return a;
+}
+
+/** Position of each own key of an object, or of each key of a Map; made once per node. */
+const positionCache = new WeakMap<object, Map<unknown, number>>();
+function positions(node: object): Map<unknown, number> {
+  let m = positionCache.get(node);
+  if (m === undefined) {
+    m = new Map();
+    const keys: Iterable<unknown> = node instanceof Map ? node.keys() : Object.keys(node);
+    let i = 0;
+    for (const k of keys) m.set(k, i++);
+    positionCache.set(node, m);
+  }
+  return m;
+}
+
 /**
- * Run a schema over a decrypted value. The error names paths and issue codes, never values.
+ * Run a schema over a decrypted value. The error names paths (positions, not
+ * keys: see {@link issuePath}) and issue codes, never values. When the value is
+ * not returned (a mismatch, or a schema that throws), the byte arrays listed in
+ * `wipeOnFailure` (those the decoder made for it) are zeroed first.
  * @internal
  */
-export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknown): T {
+export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknown, wipeOnFailure: readonly Uint8Array[] = []): T {
   if (schema === undefined) return value as T;
-  checkSchema(schema);
-  let r: ReturnType<ValueSchema<T>['safeParse']>;
   let issues: SchemaIssue[];
   try {
-    r = schema.safeParse(value);
+    checkSchema(schema);
+    const r = schema.safeParse(value);
     if (r.success) return r.data;
-    issues = (r.error?.issues ?? []).map((i) => ({
-      path: pathString(Array.isArray(i.path) ? i.path : []),
-      code: typeof i.code === 'string' ? i.code : 'invalid',
-    }));
+    const list = r.error?.issues;
+    issues = Array.isArray(list)
+      ? list.map((i: { path?: unknown; code?: unknown }) => ({
+          path: issuePath(Array.isArray(i?.path) ? (i.path as PropertyKey[]) : [], value),
+          code: typeof i?.code === 'string' ? i.code : 'invalid',
+        }))
+      : [];
   } catch (e) {
+    for (const b of wipeOnFailure) b.fill(0);
+    if (e instanceof InvalidParameterError) throw e;
     // A schema that throws (rather than reporting) is treated as a mismatch; its error may hold values, so it is not kept.
-    void e;
-    issues = [{ path: '$', code: 'schema_threw' }];
+    throw new SchemaMismatchError([{ path: '$', code: 'schema_threw' }]);
   }
+  for (const b of wipeOnFailure) b.fill(0);
   throw new SchemaMismatchError(issues.length ? issues : [{ path: '$', code: 'invalid' }]);
 }
 
@@ -74,7 +139,9 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
  * that fits in a JSON document or a text column.
  * @param value - any supported value: JSON values, `undefined`, `Date`, `bigint`, `Uint8Array`,
  *   `Map`, `Set`, `NaN`, `±Infinity`, `-0`, nested up to `maxDepth`.
- * @throws UnsupportedValueError naming the path of a value that cannot be encoded; and as {@link encrypt}.
+ * @throws InvalidParameterError for a bad option (`maxDepth` out of range too), before any other work.
+ * @throws UnsupportedValueError with the path (positions, never keys) of a value that cannot be encoded,
+ *   before any provider call; and as {@link encrypt}.
  * @example
  * ```ts
  * import { LocalKeyring, encryptObject, decryptObject } from 'envelope-kit';
@@ -87,7 +154,7 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
 export async function encryptObject(value: unknown, options: EncryptObjectOptions): Promise<string> {
   if (options === null || typeof options !== 'object') throw new InvalidParameterError('encryptObject expects an options object');
   const { maxDepth } = readOptions(options, ['maxDepth'], 'encryptObject options');
-  const bytes = encodeValue(value, { maxDepth: maxDepth as number | undefined });
+  const bytes = encodeValue(value, { maxDepth: checkMaxDepth(maxDepth) });
   try {
     return envelopeToText(await encrypt(bytes, options));
   } finally {
@@ -98,22 +165,27 @@ export async function encryptObject(value: unknown, options: EncryptObjectOption
 /**
  * Decrypt a text envelope made by {@link encryptObject}, and validate it when a schema is given.
  * @returns the value, typed by the schema's output when one is given.
- * @throws as {@link decrypt}; MalformedEnvelopeError when the plaintext is not an encoded value;
+ * @throws InvalidParameterError for a bad option (`maxDepth` out of range, a schema without `safeParse`),
+ *   before the envelope is parsed or any provider called.
+ * @throws as {@link decrypt}; MalformedValueError when the plaintext is not the canonical encoding of a
+ *   value (SPEC.md §11.3) or is nested deeper than `maxDepth`;
  *   SchemaMismatchError (distinct from decryption failures; never shows values).
  */
 export async function decryptObject<T = unknown>(envelope: string, options: DecryptObjectOptions<T>): Promise<T> {
-  const bytes = envelopeFromTextForDecrypt(envelope);
+  // Every option is checked before any work (parsing, a provider call).
   if (options === null || typeof options !== 'object') throw new InvalidParameterError('decryptObject expects an options object');
   const { schema, maxDepth } = readOptions(options, ['schema', 'maxDepth'], 'decryptObject options');
   checkSchema(schema);
+  const depth = checkMaxDepth(maxDepth);
+  const bytes = envelopeFromTextForDecrypt(envelope);
   const { plaintext } = await decrypt(bytes, options);
-  let value: unknown;
+  let decoded: ReturnType<typeof decodeValueParts>;
   try {
-    value = decodeValue(plaintext, { maxDepth: maxDepth as number | undefined });
+    decoded = decodeValueParts(plaintext, depth);
   } finally {
     wipe(plaintext);
   }
-  return applySchema(schema as ValueSchema<T> | undefined, value);
+  return applySchema(schema as ValueSchema<T> | undefined, decoded.value, decoded.byteArrays);
 }
 
 /** Check a schema argument without calling it. Never throws a foreign error. */
@@ -172,7 +244,8 @@ export async function mapBounded<I, O>(items: readonly I[], concurrency: unknown
 
 /** {@link encryptObject} over an array: one envelope (and one data key) per value. */
 export async function encryptObjects(values: readonly unknown[], options: EncryptObjectOptions & BatchOptions): Promise<BatchResult<string>[]> {
-  const { concurrency } = readOptions(options, ['concurrency'], 'encryptObjects options');
+  const { concurrency, maxDepth } = readOptions(options, ['concurrency', 'maxDepth'], 'encryptObjects options');
+  checkMaxDepth(maxDepth); // a bad option fails the call, not each item
   return mapBounded(values, concurrency, (v) => encryptObject(v, options));
 }
 
@@ -181,6 +254,8 @@ export async function decryptObjects<T = unknown>(
   envelopes: readonly string[],
   options: DecryptObjectOptions<T> & BatchOptions,
 ): Promise<BatchResult<T>[]> {
-  const { concurrency } = readOptions(options, ['concurrency'], 'decryptObjects options');
+  const { concurrency, maxDepth, schema } = readOptions(options, ['concurrency', 'maxDepth', 'schema'], 'decryptObjects options');
+  checkMaxDepth(maxDepth); // a bad option fails the call, not each item
+  checkSchema(schema);
   return mapBounded(envelopes, concurrency, (e) => decryptObject<T>(e, options));
 }

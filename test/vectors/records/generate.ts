@@ -24,24 +24,42 @@ import { deriveKeys } from '../../../src/core/kdf.js';
 import { wrapDataKey } from '../../../src/providers/local/blob.js';
 import { encodeValue } from '../../../src/records/value-encoding.js';
 import { BLOB_NONCE, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from '../inputs.js';
-import { VALUE_VECTORS } from './values.js';
+import { fromTagged } from './tagged-json.js';
+import { VALUE_FAILURE_VECTORS, VALUE_VECTORS } from './values.js';
 
 const DATA_KEY = DATA_KEY_256;
 const CONTEXT = { table: 'users' };
 
 type Vector = { name: string; lines: [string, string][] };
 
+/** JSON text with invisible characters (controls, U+2028/9, U+FEFF) escaped, so that the line reads as it parses. */
+function jsonLine(v: unknown): string {
+  return JSON.stringify(v).replace(/[\u007f-\u009f\u00ad\u2028\u2029\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** SPEC.md §10.1 value vectors: each success value as tagged JSON with its encoding; each failure as bytes and the rule they break. */
 function valueVectors(): Vector[] {
-  return VALUE_VECTORS.map((v) => ({
+  const ok = VALUE_VECTORS.map((v): Vector => ({
     name: v.name,
     lines: [
       ['name', v.name],
       ['description', v.description],
       ['expect', 'value'],
-      ['value', v.literal],
-      ['encoding', hex(encodeValue(v.value()))],
+      ['value', jsonLine(v.value)],
+      ['encoding', hex(encodeValue(fromTagged(v.value)))],
     ],
   }));
+  const bad = VALUE_FAILURE_VECTORS.map((v): Vector => ({
+    name: v.name,
+    lines: [
+      ['name', v.name],
+      ['description', v.description],
+      ['expect', 'ERR_MALFORMED_VALUE'],
+      ['rule', String(v.rule)],
+      ['encoding', v.encoding],
+    ],
+  }));
+  return [...ok, ...bad];
 }
 
 /** One field envelope (layout 0x01) at `steps`, bound to `recordId`, holding `value`. */
