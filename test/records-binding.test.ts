@@ -364,6 +364,20 @@ describe('record ids and versions (SPEC.md §12.1)', () => {
     }
   });
 
+  it('reads a hostile recordVersion option as a typed error', async () => {
+    const throwing = <T extends object>(o: T): T =>
+      Object.defineProperty(o, 'recordVersion', {
+        get() {
+          throw new Error('boom');
+        },
+      });
+    await expect(encryptFields({ total: 1 }, throwing({ ...base, fields: ['total'] }))).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    await expect(decryptFields({ total: 1 }, throwing({ provider: keyring, fields: ['total'] }))).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    await expect(encryptFields({ total: 1 }, { ...base, fields: ['total'], recordVersion: revoked.proxy as never })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+  });
+
   it('writes numbers in decimal in the binding, -0 as 0, and keeps strings and numbers apart', async () => {
     expect(new TextDecoder().decode(fieldBinding(['a', 3, 'b"\\\n\u0001é'], -42, 7))).toBe('[["a",3,"b\\"\\\\\\n\\u0001é"],-42,7]');
     expect(new TextDecoder().decode(fieldBinding(['a'], -0))).toBe('[["a"],0,null]');

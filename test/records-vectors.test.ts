@@ -11,9 +11,11 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fieldBinding } from '../src/records/fields.js';
 import { LocalKeyring, decodeValue, decryptFields, encodeValue, encrypt, envelopeToText, openBlindIndex } from '../src/index.js';
-import { sameValue } from './helpers.js';
+import { runs, sameValue } from './helpers.js';
 import { fromTaggedJson } from './vectors/records/tagged-json.js';
 import { VALUE_VECTORS } from './vectors/records/values.js';
 
@@ -392,6 +394,19 @@ describe('records vectors', () => {
     const rows = [...spec.matchAll(/^\| `(field-[a-z0-9-]+)` \| `?([A-Za-z_]+)`? \|/gm)].map((m) => [m[1], m[2]]);
     const files = [...vectors].filter(([n]) => n.startsWith('field-')).map(([n, v]) => [n, get(v, 'expect')]);
     expect(rows.sort()).toEqual(files.sort());
+  });
+
+  it('SPEC.md §12.1 written out by hand gives the bytes of the library binding, for any path, id and version (property)', () => {
+    // Any UTF-16 string, lone surrogates and control characters included.
+    const text = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 12 });
+    const id = fc.option(fc.oneof(text, fc.integer({ min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), fc.constant(-0)), { nil: null });
+    fc.assert(
+      fc.property(fc.array(fc.oneof(text, fc.nat()), { minLength: 1, maxLength: 5 }), id, id, (steps, recordId, recordVersion) => {
+        const lib = fieldBinding(steps, recordId ?? undefined, recordVersion ?? undefined);
+        expect(hexOf(specBinding(steps, recordId, recordVersion))).toBe(hexOf(lib));
+      }),
+      { numRuns: runs(500) },
+    );
   });
 
   it('are exactly what the generator writes', async () => {
