@@ -85,3 +85,13 @@ export function toTagged(v: unknown): unknown {
   const keys = Object.keys(body);
   return keys.length === 1 && TAGS.includes(keys[0]!) ? { $object: body } : body;
 }
+
+/** A value as tagged JSON text (one line). */
+export function toTaggedJson(v: unknown): string {
+  return JSON.stringify(toTagged(v));
+}
+
+/** The value a tagged JSON text stands for. */
+export function fromTaggedJson(text: string): unknown {
+  return fromTagged(JSON.parse(text));
+}
