@@ -31,7 +31,7 @@ import {
 import type { DecryptRequest, GenerateDataKeyRequest, KeyProvider } from '../src/core/provider.js';
 import { AlibabaKmsProvider } from '../src/providers/alibaba/index.js';
 import { emulator, providerFor } from './alibaba-helpers.js';
-import { checkContext, expectCode, numRuns, storedIndexKey, utf8 } from './core-helpers.js';
+import { checkContext, contextArb, expectCode, numRuns, storedIndexKey, utf8 } from './core-helpers.js';
 
 function keyring(): { kr: LocalKeyring; keyId: string } {
   const kr = new LocalKeyring();
@@ -311,3 +311,32 @@ function sealedEdk(envelope: Uint8Array): { providerId: string; keyId: string; b
   const { header } = parseHeader(envelope);
   return header.encryptedDataKeys[0]!;
 }
+
+describe('properties of the reserved keys and the provider context', () => {
+  it('the provider context is the context plus the purpose entry, in canonical byte order, for any context', () => {
+    fc.assert(
+      fc.property(contextArb, (ctx) => {
+        const checked = checkContext(ctx);
+        const p = providerContext(checked);
+        expect({ ...p.map }).toEqual({ ...checked.map, [PROVIDER_PURPOSE_KEY]: PROVIDER_PURPOSE_VALUE });
+        expect(p.entries).toHaveLength(checked.entries.length + 1);
+        for (let i = 1; i < p.entries.length; i++) expect(Buffer.compare(Buffer.from(p.entries[i - 1]![0]), Buffer.from(p.entries[i]![0]))).toBe(-1);
+        // The entries (what is encoded) hold exactly the map's keys.
+        expect(p.entries.map(([k]) => new TextDecoder().decode(k)).sort()).toEqual(Object.keys(p.map).sort());
+      }),
+      { numRuns: numRuns(200) },
+    );
+  });
+
+  it('any context with an "ek:" key is refused by encrypt, and any other round-trips', async () => {
+    const { kr, keyId } = keyring();
+    await fc.assert(
+      fc.asyncProperty(contextArb.filter((c) => Object.keys(c).length < 64), fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), async (ctx, suffix, value) => {
+        await expectCode(() => encrypt(utf8('x'), { provider: kr, keyId, encryptionContext: { ...ctx, [`ek:${suffix}`]: value } }), 'ERR_INVALID_PARAMETER');
+        const env = await encrypt(utf8('x'), { provider: kr, keyId, encryptionContext: ctx });
+        expect({ ...(await decrypt(env, { provider: kr, encryptionContext: ctx })).encryptionContext }).toEqual({ ...ctx });
+      }),
+      { numRuns: numRuns(40) },
+    );
+  });
+});
