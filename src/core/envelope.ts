@@ -476,18 +476,20 @@ export async function unwrapAny(
       // Copy the answer into memory of our own and wipe the provider's (the caller owns it, SPEC.md §2).
       const dataKey = new Uint8Array(key);
       wipe(key);
-      // A data key of suite 0x01 is 16 or 32 bytes. Any other answer is not a data key of this
-      // envelope (e.g. another secret under the same master key): a decryption failure.
-      if (dataKey.length !== 16 && dataKey.length !== 32) {
-        wipe(dataKey);
-        other ??= new DecryptionFailedError();
-        continue;
-      }
+      // SPEC.md §3.5 step 3.1: the answer must name the key that unwrapped the blob.
       if (!isAnswerKeyId(answeredKeyId)) {
         wipe(dataKey);
         other ??= new ProviderError('provider decrypt answer does not name a valid keyId');
         continue;
       }
+      // Step 3.2: a data key of suite 0x01 is 16 or 32 bytes. Any other answer is not a data key of
+      // this envelope (e.g. another secret under the same master key): a decryption failure.
+      if (dataKey.length !== 16 && dataKey.length !== 32) {
+        wipe(dataKey);
+        other ??= new DecryptionFailedError();
+        continue;
+      }
+      // Step 3.3: the allow-list, checked against the provider's answer.
       if (allowed && !allowed.has(answeredKeyId)) {
         wipe(dataKey);
         other ??= new DecryptionFailedError();
