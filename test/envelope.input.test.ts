@@ -39,6 +39,15 @@ function detached(n = 8): Uint8Array {
   return view;
 }
 
+/** A resizable ArrayBuffer (ES2024; the project's TypeScript lib is older). */
+interface ResizableBuffer extends ArrayBuffer {
+  resize(n: number): void;
+}
+function resizable(n: number): ResizableBuffer {
+  const Ctor = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ResizableBuffer;
+  return new Ctor(n, { maxByteLength: n });
+}
+
 /** A Uint8Array subclass whose `length` says `n`. */
 function lyingLength(n: number): Uint8Array {
   class Liar extends Uint8Array {
@@ -109,6 +118,26 @@ describe('hostile byte arrays get the library\u2019s errors', () => {
       decrypt: (r) => kr.decrypt(r),
     };
     await expectCode(() => encrypt(plaintext, { provider: thief, keyId }), 'ERR_INVALID_PARAMETER');
+  });
+
+  it('a view that a shrunk resizable buffer left out of bounds, before or while the provider is awaited', async () => {
+    const { kr, keyId } = keyring();
+    const gone = resizable(64);
+    const outOfBounds = new Uint8Array(gone, 0, 64);
+    gone.resize(8);
+    expect(isBytes(outOfBounds)).toBe(false);
+    await expectCode(() => encrypt(outOfBounds, { provider: kr, keyId }), 'ERR_INVALID_PARAMETER');
+    await expectCode(() => decrypt(outOfBounds, { provider: kr }), 'ERR_MALFORMED_ENVELOPE');
+    const rab = resizable(64);
+    const shrinker: KeyProvider = {
+      providerId: 'local',
+      generateDataKey: async (r) => {
+        rab.resize(8);
+        return kr.generateDataKey(r);
+      },
+      decrypt: (r) => kr.decrypt(r),
+    };
+    await expectCode(() => encrypt(new Uint8Array(rab, 0, 64), { provider: shrinker, keyId }), 'ERR_INVALID_PARAMETER');
   });
 
   it('a Uint8Array subclass whose length lies is refused at once (encrypt, decrypt, inspect, encryptObject)', async () => {

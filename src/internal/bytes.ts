@@ -30,22 +30,17 @@ const tagOf = intrinsicGetter(Symbol.toStringTag);
 const lengthOf = intrinsicGetter('length') as (this: unknown) => number;
 const byteOffsetOf = intrinsicGetter('byteOffset') as (this: unknown) => number;
 const bufferOf = intrinsicGetter('buffer') as (this: unknown) => ArrayBufferLike;
-const detachedGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'detached')?.get;
+const keysOf = (TYPED_ARRAY_PROTO as { keys: (this: unknown) => unknown }).keys;
 
-/** True when the view's memory is gone (its ArrayBuffer was transferred or detached). Never throws. */
+/**
+ * True when the view's memory is gone: its ArrayBuffer was transferred or detached, or it was a
+ * resizable buffer shrunk below the view. Such a view reads as empty through the intrinsic
+ * getters; the intrinsic `keys` method validates it (ValidateTypedArray) and throws. Never throws.
+ */
 function isDetachedView(value: unknown): boolean {
-  // A detached view reads as empty through the intrinsic getters; a non-empty one is usable.
   if (lengthOf.call(value) !== 0) return false;
-  const buffer = bufferOf.call(value);
-  if (detachedGetter) {
-    try {
-      return detachedGetter.call(buffer) === true;
-    } catch {
-      return false; // a SharedArrayBuffer, which cannot be detached
-    }
-  }
   try {
-    new Uint8Array(buffer, 0, 0);
+    keysOf.call(value);
     return false;
   } catch {
     return true;
@@ -59,7 +54,8 @@ function isDetachedView(value: unknown): boolean {
  * The test is the engine's brand check (the `%TypedArray%.prototype[Symbol.toStringTag]`
  * getter), not `instanceof` or `constructor.name`, which any object can claim. A view of a
  * detached ArrayBuffer, and an object whose `length` (own or inherited) differs from the
- * intrinsic length, are refused. Code that keeps reading the value should read it through
+ * intrinsic length, are refused (so is a view a shrunk resizable buffer left out of bounds).
+ * Code that keeps reading the value should read it through
  * {@link byteView}, which no getter of the value can change.
  */
 export function isBytes(value: unknown): value is Uint8Array {
