@@ -6,7 +6,7 @@
  * the `node` condition, @noble/ciphers everywhere else, with byte-identical output.
  * @module
  */
-export { encrypt, decrypt, encryptText, decryptText, inspect, MAX_PLAINTEXT_BYTES } from './core/envelope.js';
+export { encrypt, decrypt, encryptText, decryptText, inspect, MAX_PLAINTEXT_BYTES, MAX_ALLOWED_KEY_IDS } from './core/envelope.js';
 export type { EncryptOptions, DecryptOptions, DecryptResult, EnvelopeInfo } from './core/envelope.js';
 export { LocalKeyring, LOCAL_PROVIDER_ID, checkAlias } from './providers/local/keyring.js';
 export type { KeyInfo, KeyState, CreateKeyOptions, LocalKeyringOptions, KeyringState } from './providers/local/keyring.js';
@@ -28,9 +28,9 @@ export type {
   DecryptedDataKey,
   CheckedGenerateRequest,
 } from './core/provider.js';
-export { CONTEXT_LIMITS } from './core/context.js';
+export { CONTEXT_LIMITS, RESERVED_KEY_PREFIX, PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE } from './core/context.js';
 export type { EncryptionContext } from './core/context.js';
-export { FORMAT_LIMITS, TEXT_PREFIX, envelopeToText, envelopeFromText } from './core/format.js';
+export { FORMAT_LIMITS, TEXT_PREFIX, MAX_TEXT_LENGTH, MAX_TEXT_ENVELOPE_BYTES, envelopeToText, envelopeFromText } from './core/format.js';
 export { nobleAesGcm } from './core/aead/noble.js';
 export type { AesGcm } from './core/aead/types.js';
 export {

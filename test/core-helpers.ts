@@ -18,6 +18,10 @@ import type {
   KeyProvider,
 } from '../src/core/provider.js';
 import { checkDecryptRequest, checkGenerateDataKeyRequest } from '../src/core/provider.js';
+import { nobleAesGcm } from '../src/core/aead/noble.js';
+import { checkProvider, obtainDataKey, sealWithDataKey } from '../src/core/envelope.js';
+import { envelopeToText } from '../src/core/format.js';
+import { BLIND_INDEX_PURPOSE } from '../src/records/blind-index.js';
 
 /**
  * fast-check run count: `FC_NUM_RUNS` from the environment when set, else `def`.
@@ -170,7 +174,7 @@ const contextKey = fc
     fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }),
     fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', '0', '10', '2', 'a'.repeat(CONTEXT_LIMITS.maxKeyBytes), '\u{1f600}'.repeat(64)),
   )
-  .filter((k) => utf8(k).length <= CONTEXT_LIMITS.maxKeyBytes);
+  .filter((k) => utf8(k).length <= CONTEXT_LIMITS.maxKeyBytes && !k.startsWith('ek:'));
 const contextValue = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 24 }),
   fc.string({ unit: 'grapheme', maxLength: 24 }),
@@ -181,3 +185,18 @@ export const contextArb = fc.dictionary(contextKey, contextValue, { maxKeys: 10 
 
 export { checkContext };
 
+
+/**
+ * A stored blind-index key (SPEC.md §13) holding `key`, built below the public API (which only
+ * makes index keys of its own random bytes): the provider's data key seals `key` under the
+ * reserved context `{"ek:blind-index": name}`.
+ */
+export async function storedIndexKey(provider: KeyProvider, keyId: string, name: string, key: Uint8Array): Promise<string> {
+  const ctx = checkContext({ [BLIND_INDEX_PURPOSE]: name });
+  const { dataKey, edk } = await obtainDataKey(checkProvider(provider, 'provider'), keyId, 'AES_256', ctx);
+  try {
+    return envelopeToText(sealWithDataKey(nobleAesGcm, dataKey, crypto.getRandomValues(new Uint8Array(16)), ctx, [edk], key));
+  } finally {
+    dataKey.fill(0);
+  }
+}

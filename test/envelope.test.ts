@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { nobleAesGcm } from '../src/core/aead/noble.js';
+import { providerContext } from '../src/core/context.js';
 import { sealWithDataKey } from '../src/core/envelope.js';
 import {
   DECRYPTION_FAILED_MESSAGE,
@@ -47,7 +48,8 @@ function newKeyring(alias = 'alias/users'): { keyring: LocalKeyring; keyId: stri
 function multiProviderEnvelope(plaintext: Uint8Array, context: Record<string, string>, providers: MemoryProvider[]): Uint8Array {
   const ctx = checkContext(context);
   const dataKey = crypto.getRandomValues(new Uint8Array(32));
-  const edks = providers.map((p) => ({ providerId: p.providerId, keyId: p.keyId, blob: p.wrap(dataKey, ctx) }));
+  // The blob is bound to the provider context (SPEC.md §3.2.1), the envelope's holds no reserved entry.
+  const edks = providers.map((p) => ({ providerId: p.providerId, keyId: p.keyId, blob: p.wrap(dataKey, providerContext(ctx)) }));
   return sealWithDataKey(nobleAesGcm, dataKey, crypto.getRandomValues(new Uint8Array(16)), ctx, edks, plaintext);
 }
 

@@ -115,8 +115,8 @@ describe('one test per error code', () => {
       'key',
       {},
       { keyId, plaintext: 'not bytes', ciphertextBlob: new Uint8Array(8) },
-      { keyId, plaintext: new Uint8Array(31), ciphertextBlob: new Uint8Array(8) },
       { keyId, plaintext: [...new Uint8Array(32)], ciphertextBlob: new Uint8Array(8) },
+      { keyId: '', plaintext: new Uint8Array(32), ciphertextBlob: new Uint8Array(8) },
       throwingProxy,
     ];
     for (const answer of answers) {

@@ -14,10 +14,11 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fieldBinding } from '../src/records/fields.js';
-import { LocalKeyring, decodeValue, decryptFields, encodeValue, encrypt, envelopeToText, openBlindIndex } from '../src/index.js';
+import { LocalKeyring, decodeValue, decryptFields, encodeValue, openBlindIndex } from '../src/index.js';
 import { runs, sameValue } from './helpers.js';
 import { fromTagged, fromTaggedJson, toTagged } from './vectors/records/tagged-json.js';
 import { VALUE_FAILURE_VECTORS, VALUE_VECTORS } from './vectors/records/values.js';
+import { storedIndexKey } from './core-helpers.js';
 
 const dir = path.join(import.meta.dirname, 'vectors', 'records');
 const run = promisify(execFile);
@@ -67,7 +68,7 @@ type Steps = (string | number)[];
 // An independent reader of record fields (SPEC.md §12), from the document alone, with node:crypto.
 
 /** §3.3's label of the header's key commitment. */
-const KEY_COMMITMENT_LABEL = 'envelope-kit/v1/key-commitment';
+const KEY_COMMITMENT_LABEL = 'envelope-kit/v1/suite-01/key-commitment';
 const FIELD_KEY = 'envelope-kit/v1/suite-01/layout-01/field-key';
 const FIELD_COMMITMENT = 'envelope-kit/v1/suite-01/layout-01/field-commitment';
 const MAL = 'ERR_MALFORMED_ENVELOPE';
@@ -318,7 +319,7 @@ describe('records vectors', () => {
         // Through the library: a stored index key holding exactly this key.
         const kr = new LocalKeyring();
         const { keyId } = kr.createKey();
-        const stored = envelopeToText(await encrypt(key, { provider: kr, keyId, encryptionContext: { 'ek:blind-index': indexName } }));
+        const stored = await storedIndexKey(kr, keyId, indexName, key);
         const index = await openBlindIndex(stored, { provider: kr, name: indexName, bits, normalize: (s) => s.trim().toLowerCase() });
         expect(index.compute(JSON.parse(get(v, 'input')))).toBe(get(v, 'index'));
       });

@@ -15,7 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { nobleAesGcm } from '../src/core/aead/noble.js';
 import type { AesGcm } from '../src/core/aead/types.js';
-import { decrypt, decryptText } from '../src/core/envelope.js';
+import { checkContext } from '../src/core/context.js';
+import { checkDecryptOptions, decrypt, decryptChecked, decryptText } from '../src/core/envelope.js';
+import { envelopeFromText } from '../src/core/format.js';
+import { BLIND_INDEX_PURPOSE, openBlindIndex } from '../src/records/blind-index.js';
 import { LocalKeyring } from '../src/providers/local/keyring.js';
 import { nodeAesGcm } from '../src/core/aead/node.js';
 
@@ -54,10 +57,13 @@ function bytes(v: VectorFile, key: string): Uint8Array {
   return new Uint8Array(Buffer.from(h, 'hex'));
 }
 
-function optionalJson(v: VectorFile, key: string): Record<string, string> | undefined {
+function optionalJson<T = Record<string, string>>(v: VectorFile, key: string): T | undefined {
   const s = v.fields.get(key);
-  return s === undefined ? undefined : (JSON.parse(s) as Record<string, string>);
+  return s === undefined ? undefined : (JSON.parse(s) as T);
 }
+
+/** The placeholder of §10.1 for a header context that is not a valid map. */
+const INVALID_CONTEXT = '(not a valid context; see the header)';
 
 function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
@@ -90,6 +96,7 @@ describe('vector files', () => {
         bytes(v, k);
       }
       expect(field(v, 'description').length).toBeGreaterThan(0);
+      field(v, 'provider context');
     }
     expect(vectors.some((v) => field(v, 'expect') === 'success')).toBe(true);
     expect(vectors.some((v) => field(v, 'expect') !== 'success')).toBe(true);
@@ -106,6 +113,31 @@ describe('vector files', () => {
       }
     } finally {
       rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('give the placeholder as "encryption context" exactly when the header context is not a valid map (§10.1)', () => {
+    for (const v of vectors) {
+      const entries = lenientContext(bytes(v, 'header'));
+      const keys = entries.map(([k]) => k);
+      const valid =
+        entries.length <= 64 &&
+        entries.every(([k, val]) => k.length >= 1 && k.length <= 256 && val.length <= 2048 && utf8(k) !== undefined && utf8(val) !== undefined) &&
+        new Set(keys.map(hex)).size === keys.length;
+      const given = field(v, 'encryption context');
+      if (!valid) {
+        expect(given, v.file).toBe(INVALID_CONTEXT);
+        expect(field(v, 'provider context'), v.file).toBe(INVALID_CONTEXT);
+        continue;
+      }
+      expect(given, v.file).not.toBe(INVALID_CONTEXT);
+      expect(JSON.parse(given), v.file).toEqual(Object.fromEntries(entries.map(([k, val]) => [utf8(k), utf8(val)])));
+      // §3.2.1: the provider context is the header context and the purpose entry, in canonical order.
+      const expected = providerContextBytes(entries);
+      const pctx = JSON.parse(field(v, 'provider context')) as Record<string, string>;
+      const enc = new TextEncoder();
+      const listed = Object.entries(pctx).map(([k, val]) => [enc.encode(k), enc.encode(val)] as const);
+      expect(hex(encodeEntries(listed)), v.file).toBe(hex(expected));
     }
   });
 
@@ -153,9 +185,25 @@ const BACKENDS: [string, AesGcm][] = [
 describe.each(BACKENDS)('library decrypt (%s AES-GCM)', (_name, aead) => {
   it.each(vectors.map((v) => [v.file, v] as const))('%s', async (_file, v) => {
     const provider = LocalKeyring.fromState(keyringState(v), { aead });
-    const options = { provider, encryptionContext: optionalJson(v, 'required context'), aead };
+    const keyIds = optionalJson<string[]>(v, 'allowed key ids');
+    const options = { provider, encryptionContext: optionalJson(v, 'required context'), aead, keyIds };
     const text = field(v, 'envelope text');
     const expected = field(v, 'expect');
+    const indexName = v.fields.get('blind index name');
+    if (indexName !== undefined) {
+      // §13: opened as a blind-index key, through openBlindIndex and through the path it takes.
+      const opened = openBlindIndex(text, { provider, name: indexName, aead, keyIds });
+      const exact = checkContext({ [BLIND_INDEX_PURPOSE]: indexName });
+      if (expected === 'success') {
+        (await opened).destroy();
+        const r = await decryptChecked(envelopeFromText(text), checkDecryptOptions({ provider, aead }), exact);
+        expect(hex(r.plaintext)).toBe(field(v, 'plaintext'));
+        expect(r.keyId).toBe(field(v, 'key id'));
+      } else {
+        expect(await codeOf(opened)).toBe(expected);
+      }
+      return;
+    }
     const runs = field(v, 'form') === 'text' ? [() => decryptText(text, options)] : [() => decrypt(bytes(v, 'envelope'), options), () => decryptText(text, options)];
     for (const run of runs) {
       if (expected === 'success') {
@@ -254,7 +302,7 @@ interface SpecEdk {
 interface SpecHeader {
   messageId: Uint8Array;
   context: Map<string, string>;
-  contextBytes: Uint8Array;
+  contextEntries: [Uint8Array, Uint8Array][];
   edks: SpecEdk[];
   commitment: Uint8Array;
   header: Uint8Array;
@@ -278,6 +326,7 @@ function parseEnvelope(env: Uint8Array, maxEdks = 8): SpecHeader {
   const count = r.u8('context count');
   if (count > 64) specFail(MALFORMED, 'too many context entries');
   const context = new Map<string, string>();
+  const contextEntries: [Uint8Array, Uint8Array][] = [];
   let prev: Uint8Array | undefined;
   for (let i = 0; i < count; i++) {
     const k = r.lenBytes('context key', 1, 256);
@@ -288,8 +337,9 @@ function parseEnvelope(env: Uint8Array, maxEdks = 8): SpecHeader {
     const vs = utf8(v);
     if (ks === undefined || vs === undefined) specFail(MALFORMED, 'context not UTF-8');
     context.set(ks!, vs!);
+    contextEntries.push([k, v]);
   }
-  const contextBytes = env.subarray(ctxStart, r.pos);
+  void ctxStart;
   const edkCount = r.u8('EDK count');
   if (edkCount === 0 || edkCount > maxEdks) specFail(MALFORMED, 'EDK count');
   const edks: SpecEdk[] = [];
@@ -303,7 +353,7 @@ function parseEnvelope(env: Uint8Array, maxEdks = 8): SpecHeader {
   }
   const commitment = r.take(32, 'commitment');
   if (r.left < 16) specFail(MALFORMED, 'body shorter than a tag');
-  return { messageId, context, contextBytes, edks, commitment, header: env.subarray(0, r.pos), body: env.subarray(r.pos) };
+  return { messageId, context, contextEntries, edks, commitment, header: env.subarray(0, r.pos), body: env.subarray(r.pos) };
 }
 
 /** §1.3 strict unpadded base64url. */
@@ -313,12 +363,44 @@ function base64urlStrict(s: string): Uint8Array | undefined {
   return b.toString('base64url') === s ? new Uint8Array(b) : undefined; // zero unused bits
 }
 
+/** §3.2 encoding of entries given in order. */
+function encodeEntries(entries: readonly (readonly [Uint8Array, Uint8Array])[]): Uint8Array {
+  const len = (n: number) => (n < 0x80 ? Uint8Array.of(n) : Uint8Array.of(0x80 | (n >> 8), n & 0xff));
+  return concat(Uint8Array.of(entries.length), ...entries.flatMap(([k, v]) => [len(k.length), k, len(v.length), v]));
+}
+
+/** §3.2.1: the provider context: the header's entries and `"ek:purpose": "envelope-kit/v1/data-key"`, sorted by key bytes. */
+function providerContextBytes(entries: readonly (readonly [Uint8Array, Uint8Array])[]): Uint8Array {
+  const enc = new TextEncoder();
+  const all = [...entries, [enc.encode('ek:purpose'), enc.encode('envelope-kit/v1/data-key')] as const];
+  return encodeEntries(all.sort((a, b) => compareBytes(a[0], b[0])));
+}
+
+/** The header's context entries read without any check (for the §10.1 placeholder rule). */
+function lenientContext(header: Uint8Array): [Uint8Array, Uint8Array][] {
+  let pos = 21;
+  const len = (): number => {
+    const b0 = header[pos++]!;
+    return b0 < 0x80 ? b0 : ((b0 & 0x7f) << 8) | header[pos++]!;
+  };
+  const count = header[pos++]!;
+  const out: [Uint8Array, Uint8Array][] = [];
+  for (let i = 0; i < count; i++) {
+    const kl = len();
+    const k = header.subarray(pos, (pos += kl));
+    const vl = len();
+    out.push([k, header.subarray(pos, (pos += vl))]);
+  }
+  return out;
+}
+
 /** §4. */
 function fromText(text: string): Uint8Array {
   if (text.startsWith('ek1.')) {
     return base64urlStrict(text.slice(4)) ?? specFail(MALFORMED, 'text form is not strict base64url');
   }
-  if (/^ek[0-9]{1,3}\./.test(text)) specFail(UNSUPPORTED, 'text form of another version');
+  const m = /^ek([1-9][0-9]{0,2})\./.exec(text); // a version 1..255 in canonical decimal
+  if (m && Number(m[1]) <= 255) specFail(UNSUPPORTED, 'text form of another version');
   return specFail(MALFORMED, 'bad text prefix');
 }
 
@@ -341,6 +423,8 @@ interface SpecKeyring {
   versions: Map<number, Uint8Array>;
 }
 interface Unwrapped {
+  /** The key id the provider answers with: the blob's own. */
+  keyId: string;
   dataKey: Uint8Array;
   blobNonce: Uint8Array;
   blobAad: Uint8Array;
@@ -363,7 +447,7 @@ function localDecrypt(kr: SpecKeyring, blob: Uint8Array, context: Uint8Array): U
   const master = kr.versions.get(version) ?? specFail(DECRYPTION_FAILED, 'no such version');
   const blobAad = concat(prefix, context);
   const dataKey = gcmOpen(master, nonce, blobAad, sealed) ?? specFail(DECRYPTION_FAILED, 'blob tag');
-  return { dataKey, blobNonce: nonce, blobAad };
+  return { keyId: keyId!, dataKey, blobNonce: nonce, blobAad };
 }
 
 /** §3.3, written with HMAC as the second form in the spec. */
@@ -373,8 +457,8 @@ function keySchedule(dataKey: Uint8Array, messageId: Uint8Array) {
   const label = (s: string) => concat(new TextEncoder().encode(s), Uint8Array.of(0x01));
   return {
     prk,
-    contentKey: hmac(prk, label('envelope-kit/v1/content-key')),
-    commitment: hmac(prk, label('envelope-kit/v1/key-commitment')),
+    contentKey: hmac(prk, label('envelope-kit/v1/suite-01/layout-00/content-key')),
+    commitment: hmac(prk, label('envelope-kit/v1/suite-01/key-commitment')),
   };
 }
 
@@ -385,26 +469,39 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return d === 0;
 }
 
-/** §3.5, with one provider: the local keyring of §6. */
-function specDecrypt(env: Uint8Array, kr: SpecKeyring, required: Record<string, string> | undefined) {
+/** §3.5, with one provider: the local keyring of §6; `indexName`: opened as a blind-index key (§13). */
+function specDecrypt(
+  env: Uint8Array,
+  kr: SpecKeyring,
+  required: Record<string, string> | undefined,
+  allowed: string[] | undefined,
+  indexName: string | undefined,
+) {
   const h = parseEnvelope(env); // step 1
+  if (indexName === undefined) {
+    // step 1.11: no reserved key in a message's context
+    if ([...h.context.keys()].some((k) => k.startsWith('ek:'))) specFail(MALFORMED, 'reserved context key');
+  } else if (h.context.size !== 1 || h.context.get('ek:blind-index') !== indexName) {
+    specFail(DECRYPTION_FAILED, 'not a blind-index key of that name'); // §13: exactly this context
+  }
   for (const [k, v] of Object.entries(required ?? {})) {
     if (h.context.get(k) !== v) specFail(DECRYPTION_FAILED, 'required context'); // step 2
   }
   // step 3
   let matched = false;
   const failures: string[] = [];
-  let found: (Unwrapped & { keyId: string }) | undefined;
+  let found: Unwrapped | undefined;
   for (const edk of h.edks) {
     if (edk.providerId !== 'local') continue;
     matched = true;
     try {
-      const u = localDecrypt(kr, edk.blob, h.contextBytes);
-      if (u.dataKey.length === 16 || u.dataKey.length === 32) {
-        found = { ...u, keyId: edk.keyId };
+      const u = localDecrypt(kr, edk.blob, providerContextBytes(h.contextEntries));
+      if (u.dataKey.length !== 16 && u.dataKey.length !== 32) failures.push(DECRYPTION_FAILED);
+      else if (allowed && !allowed.includes(u.keyId)) failures.push(DECRYPTION_FAILED);
+      else {
+        found = u;
         break;
       }
-      failures.push('ERR_PROVIDER');
     } catch (e) {
       failures.push(e instanceof SpecError ? e.code : 'ERR_PROVIDER');
     }
@@ -418,6 +515,7 @@ function specDecrypt(env: Uint8Array, kr: SpecKeyring, required: Record<string, 
   const keys = keySchedule(found.dataKey, h.messageId); // step 4
   if (!constantTimeEqual(keys.commitment, h.commitment)) specFail(DECRYPTION_FAILED, 'commitment'); // step 5
   const plaintext = gcmOpen(keys.contentKey, new Uint8Array(12), h.header, h.body) ?? specFail(DECRYPTION_FAILED, 'body tag'); // step 6
+  if (indexName !== undefined && plaintext.length !== 32) specFail(DECRYPTION_FAILED, 'an index key is 32 bytes'); // §13
   return { ...found, ...keys, header: h.header, body: h.body, plaintext, context: h.context };
 }
 
@@ -431,7 +529,7 @@ function specKeyring(v: VectorFile): SpecKeyring {
 
 function specRun(v: VectorFile, form: 'binary' | 'text') {
   const env = form === 'text' ? fromText(field(v, 'envelope text')) : bytes(v, 'envelope');
-  return specDecrypt(env, specKeyring(v), optionalJson(v, 'required context'));
+  return specDecrypt(env, specKeyring(v), optionalJson(v, 'required context'), optionalJson<string[]>(v, 'allowed key ids'), v.fields.get('blind index name'));
 }
 
 describe('independent decryptor written from SPEC.md', () => {
@@ -462,7 +560,7 @@ describe('independent decryptor written from SPEC.md', () => {
       expect(hex(r.body)).toBe(field(v, 'body'));
       expect(Object.fromEntries(r.context)).toEqual(optionalJson(v, 'encryption context'));
       // The two forms of §3.3 agree: RFC 5869 HKDF gives the same content key.
-      const viaHkdf = new Uint8Array(hkdfSync('sha256', r.dataKey, bytes(v, 'message id'), 'envelope-kit/v1/content-key', 32));
+      const viaHkdf = new Uint8Array(hkdfSync('sha256', r.dataKey, bytes(v, 'message id'), 'envelope-kit/v1/suite-01/layout-00/content-key', 32));
       expect(hex(viaHkdf)).toBe(field(v, 'content key'));
       // The local blob of the vector is the one listed in the header.
       expect(parseEnvelope(bytes(v, 'envelope')).edks.some((e) => hex(e.blob) === field(v, 'blob'))).toBe(true);

@@ -12,8 +12,13 @@ export type EncryptionContext = Readonly<Record<string, string>>;
 
 /** SPEC.md §5: limits on the encryption context. */
 export const CONTEXT_LIMITS = Object.freeze({
-  /** Most entries in one context. */
+  /** Most entries in one context, not counting reserved (`ek:`) keys; and most entries in a header. */
   maxEntries: 64,
+  /**
+   * Most reserved (`ek:`) entries a context given to a provider may hold besides those: the
+   * provider context (SPEC.md §3.2.1) is the envelope's context plus one entry.
+   */
+  maxReservedEntries: 4,
   /** Longest key, in UTF-8 bytes (at least 1). */
   maxKeyBytes: 256,
   /** Longest value, in UTF-8 bytes. */
@@ -51,8 +56,62 @@ function finish(pairs: [string, string][], bytes: [Uint8Array, Uint8Array][]): C
 const EMPTY_CONTEXT: CheckedContext = Object.freeze({ map: Object.freeze({}), entries: Object.freeze([]) });
 
 /**
- * Check a caller-supplied encryption context and return a canonical copy.
- * `undefined` means the empty context.
+ * Prefix of the context keys reserved for the library's own bindings (SPEC.md §3.2.1): a
+ * caller's context never holds one, so an entry such as `ek:purpose` or `ek:blind-index`
+ * always comes from the library.
+ */
+export const RESERVED_KEY_PREFIX = 'ek:';
+
+/**
+ * The entry added to the context of every provider call the envelope layer makes (SPEC.md §3.2.1).
+ * It is not stored in the header: a reader adds it again.
+ */
+export const PROVIDER_PURPOSE_KEY = 'ek:purpose';
+/** The value of {@link PROVIDER_PURPOSE_KEY}: data keys of format v1. */
+export const PROVIDER_PURPOSE_VALUE = 'envelope-kit/v1/data-key';
+const PURPOSE_ENTRY: readonly [Uint8Array, Uint8Array] = Object.freeze([utf8Encode(PROVIDER_PURPOSE_KEY), utf8Encode(PROVIDER_PURPOSE_VALUE)] as const);
+
+/** True when `key` starts with the reserved prefix `ek:` (compared as bytes; case-sensitive). */
+export function isReservedKey(key: string): boolean {
+  return key.startsWith(RESERVED_KEY_PREFIX);
+}
+
+/** True when a checked context holds a reserved (`ek:`) key. */
+export function hasReservedKey(ctx: CheckedContext): boolean {
+  return Object.keys(ctx.map).some(isReservedKey);
+}
+
+/**
+ * Check the encryption context a caller gives to the envelope and records API (to encrypt, or
+ * as a required context): {@link checkContext}, and no key may start with `ek:`.
+ * @throws InvalidParameterError
+ */
+export function checkCallerContext(input: unknown, what = 'encryptionContext'): CheckedContext {
+  const ctx = checkContext(input, what);
+  if (hasReservedKey(ctx)) {
+    throw new InvalidParameterError(`"${what}" keys must not start with "${RESERVED_KEY_PREFIX}": that prefix is reserved for the library's own bindings`);
+  }
+  return ctx;
+}
+
+/**
+ * The context of a provider call for an envelope whose header holds `ctx` (SPEC.md §3.2.1):
+ * `ctx` plus `"ek:purpose": "envelope-kit/v1/data-key"`, in canonical order. `ctx` holds no
+ * `ek:purpose` entry (the parser and the caller checks refuse one).
+ * @internal
+ */
+export function providerContext(ctx: CheckedContext): CheckedContext {
+  const pairs: [string, string][] = Object.keys(ctx.map).map((k) => [k, ctx.map[k]!]);
+  const bytes: [Uint8Array, Uint8Array][] = ctx.entries.map(([k, v]) => [k, v]);
+  pairs.push([PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE]);
+  bytes.push([PURPOSE_ENTRY[0], PURPOSE_ENTRY[1]]);
+  return finish(pairs, bytes);
+}
+
+/**
+ * Check the caller-supplied encryption context given to a provider, and return a canonical copy.
+ * `undefined` means the empty context. Reserved keys are allowed here: the envelope layer sends
+ * them (see {@link checkCallerContext} for what callers of the envelope API may give).
  * @throws InvalidParameterError naming what is wrong (never the values themselves).
  */
 export function checkContext(input: unknown, what = 'encryptionContext'): CheckedContext {
@@ -71,7 +130,9 @@ export function checkContext(input: unknown, what = 'encryptionContext'): Checke
       throw new InvalidParameterError(`"${what}" must not have symbol keys`);
     }
     const keys = Object.keys(input);
-    if (keys.length > CONTEXT_LIMITS.maxEntries) {
+    const most = CONTEXT_LIMITS.maxEntries + CONTEXT_LIMITS.maxReservedEntries;
+    const reserved = keys.length > CONTEXT_LIMITS.maxEntries && keys.length <= most ? keys.filter(isReservedKey).length : 0;
+    if (keys.length - reserved > CONTEXT_LIMITS.maxEntries || reserved > CONTEXT_LIMITS.maxReservedEntries) {
       throw new InvalidParameterError(`"${what}" has ${keys.length} entries; the limit is ${CONTEXT_LIMITS.maxEntries}`);
     }
     pairs = keys.map((k) => {

@@ -6,7 +6,15 @@
  */
 import { defaultAesGcm } from '#aead-default';
 import { TAG_LENGTH, type AesGcm } from './aead/types.js';
-import { type CheckedContext, type EncryptionContext, checkContext, contextContains } from './context.js';
+import {
+  type CheckedContext,
+  type EncryptionContext,
+  checkCallerContext,
+  contextContains,
+  contextEquals,
+  hasReservedKey,
+  providerContext,
+} from './context.js';
 import {
   DecryptionFailedError,
   EnvelopeKitError,
@@ -20,6 +28,7 @@ import {
 import {
   FORMAT_LIMITS,
   LAYOUT_NAMES,
+  MAX_TEXT_ENVELOPE_BYTES,
   MESSAGE_ID_LENGTH,
   SINGLE_PASS_NONCE,
   type EncryptedDataKey,
@@ -30,8 +39,8 @@ import {
   envelopeToText,
   parseHeader,
 } from './format.js';
-import { constantTimeEqual, isBytes, isWellFormed, utf8Length, wipe } from '../internal/bytes.js';
-import { isAesGcm, readOptions } from '../internal/options.js';
+import { byteView, constantTimeEqual, isSharedMemory, isWellFormed, utf8Length, wipe } from '../internal/bytes.js';
+import { readOptions } from '../internal/options.js';
 import { randomPublicBytes } from '../internal/random.js';
 import { deriveKeys, hmacOf } from './kdf.js';
 import { type KeyProvider, type KeySpec, KEY_SPEC_BYTES, PROVIDER_LIMITS, checkKeyId, checkKeySpec, isProviderId } from './provider.js';
@@ -60,6 +69,13 @@ export interface DecryptOptions {
   readonly encryptionContext?: EncryptionContext;
   /** Refuse envelopes with more encrypted data keys than this (default 8, at most 255). */
   readonly maxEncryptedDataKeys?: number;
+  /**
+   * The master keys decryption may use (1 to 256 key ids, never aliases). Each is compared, exactly,
+   * with the key id the provider says it used (`keyId` of its decrypt answer); an envelope whose data
+   * key was unwrapped by any other key fails with `DecryptionFailedError`. Without it, any key the
+   * providers can use is accepted.
+   */
+  readonly keyIds?: readonly string[];
   /** AES-GCM backend. Defaults to the fastest one for the runtime. */
   readonly aead?: AesGcm;
 }
@@ -71,7 +87,10 @@ export interface DecryptResult {
    * the buffer the ciphertext was copied into, so its `buffer` may be 16 (zeroed) bytes longer than it.
    */
   readonly plaintext: Uint8Array;
-  /** Id of the master key whose data key opened the envelope. */
+  /**
+   * Id of the master key that unwrapped the data key, as the provider answered it (not the key id
+   * written in the header, which the envelope's writer chose).
+   */
   readonly keyId: string;
   /** The envelope's full encryption context. */
   readonly encryptionContext: EncryptionContext;
@@ -104,27 +123,60 @@ export function checkOptionsObject(options: unknown, fn: string): void {
   if (options === null || typeof options !== 'object') throw new InvalidParameterError(`${fn} expects an options object`);
 }
 
+/**
+ * Check a caller's provider and return a checked copy: `providerId` and the two methods are read
+ * once, here, and only the copy is used afterwards (a getter that changes between reads cannot make
+ * the envelope name one provider and the blob come from another). The methods run with the
+ * caller's provider as `this`.
+ * @internal
+ */
 export function checkProvider(p: unknown, what: string): KeyProvider {
+  let providerId: unknown, generateDataKey: unknown, decryptFn: unknown;
   try {
-    if (
-      p !== null &&
-      typeof p === 'object' &&
-      isProviderId((p as KeyProvider).providerId) &&
-      typeof (p as KeyProvider).generateDataKey === 'function' &&
-      typeof (p as KeyProvider).decrypt === 'function'
-    ) {
-      return p as KeyProvider;
+    if (p !== null && typeof p === 'object') {
+      ({ providerId, generateDataKey, decrypt: decryptFn } = p as Record<string, unknown>);
     }
   } catch (e) {
     throw new InvalidParameterError(`"${what}" could not be read`, { cause: e });
   }
-  throw new InvalidParameterError(`"${what}" must be a KeyProvider (providerId, generateDataKey, decrypt)`);
+  if (!isProviderId(providerId) || typeof generateDataKey !== 'function' || typeof decryptFn !== 'function') {
+    throw new InvalidParameterError(`"${what}" must be a KeyProvider (providerId, generateDataKey, decrypt)`);
+  }
+  const gdk = generateDataKey as KeyProvider['generateDataKey'];
+  const dec = decryptFn as KeyProvider['decrypt'];
+  return Object.freeze({
+    providerId,
+    generateDataKey: (request: Parameters<KeyProvider['generateDataKey']>[0]) => gdk.call(p, request),
+    decrypt: (request: Parameters<KeyProvider['decrypt']>[0]) => dec.call(p, request),
+  });
 }
 
+/**
+ * Check a caller's AES-GCM backend and return a checked copy whose members were read once
+ * (`undefined`: the default backend, the library's own).
+ * @internal
+ */
 export function checkAead(a: unknown): AesGcm {
   if (a === undefined) return defaultAesGcm;
-  if (isAesGcm(a)) return a;
-  throw new InvalidParameterError('"aead" must be an AesGcm backend');
+  if (a === null || typeof a !== 'object') throw new InvalidParameterError('"aead" must be an AesGcm backend');
+  let name: unknown, seal: unknown, open: unknown, openInPlace: unknown, hmacSha256: unknown;
+  try {
+    ({ name, seal, open, openInPlace, hmacSha256 } = a as Record<string, unknown>);
+  } catch (e) {
+    throw new InvalidParameterError('"aead" could not be read', { cause: e });
+  }
+  if (typeof seal !== 'function' || typeof open !== 'function') throw new InvalidParameterError('"aead" must be an AesGcm backend');
+  const s = seal as AesGcm['seal'];
+  const o = open as AesGcm['open'];
+  const mac = hmacSha256 as AesGcm['hmacSha256'];
+  const copy: AesGcm = {
+    name: typeof name === 'string' ? name : 'custom',
+    seal: (key, nonce, aad, plaintext, out) => s.call(a, key, nonce, aad, plaintext, out),
+    open: (key, nonce, aad, sealed, out) => o.call(a, key, nonce, aad, sealed, out),
+    openInPlace: openInPlace === true,
+    ...(typeof mac === 'function' ? { hmacSha256: (key: Uint8Array, message: Uint8Array) => mac.call(a, key, message) } : {}),
+  };
+  return Object.freeze(copy);
 }
 
 /** Largest plaintext a single-pass envelope holds (GCM's limit is larger; this keeps lengths exact in JS numbers). */
@@ -173,12 +225,42 @@ export function sealWithDataKey(
  * ```
  */
 export async function encrypt(plaintext: Uint8Array, options: EncryptOptions): Promise<Uint8Array> {
-  if (!isBytes(plaintext)) throw new InvalidParameterError('"plaintext" must be a Uint8Array');
-  if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidParameterError(`"plaintext" is longer than ${MAX_PLAINTEXT_BYTES} bytes`);
+  const pt = checkPlaintext(plaintext);
   const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encrypt');
+  return encryptChecked(pt, provider, keyId, keySpec, context, aead);
+}
+
+/**
+ * The plaintext argument as a plain view of its memory (read through the intrinsic accessors, so
+ * a subclass's `length` cannot lie), within the size limit.
+ * @internal
+ */
+export function checkPlaintext(plaintext: unknown, max = MAX_PLAINTEXT_BYTES): Uint8Array {
+  const pt = byteView(plaintext);
+  if (!pt) throw new InvalidParameterError('"plaintext" must be a Uint8Array (not a view of a detached ArrayBuffer)');
+  if (pt.length > max) throw new InvalidParameterError(`"plaintext" is longer than ${max} bytes`);
+  return pt;
+}
+
+/**
+ * {@link encrypt} on checked arguments; `context` may hold reserved entries (the library's own envelopes).
+ * @internal
+ */
+export async function encryptChecked(
+  pt: Uint8Array,
+  provider: KeyProvider,
+  keyId: string,
+  keySpec: KeySpec,
+  context: CheckedContext,
+  aead: AesGcm,
+): Promise<Uint8Array> {
+  const n = pt.length;
   const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
   try {
-    return sealWithDataKey(aead, dataKey, randomPublicBytes(MESSAGE_ID_LENGTH), context, [edk], plaintext);
+    // The caller may have transferred or shrunk the plaintext's buffer while the provider was awaited:
+    // sealing the view then would silently encrypt fewer bytes than were given.
+    if (pt.length !== n) throw new InvalidParameterError('"plaintext" was detached or resized while the data key was requested');
+    return sealWithDataKey(aead, dataKey, randomPublicBytes(MESSAGE_ID_LENGTH), context, [edk], pt);
   } finally {
     wipe(dataKey);
   }
@@ -198,13 +280,14 @@ export function checkEncryptOptions(
     provider: checkProvider(readOption(options, 'provider'), 'provider'),
     keyId: checkKeyId(readOption(options, 'keyId')),
     keySpec: checkKeySpec(readOption(options, 'keySpec')),
-    context: checkContext(readOption(options, 'encryptionContext')),
+    context: checkCallerContext(readOption(options, 'encryptionContext')),
     aead: checkAead(readOption(options, 'aead')),
   };
 }
 
 /**
  * Ask a provider for a data key and check its answer. The caller wipes `dataKey`.
+ * The provider is asked with the provider context of `context` (SPEC.md §3.2.1).
  * @internal
  */
 export async function obtainDataKey(
@@ -215,7 +298,7 @@ export async function obtainDataKey(
 ): Promise<{ dataKey: Uint8Array; edk: EncryptedDataKey }> {
   let dk: unknown;
   try {
-    dk = await provider.generateDataKey({ keyId, keySpec, encryptionContext: context.map });
+    dk = await provider.generateDataKey({ keyId, keySpec, encryptionContext: providerContext(context).map });
   } catch (e) {
     throw asProviderError(e, 'generateDataKey failed');
   }
@@ -229,24 +312,16 @@ export async function obtainDataKey(
     }
   };
   try {
-    const pt = field('plaintext');
-    if (isBytes(pt)) dataKey = pt;
+    dataKey = byteView(field('plaintext'));
     if (!dataKey || dataKey.length !== KEY_SPEC_BYTES[keySpec]) {
       throw new ProviderError('provider returned a data key of the wrong type or length');
     }
-    const blob = field('ciphertextBlob');
-    if (!isBytes(blob) || blob.length < 1 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
+    const blob = byteView(field('ciphertextBlob'));
+    if (!blob || blob.length < 1 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
       throw new ProviderError('provider returned an invalid ciphertextBlob');
     }
     const resolvedKeyId = field('keyId');
-    if (
-      typeof resolvedKeyId !== 'string' ||
-      resolvedKeyId.length === 0 ||
-      !isWellFormed(resolvedKeyId) ||
-      utf8Length(resolvedKeyId) > PROVIDER_LIMITS.maxKeyIdBytes
-    ) {
-      throw new ProviderError('provider returned an invalid keyId');
-    }
+    if (!isAnswerKeyId(resolvedKeyId)) throw new ProviderError('provider returned an invalid keyId');
     return { dataKey, edk: { providerId: provider.providerId, keyId: resolvedKeyId, blob: new Uint8Array(blob) } };
   } catch (e) {
     wipe(dataKey);
@@ -254,18 +329,60 @@ export async function obtainDataKey(
   }
 }
 
+/** A key id as a provider must answer it: a non-empty, well-formed string of at most 2048 UTF-8 bytes. */
+function isAnswerKeyId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && isWellFormed(id) && utf8Length(id) <= PROVIDER_LIMITS.maxKeyIdBytes;
+}
+
 function asProviderError(e: unknown, what: string): EnvelopeKitError {
   if (e instanceof EnvelopeKitError) return e;
   return new ProviderError(what, { cause: e });
 }
 
+/** Most entries in a `keyIds` allow-list. */
+export const MAX_ALLOWED_KEY_IDS = 256;
+
+/** Checked options of {@link decrypt}. @internal */
+export interface CheckedDecryptOptions {
+  readonly providers: KeyProvider[];
+  readonly required: CheckedContext;
+  readonly maxEdks: number;
+  readonly aead: AesGcm;
+  /** The master keys the providers may have used, when the caller restricted them. */
+  readonly keyIds: ReadonlySet<string> | undefined;
+}
+
+/**
+ * The allow-list that goes with a checked provider list, so that every caller of
+ * {@link unwrapAny} with the `providers` of {@link checkDecryptOptions} applies it.
+ */
+const ALLOWED_KEY_IDS = new WeakMap<readonly KeyProvider[], ReadonlySet<string>>();
+
+function checkKeyIds(value: unknown): ReadonlySet<string> | undefined {
+  if (value === undefined) return undefined;
+  let list: unknown[];
+  try {
+    if (!Array.isArray(value)) throw new InvalidParameterError('"keyIds" must be an array of key ids');
+    list = [...(value as unknown[])];
+  } catch (e) {
+    if (e instanceof InvalidParameterError) throw e;
+    throw new InvalidParameterError('"keyIds" could not be read', { cause: e });
+  }
+  if (list.length === 0 || list.length > MAX_ALLOWED_KEY_IDS) {
+    throw new InvalidParameterError(`"keyIds" must list 1 to ${MAX_ALLOWED_KEY_IDS} key ids`);
+  }
+  return new Set(
+    list.map((id, i) => {
+      const k = checkKeyId(id, `keyIds[${i}]`);
+      // The allow-list is checked against the key id the provider answers with, which is never an alias.
+      if (k.startsWith('alias/')) throw new InvalidParameterError(`"keyIds[${i}]" is an alias: list the key ids the provider reports`);
+      return k;
+    }),
+  );
+}
+
 /** @internal */
-export function checkDecryptOptions(options: unknown): {
-  providers: KeyProvider[];
-  required: CheckedContext;
-  maxEdks: number;
-  aead: AesGcm;
-} {
+export function checkDecryptOptions(options: unknown): CheckedDecryptOptions {
   checkOptionsObject(options, 'decrypt');
   const one = readOption<unknown>(options, 'provider');
   const many = readOption<unknown>(options, 'providers');
@@ -287,19 +404,46 @@ export function checkDecryptOptions(options: unknown): {
   if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > FORMAT_LIMITS.maxEncryptedDataKeys) {
     throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');
   }
+  const keyIds = checkKeyIds(readOption(options, 'keyIds'));
+  if (keyIds) ALLOWED_KEY_IDS.set(providers, keyIds);
   return {
     providers,
-    required: checkContext(readOption(options, 'encryptionContext')),
+    required: checkCallerContext(readOption(options, 'encryptionContext')),
     maxEdks: max,
     aead: checkAead(readOption(options, 'aead')),
+    keyIds,
   };
 }
 
-/** Ask the providers for the data key of one of the envelope's encrypted data keys. SPEC.md §3.5 step 3. */
+/**
+ * SPEC.md §3.5 step 1.11: the reserved keys of the header's context. Without `exact`, the context
+ * must hold none (an envelope holding one is the library's own, such as a blind-index key, and is
+ * not opened as a message); with `exact`, it must be exactly that context.
+ * @internal
+ */
+export function checkReservedBinding(header: EnvelopeHeader, exact?: CheckedContext): void {
+  if (exact) {
+    if (!contextEquals(header.context, exact)) throw new DecryptionFailedError();
+  } else if (hasReservedKey(header.context)) {
+    throw new MalformedEnvelopeError('the envelope\'s context holds a key reserved for the library ("ek:..."): this is not an envelope this function opens');
+  }
+}
+
+/**
+ * Ask the providers for the data key of one of the envelope's encrypted data keys. SPEC.md §3.5 step 3.
+ * Each provider is asked with the provider context (SPEC.md §3.2.1); an answer counts only when it is a
+ * data key of 16 or 32 bytes, names the master key it used, and that key is allowed (`keyIds`).
+ * @returns the data key (a fresh array the caller wipes) and the key id the provider answered with.
+ * @internal
+ */
 export async function unwrapAny(
   header: EnvelopeHeader,
   providers: readonly KeyProvider[],
+  exact?: CheckedContext,
 ): Promise<{ dataKey: Uint8Array; keyId: string }> {
+  checkReservedBinding(header, exact);
+  const allowed = ALLOWED_KEY_IDS.get(providers);
+  const encryptionContext = providerContext(header.context).map;
   let matched = false;
   let disabled: unknown;
   let notFound: unknown;
@@ -310,23 +454,48 @@ export async function unwrapAny(
       matched = true;
       let res: unknown;
       try {
-        res = await p.decrypt({ ciphertextBlob: edk.blob.slice(), encryptionContext: header.context.map });
+        res = await p.decrypt({ ciphertextBlob: edk.blob.slice(), encryptionContext });
       } catch (e) {
         if (e instanceof KeyDisabledError) disabled ??= e;
         else if (e instanceof KeyNotFoundError) notFound ??= e;
         else other ??= e instanceof EnvelopeKitError ? e : new ProviderError('provider decrypt failed', { cause: e });
         continue;
       }
-      let pt: unknown;
+      let pt: unknown, answeredKeyId: unknown;
       try {
-        pt = (res as { plaintext?: unknown } | null)?.plaintext;
+        if (res !== null && typeof res === 'object') ({ plaintext: pt, keyId: answeredKeyId } = res as Record<string, unknown>);
       } catch (e) {
         other ??= new ProviderError('provider returned an unreadable answer', { cause: e });
         continue;
       }
-      if (isBytes(pt) && (pt.length === 16 || pt.length === 32)) return { dataKey: pt, keyId: edk.keyId };
-      if (isBytes(pt)) wipe(pt);
-      other ??= new ProviderError('provider returned a data key of the wrong type or length');
+      const key = byteView(pt);
+      if (!key) {
+        other ??= new ProviderError('provider returned a data key that is not a Uint8Array');
+        continue;
+      }
+      // Copy the answer into memory of our own and wipe the provider's (the caller owns it, SPEC.md §2).
+      const dataKey = new Uint8Array(key);
+      wipe(key);
+      // SPEC.md §3.5 step 3.1: the answer must name the key that unwrapped the blob.
+      if (!isAnswerKeyId(answeredKeyId)) {
+        wipe(dataKey);
+        other ??= new ProviderError('provider decrypt answer does not name a valid keyId');
+        continue;
+      }
+      // Step 3.2: a data key of suite 0x01 is 16 or 32 bytes. Any other answer is not a data key of
+      // this envelope (e.g. another secret under the same master key): a decryption failure.
+      if (dataKey.length !== 16 && dataKey.length !== 32) {
+        wipe(dataKey);
+        other ??= new DecryptionFailedError();
+        continue;
+      }
+      // Step 3.3: the allow-list, checked against the provider's answer.
+      if (allowed && !allowed.has(answeredKeyId)) {
+        wipe(dataKey);
+        other ??= new DecryptionFailedError();
+        continue;
+      }
+      return { dataKey, keyId: answeredKeyId };
     }
   }
   if (!matched) {
@@ -345,11 +514,12 @@ export async function unwrapAny(
  *
  * @param envelope - a binary envelope from {@link encrypt}.
  * @param options - `provider` or `providers`; optional `encryptionContext` whose entries the
- *   envelope's context must contain.
- * @returns plaintext, key id and the envelope's full encryption context.
- * @throws MalformedEnvelopeError, UnsupportedVersionError for bytes that are not a v1 envelope;
+ *   envelope's context must contain; optional `keyIds`, the master keys it may use.
+ * @returns plaintext, the key id the provider reports, and the envelope's full encryption context.
+ * @throws MalformedEnvelopeError, UnsupportedVersionError for bytes that are not a v1 envelope
+ *   (or an envelope of the library's own, such as a blind-index key);
  *   NoMatchingProviderError when no provider matches; DecryptionFailedError (one fixed message)
- *   for a wrong key, a wrong context, or any tampering; KeyNotFoundError, KeyDisabledError from the provider.
+ *   for a wrong key, a wrong context, a key outside `keyIds`, or any tampering; KeyNotFoundError, KeyDisabledError from the provider.
  * @example
  * ```ts
  * import { LocalKeyring, encrypt, decrypt } from 'envelope-kit';
@@ -360,23 +530,33 @@ export async function unwrapAny(
  * ```
  */
 export async function decrypt(envelope: Uint8Array, options: DecryptOptions): Promise<DecryptResult> {
-  if (!isBytes(envelope)) throw new MalformedEnvelopeError('envelope must be a Uint8Array');
-  const { providers, required, maxEdks, aead } = checkDecryptOptions(options);
+  const view = byteView(envelope);
+  if (!view) throw new MalformedEnvelopeError('envelope must be a Uint8Array (not a view of a detached ArrayBuffer)');
+  return decryptChecked(view, checkDecryptOptions(options));
+}
+
+/**
+ * {@link decrypt} on checked arguments. With `exact`, the envelope's context must be exactly
+ * that (reserved) context: the library's path to its own envelopes (SPEC.md §13).
+ * @internal
+ */
+export async function decryptChecked(view: Uint8Array, options: CheckedDecryptOptions, exact?: CheckedContext): Promise<DecryptResult> {
+  const { providers, required, maxEdks, aead } = options;
   // Read the envelope once, now: the caller's buffer may change while the provider is awaited.
   // Memory another thread can write (a SharedArrayBuffer) is copied whole before it is parsed.
   // Otherwise parseHeader copies what it keeps (`slice` of a plain Uint8Array view, which copies,
   // unlike `slice` on a Buffer), and the body is copied just below.
-  const bytes = isSharedMemory(envelope)
-    ? new Uint8Array(envelope)
-    : new Uint8Array(envelope.buffer, envelope.byteOffset, envelope.length);
+  const bytes = isSharedMemory(view) ? new Uint8Array(view) : view;
   const { header, bodyOffset } = parseHeader(bytes, maxEdks);
+  // SPEC.md §3.5 step 1.11: reserved context keys.
+  checkReservedBinding(header, exact);
   // SPEC.md §3.5 step 2: the caller's context must be contained in the envelope's.
   if (!contextContains(header.context, required)) throw new DecryptionFailedError();
   // The copy of the body is also where the plaintext goes when the backend opens in place:
   // one payload-sized buffer in all.
   const body = new Uint8Array(bytes.length - bodyOffset);
   body.set(bytes.subarray(bodyOffset));
-  const { dataKey, keyId } = await unwrapAny(header, providers);
+  const { dataKey, keyId } = await unwrapAny(header, providers, exact);
   let contentKey: Uint8Array | undefined;
   let commitment: Uint8Array | undefined;
   try {
@@ -393,11 +573,6 @@ export async function decrypt(envelope: Uint8Array, options: DecryptOptions): Pr
   }
 }
 
-/** True for a view of memory that another thread may write while we read it. */
-function isSharedMemory(bytes: Uint8Array): boolean {
-  return Object.prototype.toString.call(bytes.buffer) !== '[object ArrayBuffer]';
-}
-
 /** Whether the backend declares that `open` may write the plaintext over the start of `sealed`. Never throws. */
 function opensInPlace(aead: AesGcm): boolean {
   try {
@@ -409,7 +584,10 @@ function opensInPlace(aead: AesGcm): boolean {
 
 /** {@link encrypt}, returning the text form (`ek1.` + base64url), safe in JSON and text columns. */
 export async function encryptText(plaintext: Uint8Array, options: EncryptOptions): Promise<string> {
-  return envelopeToText(await encrypt(plaintext, options));
+  // Refused before the provider is asked: an envelope this long has no text form in any engine (SPEC.md §5).
+  const pt = checkPlaintext(plaintext, MAX_TEXT_ENVELOPE_BYTES);
+  const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encryptText');
+  return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead));
 }
 
 /** {@link decrypt} for the text form. */
@@ -426,8 +604,8 @@ const SUITE_NAMES: Record<number, string> = { 0x01: 'AES-256-GCM, HKDF-SHA-256, 
  * @throws MalformedEnvelopeError, UnsupportedVersionError
  */
 export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDataKeys?: number } = {}): EnvelopeInfo {
-  const bytes = typeof envelope === 'string' ? envelopeFromText(envelope) : envelope;
-  if (!isBytes(bytes)) throw new MalformedEnvelopeError('envelope must be a Uint8Array or a text envelope');
+  const bytes = typeof envelope === 'string' ? envelopeFromText(envelope) : byteView(envelope);
+  if (!bytes) throw new MalformedEnvelopeError('envelope must be a Uint8Array or a text envelope');
   const max = readOptions(options, ['maxEncryptedDataKeys'], 'inspect options').maxEncryptedDataKeys ?? FORMAT_LIMITS.maxEncryptedDataKeys;
   if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > FORMAT_LIMITS.maxEncryptedDataKeys) {
     throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');

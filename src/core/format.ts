@@ -7,7 +7,7 @@ import { NONCE_LENGTH, TAG_LENGTH } from './aead/types.js';
 import { type CheckedContext, contextLength, readContext, writeContext } from './context.js';
 import { InvalidParameterError, MalformedEnvelopeError, UnsupportedVersionError } from './errors.js';
 import { base64UrlDecode, base64UrlDecodeShared, base64UrlEncode } from '../internal/base64.js';
-import { ByteReader, ByteWriter, isBytes, lenSize, utf8DecodeStrict, utf8Encode } from '../internal/bytes.js';
+import { ByteReader, ByteWriter, byteView, lenSize, utf8DecodeStrict, utf8Encode } from '../internal/bytes.js';
 import { PROVIDER_LIMITS, isProviderId } from './provider.js';
 
 /** `"EK"`: the first two bytes of every binary envelope. */
@@ -161,10 +161,33 @@ export function parseHeader(
 /** The body nonce of layout 0x00: twelve zero bytes (the content key is unique per envelope). SPEC.md §3.4 */
 export const SINGLE_PASS_NONCE: Uint8Array = new Uint8Array(NONCE_LENGTH);
 
-/** Binary envelope to its text form: `ek1.` + unpadded base64url. SPEC.md §4 */
+/**
+ * Longest text form, in characters (ASCII, so also bytes): 2^29 − 24, the string limit of
+ * V8 (Node, Chrome, Deno, edge runtimes), the lowest of the major engines. SPEC.md §5.
+ */
+export const MAX_TEXT_LENGTH = 2 ** 29 - 24;
+/** Longest binary envelope that has a text form: `"ek1." || base64url` within {@link MAX_TEXT_LENGTH}. */
+export const MAX_TEXT_ENVELOPE_BYTES = Math.floor(((MAX_TEXT_LENGTH - TEXT_PREFIX.length) * 3) / 4);
+
+/**
+ * Binary envelope to its text form: `ek1.` + unpadded base64url. SPEC.md §4
+ * @throws InvalidParameterError for a value that is not a Uint8Array, or an envelope longer than
+ *   {@link MAX_TEXT_ENVELOPE_BYTES} (its text would not fit in a JavaScript string).
+ */
 export function envelopeToText(bytes: Uint8Array): string {
-  if (!isBytes(bytes)) throw new InvalidParameterError('"envelope" must be a Uint8Array');
-  return TEXT_PREFIX + base64UrlEncode(bytes);
+  const view = byteView(bytes);
+  if (!view) throw new InvalidParameterError('"envelope" must be a Uint8Array (not a view of a detached ArrayBuffer)');
+  if (view.length > MAX_TEXT_ENVELOPE_BYTES) {
+    throw new InvalidParameterError(`envelope of ${view.length} bytes is too long for the text form (at most ${MAX_TEXT_ENVELOPE_BYTES} bytes)`);
+  }
+  let text: string;
+  try {
+    text = base64UrlEncode(view);
+  } catch (e) {
+    // An engine with a lower string limit than V8's.
+    throw new InvalidParameterError(`envelope of ${view.length} bytes is too long for this runtime's strings`, { cause: e });
+  }
+  return TEXT_PREFIX + text;
 }
 
 /**
@@ -186,11 +209,23 @@ export function envelopeFromTextForDecrypt(text: string): Uint8Array {
   return fromText(text, base64UrlDecodeShared);
 }
 
+/**
+ * The version a text form's prefix names (SPEC.md §4): `ek`, a version 1..255 in canonical
+ * decimal (no leading zero), then `.`. `undefined` when the text has no such prefix (`ek0.`,
+ * `ek01.`, `ek256.`, `EK1.` are not version prefixes).
+ */
+export function textVersion(text: string): number | undefined {
+  const m = /^ek([1-9][0-9]{0,2})\./.exec(text);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return n <= 255 ? n : undefined;
+}
+
 function fromText(text: string, decode: (s: string) => Uint8Array | undefined): Uint8Array {
   if (typeof text !== 'string') throw new MalformedEnvelopeError('text envelope must be a string');
   if (!text.startsWith(TEXT_PREFIX)) {
-    const m = /^ek([1-9]\d{0,2})\./.exec(text);
-    if (m) throw new UnsupportedVersionError('version', Number(m[1]));
+    const version = textVersion(text);
+    if (version !== undefined) throw new UnsupportedVersionError('version', version);
     throw new MalformedEnvelopeError('not a text envelope (expected prefix "ek1.")');
   }
   const bytes = decode(text.slice(TEXT_PREFIX.length));

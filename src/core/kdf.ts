@@ -15,10 +15,14 @@ import type { AesGcm } from './aead/types.js';
 import { InvalidParameterError } from './errors.js';
 import { isBytes, utf8Encode, wipe } from '../internal/bytes.js';
 
-/** HKDF info labels of suite 0x01. Literal, versioned strings. */
+/**
+ * HKDF info labels of suite 0x01 (SPEC.md §3.3). Literal strings that name the format version,
+ * the suite and, for a key of one layout only, the layout, so that no later suite or layout can
+ * share a derivation with these. The commitment is the suite's: every layout's header carries it.
+ */
 export const LABELS = Object.freeze({
-  content: 'envelope-kit/v1/content-key',
-  commitment: 'envelope-kit/v1/key-commitment',
+  content: 'envelope-kit/v1/suite-01/layout-00/content-key',
+  commitment: 'envelope-kit/v1/suite-01/key-commitment',
 });
 
 /** HMAC-SHA-256 of `message` under `key` (RFC 2104); returns a fresh 32-byte array the caller owns. */
@@ -71,8 +75,8 @@ export function hkdfExtract(mac: HmacSha256, salt: Uint8Array, ikm: Uint8Array):
 
 /**
  * `prk = HKDF-Extract(salt = messageId, ikm = dataKey)`;
- * `contentKey = HKDF-Expand(prk, "envelope-kit/v1/content-key", 32)`;
- * `commitment = HKDF-Expand(prk, "envelope-kit/v1/key-commitment", 32)`.
+ * `contentKey = HKDF-Expand(prk, "envelope-kit/v1/suite-01/layout-00/content-key", 32)`;
+ * `commitment = HKDF-Expand(prk, "envelope-kit/v1/suite-01/key-commitment", 32)`.
  * @param mac - the HMAC-SHA-256 to run it with (default @noble/hashes).
  */
 export function deriveKeys(dataKey: Uint8Array, messageId: Uint8Array, mac: HmacSha256 = nobleHmacSha256): DerivedKeys {

@@ -8,7 +8,18 @@
  *   the resolved key id, never an alias.
  * - `decrypt` takes only the blob and the encryption context: the blob names
  *   its own key. It must fail unless the context equals (as a map; order does
- *   not matter) the one given to `generateDataKey`.
+ *   not matter) the one given to `generateDataKey`. Its answer MUST name the
+ *   master key that unwrapped the blob (`keyId`, a resolved id, never an
+ *   alias): the envelope layer reports that id from `decrypt`, checks it
+ *   against the caller's `keyIds`, and treats an answer without a valid one as
+ *   a {@link ProviderError}.
+ * - The envelope layer gives every call the envelope's context plus the
+ *   reserved entry `"ek:purpose": "envelope-kit/v1/data-key"` (SPEC.md §3.2.1),
+ *   so that a blob made for any other purpose under the same master key never
+ *   unwraps for an envelope. A provider MUST accept reserved `ek:` keys (up to
+ *   4 besides the 64 ordinary entries) and bind them like any other entry.
+ * - `providerId` and the two methods are read once per call of the envelope
+ *   layer, which uses only what it read.
  * - Bad parameters (see {@link GenerateDataKeyRequest}) are rejected with
  *   {@link InvalidParameterError} before any work is done.
  * - Errors are the library's own: {@link KeyNotFoundError} (unknown key id or
@@ -22,7 +33,7 @@
  * @module
  */
 import { type CheckedContext, type EncryptionContext, checkContext } from './context.js';
-import { InvalidParameterError } from './errors.js';
+import { InvalidParameterError, type ProviderError } from './errors.js';
 import { isBytes, isWellFormed, utf8Length } from '../internal/bytes.js';
 
 /** Key specs a data key may be requested with. */
@@ -63,7 +74,10 @@ export interface DecryptRequest {
 
 /** Answer of {@link KeyProvider.decrypt}. */
 export interface DecryptedDataKey {
-  /** The id of the master key that wrapped the blob. */
+  /**
+   * The id of the master key that unwrapped the blob (resolved, never an alias; 1..2048 UTF-8 bytes).
+   * Required: it is the key id `decrypt` reports and the one `keyIds` is checked against.
+   */
   readonly keyId: string;
   /** The data key in plaintext. The caller owns it and wipes it. */
   readonly plaintext: Uint8Array;
@@ -76,7 +90,8 @@ export interface DecryptedDataKey {
 export interface KeyProvider {
   /**
    * Stable identifier of the provider kind, stored in every envelope beside the
-   * blob (`"local"`, `"alibaba-kms"`, ...). 1..64 characters of `a-z 0-9 . _ -`.
+   * blob (`"local"`, `"alibaba-kms"`, ...). 1..64 bytes of `a-z 0-9 . _ -` (ASCII). The envelope layer
+   * reads it once per call.
    */
   readonly providerId: string;
   /**

@@ -18,14 +18,94 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+// The intrinsic accessors of %TypedArray%.prototype, taken once at load time: called on a
+// value, they read its internal slots and run no code of the value's own (a subclass or an
+// object that redefines `length` cannot lie to them). The toStringTag getter returns
+// undefined, without throwing, for anything that is not a typed array (proxies included).
+const TYPED_ARRAY_PROTO: object = Object.getPrototypeOf(Uint8Array.prototype);
+function intrinsicGetter(name: PropertyKey): (this: unknown) => unknown {
+  return Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTO, name)!.get!;
+}
+const tagOf = intrinsicGetter(Symbol.toStringTag);
+const lengthOf = intrinsicGetter('length') as (this: unknown) => number;
+const byteOffsetOf = intrinsicGetter('byteOffset') as (this: unknown) => number;
+const bufferOf = intrinsicGetter('buffer') as (this: unknown) => ArrayBufferLike;
+const keysOf = (TYPED_ARRAY_PROTO as { keys: (this: unknown) => unknown }).keys;
+
 /**
- * True for a real Uint8Array (or subclass, or one from another realm). Never throws:
- * `ArrayBuffer.isView` is false for proxies, whose `length` would throw, and a
- * hostile `constructor` getter is caught.
+ * True when the view's memory is gone: its ArrayBuffer was transferred or detached, or it was a
+ * resizable buffer shrunk below the view. Such a view reads as empty through the intrinsic
+ * getters; the intrinsic `keys` method validates it (ValidateTypedArray) and throws. Never throws.
+ */
+function isDetachedView(value: unknown): boolean {
+  if (lengthOf.call(value) !== 0) return false;
+  try {
+    keysOf.call(value);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * True for a real Uint8Array (or subclass, such as Node's Buffer, or one from another realm)
+ * whose memory is still there and whose `length` tells the truth. Never throws.
+ *
+ * The test is the engine's brand check (the `%TypedArray%.prototype[Symbol.toStringTag]`
+ * getter), not `instanceof` or `constructor.name`, which any object can claim. A view of a
+ * detached ArrayBuffer, and an object whose `length` (own or inherited) differs from the
+ * intrinsic length, are refused (so is a view a shrunk resizable buffer left out of bounds).
+ * Code that keeps reading the value should read it through
+ * {@link byteView}, which no getter of the value can change.
  */
 export function isBytes(value: unknown): value is Uint8Array {
   try {
-    return ArrayBuffer.isView(value) && (value instanceof Uint8Array || value.constructor?.name === 'Uint8Array');
+    if (tagOf.call(value) !== 'Uint8Array' || isDetachedView(value)) return false;
+    return lengthProperty(value as Uint8Array) === lengthOf.call(value);
+  } catch {
+    return false;
+  }
+}
+
+/** The value's `length` as property access sees it, without running our own getter when it is the intrinsic one. */
+function lengthProperty(value: Uint8Array): unknown {
+  let o: object | null = value;
+  while (o !== null) {
+    const d = Object.getOwnPropertyDescriptor(o, 'length');
+    if (d !== undefined) return d.get === lengthOf ? lengthOf.call(value) : Reflect.get(o, 'length', value);
+    o = Object.getPrototypeOf(o);
+  }
+  return undefined;
+}
+
+/**
+ * A plain `Uint8Array` over the same memory as `value` (no copy), built from the intrinsic
+ * buffer, offset and length: later reads of its `length`, `slice` or `subarray` run no code of
+ * the caller's (a Buffer's `slice`, a subclass's getters). `undefined` when `value` is not
+ * {@link isBytes}. Never throws.
+ */
+export function byteView(value: unknown): Uint8Array | undefined {
+  if (!isBytes(value)) return undefined;
+  try {
+    return new Uint8Array(bufferOf.call(value), byteOffsetOf.call(value), lengthOf.call(value));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The intrinsic byte length of a value that passed {@link isBytes} (0 once its buffer is detached). Never throws. */
+export function byteLengthOf(value: Uint8Array): number {
+  try {
+    return lengthOf.call(value);
+  } catch {
+    return 0;
+  }
+}
+
+/** True for a view of memory that another thread may write while it is read (a SharedArrayBuffer). Never throws. */
+export function isSharedMemory(value: Uint8Array): boolean {
+  try {
+    return Object.prototype.toString.call(bufferOf.call(value)) !== '[object ArrayBuffer]';
   } catch {
     return false;
   }

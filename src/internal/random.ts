@@ -3,17 +3,31 @@
  * Node 20+, browsers, Deno, Bun and edge runtimes.
  *
  * Two entry points:
- * - {@link randomBytes} for secrets (data keys, master keys, index keys): each
- *   call asks the CSPRNG directly, so no future key ever waits in memory.
- * - {@link randomPublicBytes} for values stored in clear (message ids, nonces,
- *   key ids): small requests are served from a 1 KiB pool that one
+ * - {@link randomBytes} for keys, and for every nonce or salt used under a
+ *   long-lived key: each call asks the CSPRNG directly, so no future key or
+ *   nonce ever waits in memory, and nothing is shared between two copies of a
+ *   process image beyond what the CSPRNG itself shares.
+ * - {@link randomPublicBytes} for public values whose repetition costs
+ *   nothing: small requests are served from a 1 KiB pool that one
  *   `getRandomValues` call refills. That call has a fixed cost of several
  *   microseconds whatever its length (on Node it crosses into C++ and
  *   OpenSSL), as much as the rest of a small envelope. The bytes are the
  *   CSPRNG's all the same; each is handed out once and zeroed in the pool as
- *   it is. A copy of the process's memory would hand the same bytes out twice,
- *   so the pool is dropped when `process.pid` changes (a process started from
- *   a V8 startup snapshot of this one); workers have pools of their own.
+ *   it is. The pool is dropped when `process.pid` changes (a process started
+ *   from a V8 startup snapshot of this one); workers have pools of their own.
+ *
+ * ## Where the pool is used, and why only there
+ * A process image restored twice (checkpoint/restore, a cloned VM) holds the
+ * same pool in both copies, and both hand out the same bytes. The pool is
+ * therefore used for exactly these, and nothing else (a test keeps this list):
+ * - the message id of an envelope (`encrypt`, src/core/envelope.ts) and of a
+ *   record (`encryptFields`, src/records/fields.ts): each has a data key fresh
+ *   from the provider, so a repeated message id never meets the same data key.
+ *   A data-key cache MUST NOT take message ids from the pool;
+ * - the 6 random bytes of a new local key id (src/providers/local/keyring.ts),
+ *   which is public and checked for uniqueness.
+ * Never use it for keys, for the nonce or salt of a blob under a master key,
+ * or for any other nonce under a long-lived key.
  * @module
  */
 
@@ -37,7 +51,7 @@ function pid(): number | undefined {
   return typeof p === 'number' ? p : undefined;
 }
 
-/** `n` fresh random bytes straight from the CSPRNG, a new array the caller owns. For secrets. */
+/** `n` fresh random bytes straight from the CSPRNG, a new array the caller owns. For keys, and nonces or salts under long-lived keys. */
 export function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
   const c = csprng();
@@ -45,7 +59,7 @@ export function randomBytes(n: number): Uint8Array {
   return out;
 }
 
-/** `n` random bytes for a value stored in clear (message id, nonce, key id), from the pool when small. */
+/** `n` random bytes from the pool when small, for the public values listed in the module summary only (message ids, local key ids). */
 export function randomPublicBytes(n: number): Uint8Array {
   if (n <= POOLED_MAX) {
     const now = pid();

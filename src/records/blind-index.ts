@@ -13,8 +13,15 @@
  */
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { type EncryptOptions, decrypt, encrypt } from '../core/envelope.js';
-import type { DecryptOptions } from '../core/envelope.js';
+import { checkContext } from '../core/context.js';
+import {
+  type DecryptOptions,
+  type EncryptOptions,
+  checkDecryptOptions,
+  checkEncryptOptions,
+  decryptChecked,
+  encryptChecked,
+} from '../core/envelope.js';
 import { DecryptionFailedError, InvalidParameterError } from '../core/errors.js';
 import { envelopeFromText, envelopeToText } from '../core/format.js';
 import { base64UrlEncode } from '../internal/base64.js';
@@ -25,7 +32,11 @@ import { encodeValue } from './value-encoding.js';
 
 /** HMAC input label (SPEC.md §13). */
 export const BLIND_INDEX_LABEL = 'envelope-kit/v1/blind-index';
-/** Context entry that marks an envelope as holding a blind-index key. */
+/**
+ * Context entry that marks an envelope as holding a blind-index key (SPEC.md §13). The `ek:` prefix
+ * is reserved for the library: `encrypt` cannot write such an envelope and `decrypt` refuses one,
+ * so only {@link createBlindIndexKey} makes them and only {@link openBlindIndex} opens them.
+ */
 export const BLIND_INDEX_PURPOSE = 'ek:blind-index';
 
 const NAME_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -70,16 +81,20 @@ function checkName(name: unknown): string {
 
 /**
  * Make a new blind-index key and return it encrypted by the provider, as a text
- * envelope to store in app configuration or a table of its own.
+ * envelope to store in app configuration or a table of its own. Its context is exactly
+ * `{"ek:blind-index": name}` (SPEC.md §13).
+ * @throws InvalidParameterError for bad options; provider errors as `encrypt`.
  */
 export async function createBlindIndexKey(options: CreateBlindIndexKeyOptions): Promise<string> {
   if (options === null || typeof options !== 'object') throw new InvalidParameterError('createBlindIndexKey expects an options object');
   const o = readOptions(options, ['name', 'provider', 'keyId', 'aead'], 'createBlindIndexKey options');
   const name = checkName(o.name);
+  const { provider, keyId, keySpec, aead } = checkEncryptOptions({ provider: o.provider, keyId: o.keyId, aead: o.aead }, 'createBlindIndexKey');
+  // The reserved binding, on the library's own path (callers' contexts may not hold "ek:" keys).
+  const context = checkContext({ [BLIND_INDEX_PURPOSE]: name });
   const key = randomBytes(32);
   try {
-    const opts = { provider: o.provider, keyId: o.keyId, aead: o.aead, encryptionContext: { [BLIND_INDEX_PURPOSE]: name } } as EncryptOptions;
-    return envelopeToText(await encrypt(key, opts));
+    return envelopeToText(await encryptChecked(key, provider, keyId, keySpec, context, aead));
   } finally {
     wipe(key);
   }
@@ -88,11 +103,12 @@ export async function createBlindIndexKey(options: CreateBlindIndexKeyOptions): 
 /**
  * Decrypt a stored blind-index key and return the index. Keep the returned
  * object for the life of the app and call `destroy()` when done.
- * @throws DecryptionFailedError when the stored key is not a blind-index key of that name.
+ * @throws DecryptionFailedError when the stored key is not a blind-index key of that name (its
+ *   context is not exactly `{"ek:blind-index": name}`, or it does not hold 32 bytes); as `decrypt`.
  */
 export async function openBlindIndex(stored: string, options: OpenBlindIndexOptions): Promise<BlindIndex> {
   if (options === null || typeof options !== 'object') throw new InvalidParameterError('openBlindIndex expects an options object');
-  const o = readOptions(options, ['name', 'bits', 'normalize', 'provider', 'providers', 'aead', 'maxEncryptedDataKeys'], 'openBlindIndex options');
+  const o = readOptions(options, ['name', 'bits', 'normalize', 'provider', 'providers', 'aead', 'maxEncryptedDataKeys', 'keyIds'], 'openBlindIndex options');
   const name = checkName(o.name);
   const bits = o.bits ?? 64;
   if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < 16 || bits > 256 || bits % 8 !== 0) {
@@ -100,14 +116,16 @@ export async function openBlindIndex(stored: string, options: OpenBlindIndexOpti
   }
   const normalize = o.normalize as ((s: string) => string) | undefined;
   if (normalize !== undefined && typeof normalize !== 'function') throw new InvalidParameterError('"normalize" must be a function');
-  const decryptOptions = {
+  const checked = checkDecryptOptions({
     provider: o.provider,
     providers: o.providers,
     aead: o.aead,
     maxEncryptedDataKeys: o.maxEncryptedDataKeys,
-    encryptionContext: { [BLIND_INDEX_PURPOSE]: name },
-  } as DecryptOptions;
-  const { plaintext } = await decrypt(envelopeFromText(stored), decryptOptions);
+    keyIds: o.keyIds,
+  });
+  const bytes = envelopeFromText(stored);
+  // SPEC.md §13: the context must be exactly the reserved binding, no entry more or less.
+  const { plaintext } = await decryptChecked(bytes, checked, checkContext({ [BLIND_INDEX_PURPOSE]: name }));
   if (plaintext.length !== 32) {
     wipe(plaintext);
     throw new DecryptionFailedError();

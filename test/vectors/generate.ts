@@ -22,7 +22,7 @@ import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { nobleAesGcm } from '../../src/core/aead/noble.js';
 import { TAG_LENGTH } from '../../src/core/aead/types.js';
-import { type CheckedContext, checkContext, encodeContext } from '../../src/core/context.js';
+import { type CheckedContext, PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE, checkContext, encodeContext, providerContext } from '../../src/core/context.js';
 import { sealWithDataKey } from '../../src/core/envelope.js';
 import type { ErrorCode } from '../../src/core/errors.js';
 import { type EncryptedDataKey, SINGLE_PASS_NONCE, encodeHeader, envelopeToText } from '../../src/core/format.js';
@@ -79,6 +79,27 @@ function rawContext(entries: [Uint8Array, Uint8Array][]): CheckedContext {
   return { map: Object.freeze({}), entries };
 }
 
+/** Lexicographic comparison of byte strings (SPEC.md §3.2 order). */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/**
+ * The provider context (SPEC.md §3.2.1) of a header context: the library's own function for a
+ * valid context; for faulty raw entries, the purpose entry inserted at its place in byte order
+ * (what a reader that skipped the rule under test would hand the provider).
+ */
+function providerContextOf(ctx: CheckedContext, raw: boolean): CheckedContext {
+  if (!raw) return providerContext(ctx);
+  const purpose: [Uint8Array, Uint8Array] = [utf8Encode(PROVIDER_PURPOSE_KEY), utf8Encode(PROVIDER_PURPOSE_VALUE)];
+  const entries = [...ctx.entries] as [Uint8Array, Uint8Array][];
+  const at = entries.findIndex(([k]) => compareBytes(k, purpose[0]) > 0);
+  entries.splice(at < 0 ? entries.length : at, 0, purpose);
+  return rawContext(entries);
+}
+
 /** `len(providerId) || providerId || len(keyId) || keyId || len(blob) || blob`. */
 function encodeEdk(e: EncryptedDataKey): Uint8Array {
   return new ByteWriter(128).lenBytes(utf8Encode(e.providerId)).lenBytes(utf8Encode(e.keyId)).lenBytes(e.blob).finish();
@@ -120,6 +141,14 @@ interface Scenario {
   context?: Record<string, string>;
   /** Faulty context entries, used instead of `context` for the header and the blob. */
   rawContextEntries?: [Uint8Array, Uint8Array][];
+  /** The header's context is not a valid map (e.g. a key twice), though `context` gives the map a lenient reader would see. */
+  invalidContext?: boolean;
+  /** Wrap the blob under the header context alone, without the purpose entry (a blob made for another purpose). */
+  blobWithoutPurpose?: boolean;
+  /** Open the envelope as a blind-index key of this name (SPEC.md §13) instead of as a message. */
+  blindIndexName?: string;
+  /** The reader's allow-list of master keys (SPEC.md §3.5 step 3). */
+  allowedKeyIds?: string[];
   requiredContext?: Record<string, string>;
   plaintext?: Uint8Array;
   /** Key id and version the blob names (default: the keyring's key). */
@@ -150,10 +179,13 @@ function build(s: Scenario): Vector {
   const blobKeyId = s.blobKeyId ?? KEY_ID;
   const blobKeyVersion = s.blobKeyVersion ?? KEY_VERSION;
 
+  // SPEC.md §3.2.1: the provider is asked with the provider context.
+  const pctx = providerContextOf(ctx, s.rawContextEntries !== undefined);
+  const blobCtx = s.blobWithoutPurpose ? ctx : pctx;
   // SPEC.md §6: the local provider's blob.
-  const blob = wrapDataKey(nobleAesGcm, MASTER_KEY, blobKeyId, blobKeyVersion, BLOB_NONCE, dataKey, ctx);
+  const blob = wrapDataKey(nobleAesGcm, MASTER_KEY, blobKeyId, blobKeyVersion, BLOB_NONCE, dataKey, blobCtx);
   const prefix = blobPrefix(blobKeyId, blobKeyVersion);
-  const blobAad = concatBytes(prefix, encodeContext(ctx));
+  const blobAad = concatBytes(prefix, encodeContext(blobCtx));
   assert(equalBytes(blob.subarray(0, prefix.length), prefix), 'blob prefix');
   assert(equalBytes(blob.subarray(prefix.length, prefix.length + 12), BLOB_NONCE), 'blob nonce');
 
@@ -203,9 +235,12 @@ function build(s: Scenario): Vector {
     ['key state', s.keyState ?? 'Enabled'],
     ['data key', hex(dataKey)],
     ['message id', hex(messageId)],
-    ['encryption context', s.rawContextEntries ? '(not a valid context; see the header)' : JSON.stringify(contextInput)],
+    ['encryption context', s.rawContextEntries || s.invalidContext ? INVALID_CONTEXT : JSON.stringify(contextInput)],
+    ['provider context', s.rawContextEntries || s.invalidContext ? INVALID_CONTEXT : JSON.stringify(pctx.map)],
   ];
   if (s.requiredContext) fields.push(['required context', JSON.stringify(s.requiredContext)]);
+  if (s.blindIndexName !== undefined) fields.push(['blind index name', s.blindIndexName]);
+  if (s.allowedKeyIds) fields.push(['allowed key ids', JSON.stringify(s.allowedKeyIds)]);
   if (blobKeyId !== KEY_ID) fields.push(['blob key id', blobKeyId]);
   if (blobKeyVersion !== KEY_VERSION) fields.push(['blob key version', String(blobKeyVersion)]);
   fields.push(
@@ -226,6 +261,13 @@ function build(s: Scenario): Vector {
 }
 
 // ---------------------------------------------------------------- scenarios
+
+/** The `encryption context` (and `provider context`) of a vector whose header context is not a valid map (SPEC.md §10.1). */
+const INVALID_CONTEXT = '(not a valid context; see the header)';
+/** The 32-byte key held by the blind-index key vectors. */
+const INDEX_KEY = seq(0xc0, 32);
+/** The context of a blind-index key named `users.email` (SPEC.md §13). */
+const INDEX_CONTEXT = { 'ek:blind-index': 'users.email' };
 
 const enc = utf8Encode;
 const ctxEntry = (k: string, v: string): [Uint8Array, Uint8Array] => [enc(k), enc(v)];
@@ -280,7 +322,7 @@ const SCENARIOS: Scenario[] = [
       'Two local encrypted data keys: the first names a key the keyring does not hold (ERR_KEY_NOT_FOUND, remembered), the second opens.',
     expect: 'success',
     edks: (local) => {
-      const missing = wrapDataKey(nobleAesGcm, MASTER_KEY, 'missing-key', 1, BLOB_NONCE, DATA_KEY_256, checkContext(CONTEXT));
+      const missing = wrapDataKey(nobleAesGcm, MASTER_KEY, 'missing-key', 1, BLOB_NONCE, DATA_KEY_256, providerContext(checkContext(CONTEXT)));
       return [{ providerId: 'local', keyId: 'missing-key', blob: missing }, local];
     },
   },
@@ -382,9 +424,30 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'fail-data-key-wrong-length',
     description:
-      'The blob holds a 24-byte data key (the local provider allows 1..1024 bytes), but an envelope data key must be 16 or 32 bytes: the provider answer is refused.',
-    expect: 'ERR_PROVIDER',
+      'The blob holds a 24-byte data key (the local provider allows 1..1024 bytes), but a data key of suite 0x01 is 16 or 32 bytes: the answer is not a data key of this envelope, a decryption failure.',
+    expect: 'ERR_DECRYPTION_FAILED',
     dataKey: seq(0x20, 24),
+  },
+  {
+    name: 'fail-blob-without-purpose',
+    description:
+      'The blob was made under the envelope context alone, without the "ek:purpose" entry (as a ciphertext another application made under the same master key), and commitment and body are built from the very bytes it holds: the provider is asked with the provider context, so it refuses.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    dataKey: DATA_KEY_128,
+    blobWithoutPurpose: true,
+  },
+  {
+    name: 'success-key-allowed',
+    description: 'The reader allows only master key "vector-key-1", the key the provider says it used.',
+    expect: 'success',
+    allowedKeyIds: ['vector-key-1'],
+  },
+  {
+    name: 'fail-key-not-allowed',
+    description:
+      'The reader allows only master key "other-key"; the provider unwraps the data key with "vector-key-1", so the answer is refused (whatever the header says).',
+    expect: 'ERR_DECRYPTION_FAILED',
+    allowedKeyIds: ['other-key'],
   },
 
   // -- malformed envelopes (header failures)
@@ -429,8 +492,10 @@ const SCENARIOS: Scenario[] = [
   },
   {
     name: 'fail-context-duplicate-key',
-    description: 'Context with "tenant" twice (same value), otherwise valid.',
+    description:
+      'Context with "tenant" twice (same value), otherwise valid: the blob is wrapped with the map a reader that kept one of the two would see.',
     expect: 'ERR_MALFORMED_ENVELOPE',
+    invalidContext: true,
     header: (p) => {
       const w = new ByteWriter(64).u8(3).lenBytes(enc('purpose')).lenBytes(enc('vectors'));
       w.lenBytes(enc('tenant')).lenBytes(enc('acme')).lenBytes(enc('tenant')).lenBytes(enc('acme'));
@@ -502,6 +567,62 @@ const SCENARIOS: Scenario[] = [
     description: 'Nine copies of the local encrypted data key: one more than the default limit of 8, otherwise valid.',
     expect: 'ERR_MALFORMED_ENVELOPE',
     edks: (local) => Array.from({ length: 9 }, () => local),
+  },
+
+  {
+    name: 'fail-reserved-context-key',
+    description:
+      'The header context holds the key "ek:other": keys starting with "ek:" are reserved for the library, and an envelope read as a message holds none.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    context: { 'ek:other': 'x', tenant: 'acme' },
+  },
+
+  // -- blind-index keys (SPEC.md §13)
+  {
+    name: 'success-blind-index-key',
+    description: 'A blind-index key named "users.email": 32 bytes under the context {"ek:blind-index": "users.email"}, opened as that index key.',
+    expect: 'success',
+    context: INDEX_CONTEXT,
+    plaintext: INDEX_KEY,
+    blindIndexName: 'users.email',
+  },
+  {
+    name: 'fail-blind-index-key-read-as-message',
+    description: 'The blind-index key of success-blind-index-key read as an ordinary message: its context holds a reserved key.',
+    expect: 'ERR_MALFORMED_ENVELOPE',
+    context: INDEX_CONTEXT,
+    plaintext: INDEX_KEY,
+  },
+  {
+    name: 'fail-blind-index-key-other-name',
+    description: 'The blind-index key "users.email" opened as the index key "users.phone".',
+    expect: 'ERR_DECRYPTION_FAILED',
+    context: INDEX_CONTEXT,
+    plaintext: INDEX_KEY,
+    blindIndexName: 'users.phone',
+  },
+  {
+    name: 'fail-blind-index-key-extra-entry',
+    description: 'A blind-index key whose context holds one entry more than {"ek:blind-index": "users.email"}: the context must be exactly that.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    context: { ...INDEX_CONTEXT, tenant: 'acme' },
+    plaintext: INDEX_KEY,
+    blindIndexName: 'users.email',
+  },
+  {
+    name: 'fail-blind-index-key-not-bound',
+    description: 'An ordinary envelope (context {"tenant":"acme","purpose":"vectors"}) holding 32 bytes, opened as the index key "users.email".',
+    expect: 'ERR_DECRYPTION_FAILED',
+    plaintext: INDEX_KEY,
+    blindIndexName: 'users.email',
+  },
+  {
+    name: 'fail-blind-index-key-wrong-length',
+    description: 'A blind-index key envelope that holds 16 bytes instead of 32.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    context: INDEX_CONTEXT,
+    plaintext: INDEX_KEY.subarray(0, 16),
+    blindIndexName: 'users.email',
   },
 
   // -- provider and key failures
@@ -581,7 +702,33 @@ const SCENARIOS: Scenario[] = [
     plaintext: TEXT_PLAINTEXT,
     mutateText: (t) => 'ek2.' + t.slice(4),
   },
+  ...textPrefixVectors(),
 ];
+
+/**
+ * SPEC.md §4: `ek` + a version 1..255 in canonical decimal + `.` is a version prefix
+ * (ERR_UNSUPPORTED_VERSION unless it is `ek1.`); anything else is malformed.
+ */
+function textPrefixVectors(): Scenario[] {
+  const cases: [string, Expect, string][] = [
+    ['ek10', 'ERR_UNSUPPORTED_VERSION', 'version 10, a later format version'],
+    ['ek255', 'ERR_UNSUPPORTED_VERSION', 'version 255, the largest a version byte holds'],
+    ['ek0', 'ERR_MALFORMED_ENVELOPE', 'version 0 is not a version prefix (versions are 1 to 255)'],
+    ['ek00', 'ERR_MALFORMED_ENVELOPE', 'a leading zero: not canonical decimal, so not a version prefix'],
+    ['ek01', 'ERR_MALFORMED_ENVELOPE', 'a leading zero: not canonical decimal (it is not "ek1.")'],
+    ['ek09', 'ERR_MALFORMED_ENVELOPE', 'a leading zero: not canonical decimal'],
+    ['ek256', 'ERR_MALFORMED_ENVELOPE', '256 is beyond the version byte'],
+    ['ek1000', 'ERR_MALFORMED_ENVELOPE', 'four digits: beyond the version byte'],
+  ];
+  return cases.map(([prefix, expect, why]) => ({
+    name: `text-fail-${prefix}-prefix`,
+    description: `Text form with prefix "${prefix}.": ${why}.`,
+    expect,
+    form: 'text' as const,
+    plaintext: TEXT_PLAINTEXT,
+    mutateText: (t: string) => `${prefix}.` + t.slice(4),
+  }));
+}
 
 /** Every vector, in scenario order. */
 export function buildVectors(): Vector[] {

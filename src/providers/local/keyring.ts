@@ -279,7 +279,7 @@ export class LocalKeyring implements KeyProvider {
     const v = k.versions[k.versions.length - 1]!;
     const plaintext = randomBytes(req.numberOfBytes);
     try {
-      const ciphertextBlob = wrapDataKey(this.#aead, v.material, k.keyId, v.version, randomPublicBytes(NONCE_LENGTH), plaintext, req.context);
+      const ciphertextBlob = wrapDataKey(this.#aead, v.material, k.keyId, v.version, randomBytes(NONCE_LENGTH), plaintext, req.context);
       return { keyId: k.keyId, plaintext, ciphertextBlob };
     } catch (e) {
       wipe(plaintext);

@@ -15,7 +15,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { nobleAesGcm } from '../../../src/core/aead/noble.js';
 import { TAG_LENGTH } from '../../../src/core/aead/types.js';
 import { BLIND_INDEX_LABEL } from '../../../src/records/blind-index.js';
-import { checkContext } from '../../../src/core/context.js';
+import { checkContext, providerContext } from '../../../src/core/context.js';
 import { deriveFieldKeys, fieldBinding } from '../../../src/records/fields.js';
 import { LAYOUT_FIELD, LAYOUT_SINGLE, SINGLE_PASS_NONCE, encodeHeader, envelopeToText } from '../../../src/core/format.js';
 import { base64UrlEncode } from '../../../src/internal/base64.js';
@@ -68,7 +68,8 @@ type BindingValue = string | number | null;
 /** A record header (SPEC.md §12): the local EDK for the fixed data key, the given message id and layout. */
 function recordHeader(messageId: Uint8Array, layout: number = LAYOUT_FIELD) {
   const context = checkContext(CONTEXT);
-  const blob = wrapDataKey(nobleAesGcm, MASTER_KEY, KEY_ID, KEY_VERSION, BLOB_NONCE, DATA_KEY, context);
+  // SPEC.md §3.2.1: the blob is bound to the provider context.
+  const blob = wrapDataKey(nobleAesGcm, MASTER_KEY, KEY_ID, KEY_VERSION, BLOB_NONCE, DATA_KEY, providerContext(context));
   const { contentKey, commitment } = deriveKeys(DATA_KEY, messageId);
   contentKey.fill(0);
   const header = encodeHeader({ layout, messageId, context, encryptedDataKeys: [{ providerId: 'local', keyId: KEY_ID, blob }], commitment });
