@@ -635,6 +635,19 @@ describe('temporary files and symbolic links', () => {
     expect((await loadKeyring(target, NONE)).listKeys()).toHaveLength(4);
     expect((await fs.stat(target)).mode & 0o777).toBe(0o600);
     expect(await filesIn(sub)).toEqual(['link.keyring.json', 'real.keyring.json']);
+    // a stale temporary file next to the target (another folder) is removed by a save or load through the link
+    const other = await fs.mkdtemp(path.join(dir, 'link-target-'));
+    const far = path.join(other, 'far.keyring.json');
+    await saveKeyring(far, kr, NONE);
+    const farLink = path.join(sub, 'far-link.json');
+    await fs.symlink(far, farLink);
+    const stale = path.join(other, `.far.keyring.json.${2 ** 22 + 4321}.0123456789ab.tmp`);
+    for (const via of ['save', 'load'] as const) {
+      await fs.writeFile(stale, 'x');
+      if (via === 'save') await saveKeyring(farLink, kr, NONE);
+      else await loadKeyring(farLink, NONE);
+      expect(await filesIn(other), via).toEqual(['far.keyring.json']);
+    }
     const dangling = path.join(sub, 'dangling.json');
     await fs.symlink(path.join(sub, 'missing.json'), dangling);
     await expectCode(() => saveKeyring(dangling, kr, NONE), 'ERR_KEYRING_FILE');

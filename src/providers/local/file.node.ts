@@ -275,11 +275,11 @@ export async function saveKeyring(file: string, keyring: LocalKeyring, options: 
   // Options are checked before the file is touched.
   _checkSerializeOptions(serializeOptions);
   if (previousPassphrase !== undefined) _checkSerializeOptions({ passphrase: previousPassphrase as string | Uint8Array });
-  await removeStaleTempFiles(file);
   let target: string;
   let existing: string | undefined;
   try {
     target = await resolveTarget(file);
+    await removeStaleTempFiles(target); // next to the file written: a link's target
     existing = await readKeyringText(target);
   } catch (e) {
     if (!discardExistingKeys) {
@@ -339,7 +339,7 @@ export async function loadKeyring(file: string, options: LoadKeyringOptions = {}
   const { passphrase, protection, minGeneration, aead } = readOptions(options, ['passphrase', 'protection', 'minGeneration', 'aead'], 'loadKeyring options');
   const parseOptions = { passphrase, protection, minGeneration, aead: aead ?? nodeAesGcm } as ParseKeyringOptions;
   _checkParseOptions(parseOptions); // before the file is touched
-  await removeStaleTempFiles(file);
+  await removeStaleTempFiles(await resolveTarget(file).catch(() => file));
   const text = await readKeyringText(file);
   if (text === undefined) throw new KeyringFileError(`keyring file could not be read: ${file} (no such file)`);
   return parseKeyring(text, parseOptions);

@@ -161,9 +161,10 @@ export function _deletedKeyIds(kr: LocalKeyring): ReadonlySet<string> {
 /**
  * An in-memory set of master keys implementing the {@link KeyProvider} contract.
  *
- * Data keys are random and wrapped with AES-256-GCM under the key's current
- * version, with the canonical encoding of the encryption context as associated
- * data; the blob records key id and version (SPEC.md §6).
+ * Data keys are random and wrapped with XAES-256-GCM (a fresh 24-byte nonce
+ * from the CSPRNG for each) under the key's current version, with the
+ * canonical encoding of the encryption context as associated data; the blob
+ * records key id and version (SPEC.md §6).
  *
  * @example
  * ```ts
