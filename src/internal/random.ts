@@ -5,8 +5,8 @@
  * Two entry points:
  * - {@link randomBytes} for secrets (data keys, master keys, index keys): each
  *   call asks the CSPRNG directly, so no future key ever waits in memory.
- * - {@link randomPublicBytes} for values stored in clear (message ids, nonces,
- *   key ids): small requests are served from a 1 KiB pool that one
+ * - {@link randomPublicBytes} for values stored in clear (message ids, key
+ *   ids): small requests are served from a 1 KiB pool that one
  *   `getRandomValues` call refills. That call has a fixed cost of several
  *   microseconds whatever its length (on Node it crosses into C++ and
  *   OpenSSL), as much as the rest of a small envelope. The bytes are the
@@ -37,7 +37,10 @@ function pid(): number | undefined {
   return typeof p === 'number' ? p : undefined;
 }
 
-/** `n` fresh random bytes straight from the CSPRNG, a new array the caller owns. For secrets. */
+/**
+ * `n` fresh random bytes straight from the CSPRNG, a new array the caller owns. For secrets,
+ * and for the local keyring's blob nonces (SPEC.md §6), which must never come from the pool.
+ */
 export function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
   const c = csprng();
@@ -45,7 +48,7 @@ export function randomBytes(n: number): Uint8Array {
   return out;
 }
 
-/** `n` random bytes for a value stored in clear (message id, nonce, key id), from the pool when small. */
+/** `n` random bytes for a value stored in clear (message id, key id), from the pool when small. */
 export function randomPublicBytes(n: number): Uint8Array {
   if (n <= POOLED_MAX) {
     const now = pid();
