@@ -16,6 +16,7 @@ try {
   // 1. A keyring with one master key, saved (atomically, mode 0600) and loaded back.
   const created = new LocalKeyring();
   const key = created.createKey({ alias: 'alias/demo', description: 'demo key' });
+  // A low scrypt cost (the lowest allowed) keeps the demo quick; leave the default in real use.
   await saveKeyring(file, created, { passphrase: 'demo passphrase', scrypt: { N: 2 ** 14, r: 8, p: 1 } });
   created.destroy();
   const keyring = await loadKeyring(file, { passphrase: 'demo passphrase' });

@@ -8,7 +8,7 @@
  */
 export { encrypt, decrypt, encryptText, decryptText, inspect, MAX_PLAINTEXT_BYTES, MAX_ALLOWED_KEY_IDS } from './core/envelope.js';
 export type { EncryptOptions, DecryptOptions, DecryptResult, EnvelopeInfo } from './core/envelope.js';
-export { LocalKeyring, LOCAL_PROVIDER_ID, checkAlias } from './providers/local/keyring.js';
+export { LocalKeyring, LOCAL_PROVIDER_ID, KEYRING_LIMITS, checkAlias } from './providers/local/keyring.js';
 export type { KeyInfo, KeyState, CreateKeyOptions, LocalKeyringOptions, KeyringState } from './providers/local/keyring.js';
 export {
   KEY_SPEC_BYTES,
@@ -47,7 +47,7 @@ export {
   DECRYPTION_FAILED_MESSAGE,
 } from './core/errors.js';
 export type { ErrorCode } from './core/errors.js';
-export { serializeKeyring, parseKeyring, DEFAULT_SCRYPT, SCRYPT_BOUNDS, KEYRING_FORMAT, KEYRING_VERSION } from './providers/local/file-format.js';
+export { serializeKeyring, parseKeyring, DEFAULT_SCRYPT, SCRYPT_BOUNDS, KEYRING_FORMAT, KEYRING_VERSION, MAX_KEYRING_TEXT_BYTES } from './providers/local/file-format.js';
 export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './providers/local/file-format.js';
 export { encryptObject, decryptObject, encryptObjects, decryptObjects } from './records/objects.js';
 export type { ValueSchema, EncryptObjectOptions, DecryptObjectOptions, BatchResult, BatchOptions } from './records/objects.js';

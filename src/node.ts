@@ -5,6 +5,7 @@
  */
 export { nodeAesGcm } from './core/aead/node.js';
 export { saveKeyring, loadKeyring, writeFileAtomic, MAX_KEYRING_FILE_BYTES } from './providers/local/file.node.js';
+export type { SaveKeyringOptions, LoadKeyringOptions } from './providers/local/file.node.js';
 export {
   serializeKeyring,
   parseKeyring,
@@ -12,5 +13,6 @@ export {
   SCRYPT_BOUNDS,
   KEYRING_FORMAT,
   KEYRING_VERSION,
+  MAX_KEYRING_TEXT_BYTES,
 } from './providers/local/file-format.js';
 export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './providers/local/file-format.js';

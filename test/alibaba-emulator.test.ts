@@ -275,9 +275,13 @@ describe('the envelope-kit-kms-emulator command', () => {
       const kr = new LocalKeyring();
       const { keyId } = kr.createKey({ alias: 'alias/from-file' });
       const file = join(dir, 'k.json');
-      await saveKeyring(file, kr);
+      await saveKeyring(file, kr, { protection: 'none' });
+      // A keyring file needs --passphrase-env or an explicit --unprotected-keyring.
+      await expect(main(['--keyring', file, '--json'])).rejects.toThrow('--unprotected-keyring');
+      await expect(main(['--keyring', file, '--passphrase-env', 'EK_TEST_UNSET_VARIABLE'])).rejects.toThrow('is not set');
+      await expect(main(['--unprotected-keyring'])).rejects.toThrow('need --keyring');
       capture();
-      const stop = await main(['--keyring', file, '--json']);
+      const stop = await main(['--keyring', file, '--unprotected-keyring', '--json']);
       try {
         const info = JSON.parse(out) as { url: string; credentials: { accessKeyId: string; accessKeySecret: string }; keys: { keyId: string }[] };
         expect(info.keys.map((k) => k.keyId)).toEqual([keyId]);

@@ -33,13 +33,13 @@ describe.each(['v3', 'v1'] as const)('envelopes through Alibaba Cloud KMS (%s)',
     const provider = providerFor(kms, { signatureVersion });
     const env = await encrypt(utf8('hello'), { provider, keyId, encryptionContext: { a: '1' } });
     await expect(decrypt(env, { provider, encryptionContext: { a: '2' } })).rejects.toBeInstanceOf(DecryptionFailedError);
-    // Flip a byte of the wrapped key inside the KMS blob (the emulator's blob starts 0x01 || len || keyId,
+    // Flip a byte of the wrapped key inside the KMS blob (the emulator's blob starts 0x02 || len || keyId,
     // SPEC.md §6): KMS refuses it, and the envelope says only "decryption failed".
-    const prefix = [0x01, keyId.length, ...utf8(keyId)];
+    const prefix = [0x02, keyId.length, ...utf8(keyId)];
     const at = env.findIndex((_, i) => prefix.every((b, j) => env[i + j] === b));
     expect(at).toBeGreaterThan(0);
     const tampered = env.slice();
-    tampered[at + prefix.length + 1 + 12 + 3]! ^= 0x40;
+    tampered[at + prefix.length + 1 + 24 + 3]! ^= 0x40;
     const kmsCallsBefore = kms.requests.length;
     await expect(decrypt(tampered, { provider })).rejects.toBeInstanceOf(DecryptionFailedError);
     expect(kms.requests.slice(kmsCallsBefore).map((r) => r.code)).toEqual(['InvalidParameter']);

@@ -4,12 +4,19 @@
  */
 import util from 'node:util';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { shake128 } from '@noble/hashes/sha3.js';
+import { describe, expect, it, vi } from 'vitest';
+import { nobleAesGcm } from '../src/core/aead/noble.js';
+import { nodeAesGcm } from '../src/core/aead/node.js';
+import { checkContext, encodeContext } from '../src/core/context.js';
+import { concatBytes } from '../src/internal/bytes.js';
+import { xaesDerive, xaesOpen, xaesSeal } from '../src/providers/local/xaes.js';
 import { parseHeader } from '../src/core/format.js';
 import {
   DecryptionFailedError,
   EnvelopeKitError,
   InvalidParameterError,
+  KEYRING_LIMITS,
   KeyDisabledError,
   KeyNotFoundError,
   LocalKeyring,
@@ -18,7 +25,7 @@ import {
   encrypt,
 } from '../src/index.js';
 import { parseLocalBlob } from '../src/providers/local/blob.js';
-import { caught, expectCode, expectNoSecret, fromUtf8, numRuns, utf8 } from './core-helpers.js';
+import { caught, expectCode, expectNoSecret, fromUtf8, hex, numRuns, utf8 } from './core-helpers.js';
 
 function keyringWithKey(alias?: string): { keyring: LocalKeyring; keyId: string } {
   const keyring = new LocalKeyring();
@@ -354,5 +361,164 @@ describe('errors from the keyring are typed', () => {
     const dk = await keyring.generateDataKey({ keyId, encryptionContext: { a: 'b' } });
     await expect(keyring.decrypt({ ciphertextBlob: dk.ciphertextBlob })).rejects.toBeInstanceOf(DecryptionFailedError);
     await expect(new LocalKeyring().decrypt({ ciphertextBlob: dk.ciphertextBlob })).rejects.toBeInstanceOf(KeyNotFoundError);
+  });
+});
+
+describe('XAES-256-GCM (C2SP) under the local blob', () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const N = enc('ABCDEFGHIJKLMNOPQRSTUVWX');
+  const BACKENDS = [nobleAesGcm, nodeAesGcm, { ...nobleAesGcm, aes256Ecb: undefined }];
+
+  it.each(BACKENDS.map((b, i) => [i, b] as const))('matches the published vectors, every intermediate value (backend %i)', (_i, aead) => {
+    const d1 = xaesDerive(aead, new Uint8Array(32).fill(1), N);
+    expect([hex(d1.L), hex(d1.K1), hex(d1.Kx), hex(d1.Nx)]).toEqual([
+      '7298caa565031eadc6ce23d23ea66378',
+      'e531954aca063d5b8d9c47a47d4cc6f0',
+      'c8612c9ed53fe43e8e005b828a1631a0bbcb6ab2f46514ec4f439fcfd0fa969b',
+      '4d4e4f505152535455565758',
+    ]);
+    const pt = enc('XAES-256-GCM');
+    const out1 = new Uint8Array(pt.length + 16);
+    xaesSeal(aead, new Uint8Array(32).fill(1), N, new Uint8Array(0), pt, out1);
+    expect(hex(out1)).toBe('ce546ef63c9cc60765923609b33a9a1974e96e52daf2fcf7075e2271');
+    // MSB(L) = 1
+    const d3 = xaesDerive(aead, new Uint8Array(32).fill(3), N);
+    expect([hex(d3.L), hex(d3.K1), hex(d3.Kx)]).toEqual([
+      '91c08762876dccf9ba204a33768fa5fe',
+      '23810ec50edb99f374409466ed1f4b7b',
+      'e9c621d4cdd9b11b00a6427ad7e559aeedd66b3857646677748f8ca796cb3fd8',
+    ]);
+    const out3 = new Uint8Array(pt.length + 16);
+    xaesSeal(aead, new Uint8Array(32).fill(3), N, enc('c2sp.org/XAES-256-GCM'), pt, out3);
+    expect(hex(out3)).toBe('986ec1832593df5443a179437fd083bf3fdb41abd740a21f71eb769d');
+    const back = new Uint8Array(pt.length);
+    expect(xaesOpen(aead, new Uint8Array(32).fill(3), N, enc('c2sp.org/XAES-256-GCM'), out3, back)).toBe(true);
+    expect(fromUtf8(back)).toBe('XAES-256-GCM');
+    out3[0]! ^= 1;
+    expect(xaesOpen(aead, new Uint8Array(32).fill(3), N, enc('c2sp.org/XAES-256-GCM'), out3, back)).toBe(false);
+  });
+
+  it('property: round-trips on both backends with the same bytes; any change to key, nonce, aad or ciphertext is detected', () => {
+    const bytesArb = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
+    fc.assert(
+      fc.property(bytesArb(32, 32), bytesArb(24, 24), bytesArb(0, 64), bytesArb(0, 64), fc.nat(), fc.integer({ min: 0, max: 3 }), (key, nonce, pt, aad, at, which) => {
+        const a = new Uint8Array(pt.length + 16);
+        const b = new Uint8Array(pt.length + 16);
+        xaesSeal(nodeAesGcm, key, nonce, aad, pt, a);
+        xaesSeal(nobleAesGcm, key, nonce, aad, pt, b);
+        expect(hex(a)).toBe(hex(b));
+        const out = new Uint8Array(pt.length);
+        expect(xaesOpen(nobleAesGcm, key, nonce, aad, a, out)).toBe(true);
+        expect(hex(out)).toBe(hex(pt));
+        const [k, n, d, c] = [key.slice(), nonce.slice(), aad.slice(), a.slice()];
+        const target = [k, n, d, c][which]!;
+        if (target.length === 0) return;
+        target[at % target.length]! ^= 1 << (at % 8);
+        expect(xaesOpen(nodeAesGcm, k, n, d, c, out)).toBe(false);
+      }),
+      { numRuns: numRuns(200) },
+    );
+  });
+
+  it('matches the accumulated randomized vector (10 000 iterations, SHAKE-128)', () => {
+    // The 1 000 000-iteration hash (2163ae14…85ab15) also matches; it takes about a minute, so it is not run here.
+    const rng = shake128.create({});
+    const digest = shake128.create({ dkLen: 32 });
+    for (let i = 0; i < 10_000; i++) {
+      const key = rng.xof(32);
+      const nonce = rng.xof(24);
+      const pt = rng.xof(rng.xof(1)[0]!);
+      const aad = rng.xof(rng.xof(1)[0]!);
+      const ct = new Uint8Array(pt.length + 16);
+      xaesSeal(nodeAesGcm, key, nonce, aad, pt, ct);
+      digest.update(ct);
+    }
+    expect(hex(digest.digest())).toBe('e6b9edf2df6cec60c8cbd864e2211b597fb69a529160cd040d56c0c210081939');
+  });
+
+  it('each blob has a fresh 24-byte nonce straight from the CSPRNG, not from the public pool', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const spy = vi.spyOn(globalThis.crypto, 'getRandomValues');
+    const a = await keyring.generateDataKey({ keyId });
+    // one call for the data key and one for the blob nonce, each of exactly its own size (the pool draws 1 KiB)
+    const sizes = spy.mock.calls.map(([arr]) => (arr as Uint8Array).length);
+    spy.mockRestore();
+    expect(sizes).toEqual([32, 24]);
+    const b = await keyring.generateDataKey({ keyId });
+    const ha = parseLocalBlob(a.ciphertextBlob);
+    const hb = parseLocalBlob(b.ciphertextBlob);
+    expect(ha.nonce).toHaveLength(24);
+    expect(a.ciphertextBlob[0]).toBe(0x02);
+    expect(hex(ha.nonce)).not.toBe(hex(hb.nonce));
+    // the data key is sealed with the XAES subkey, not with the master key itself
+    const master = keyring.exportState().keys[0]!.versions[0]!.material;
+    const out = new Uint8Array(ha.sealed.length - 16);
+    expect(nodeAesGcm.open(master, ha.nonce.subarray(12), concatBytes(ha.prefix, encodeContext(checkContext({}))), ha.sealed, out)).toBe(false);
+    expect(nodeAesGcm.open(xaesDerive(nodeAesGcm, master, ha.nonce).Kx, ha.nonce.subarray(12), concatBytes(ha.prefix, encodeContext(checkContext({}))), ha.sealed, out)).toBe(true);
+    expect(hex(out)).toBe(hex(a.plaintext));
+  });
+
+  it('a blob of the former layout (0x01, AES-256-GCM under the master key) is refused as a decryption failure', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const { ciphertextBlob } = await keyring.generateDataKey({ keyId });
+    const old = ciphertextBlob.slice();
+    old[0] = 0x01;
+    await expectCode(() => keyring.decrypt({ ciphertextBlob: old }), 'ERR_DECRYPTION_FAILED');
+  });
+});
+
+describe('fromState and the keyring limits', () => {
+  const version = { version: 1, createdAt: '2025-01-01T00:00:00.000Z', material: new Uint8Array(32) };
+  const key = { keyId: 'abc', state: 'Enabled' as const, description: '', createdAt: '2025-01-01T00:00:00.000Z', versions: [version] };
+
+  it('refuses an alias that is not an own, plain data property (a getter, __proto__, a symbol)', () => {
+    const getter = {};
+    Object.defineProperty(getter, 'alias/x', { get: () => 'abc', enumerable: true });
+    const proto = JSON.parse('{"__proto__": "abc"}') as Record<string, string>;
+    const sym = { [Symbol('s')]: 'abc' } as unknown as Record<string, string>;
+    for (const aliases of [getter, proto, sym]) {
+      expect(() => LocalKeyring.fromState({ keys: [key], aliases: aliases as Record<string, string> })).toThrow(InvalidParameterError);
+    }
+    expect(LocalKeyring.fromState({ keys: [key], aliases: { 'alias/x': 'abc' } }).listAliases()).toEqual([{ alias: 'alias/x', keyId: 'abc' }]);
+  });
+
+  it('bounds every size before doing the work: a 4 MiB alias, description or key id, 10001 keys', () => {
+    const M = 4 * 1024 * 1024;
+    const cases: Parameters<typeof LocalKeyring.fromState>[0][] = [
+      { keys: [key], aliases: { ['alias/' + 'a'.repeat(M)]: 'abc' } },
+      { keys: [{ ...key, description: 'd'.repeat(M) }], aliases: {} },
+      { keys: [{ ...key, createdAt: 'c'.repeat(65) }], aliases: {} },
+      { keys: [{ ...key, keyId: 'k'.repeat(M) }], aliases: {} },
+      { keys: [{ ...key, versions: [{ ...version, createdAt: 'c'.repeat(M) }] }], aliases: {} },
+      { keys: Array.from({ length: KEYRING_LIMITS.maxKeys + 1 }, (_, i) => ({ ...key, keyId: `k${i}` })), aliases: {} },
+    ];
+    for (const state of cases) {
+      const started = performance.now();
+      expect(() => LocalKeyring.fromState(state)).toThrow(InvalidParameterError);
+      expect(performance.now() - started).toBeLessThan(500);
+    }
+  });
+
+  it('counts description and createdAt in bytes of UTF-8, and wants well-formed strings', () => {
+    const kr = new LocalKeyring();
+    expect(() => kr.createKey({ description: '\u00e9'.repeat(4097) })).toThrow(InvalidParameterError); // 8194 bytes, 4097 code units
+    expect(kr.createKey({ description: '\u00e9'.repeat(4096) }).description).toHaveLength(4096);
+    expect(() => kr.createKey({ description: 'lone \udc00' })).toThrow(InvalidParameterError);
+    expect(() => LocalKeyring.fromState({ keys: [{ ...key, description: '\u{1f511}'.repeat(2049) }], aliases: {} })).toThrow(InvalidParameterError);
+    expect(() => LocalKeyring.fromState({ keys: [{ ...key, createdAt: '\u00e9'.repeat(33) }], aliases: {} })).toThrow(InvalidParameterError);
+    expect(LocalKeyring.fromState({ keys: [{ ...key, createdAt: '\u00e9'.repeat(32) }], aliases: {} }).listKeys()).toHaveLength(1);
+  });
+
+  it('a keyring refuses to grow past its limits', () => {
+    const kr = LocalKeyring.fromState({
+      keys: Array.from({ length: KEYRING_LIMITS.maxKeys }, (_, i) => ({ ...key, keyId: `k${i}` })),
+      aliases: {},
+    });
+    expect(() => kr.createKey()).toThrow(InvalidParameterError);
+    const one = LocalKeyring.fromState({
+      keys: [{ ...key, versions: Array.from({ length: KEYRING_LIMITS.maxVersionsPerKey }, (_, i) => ({ ...version, version: i + 1 })) }],
+      aliases: {},
+    });
+    expect(() => one.rotateKey('abc')).toThrow(InvalidParameterError);
   });
 });

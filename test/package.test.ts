@@ -196,7 +196,7 @@ describe('the package, as a consumer loads it', () => {
       kr.createKey({ alias: 'alias/pkg' });
       const text = await ek.encryptText(new TextEncoder().encode('from esm'), { provider: kr, keyId: 'alias/pkg', encryptionContext: { via: 'esm' } });
       const back = await ek.decryptText(text, { provider: kr, encryptionContext: { via: 'esm' } });
-      await saveKeyring(process.argv[1], kr);
+      await saveKeyring(process.argv[1], kr, { protection: 'none' });
       console.log(JSON.stringify({
         resolved: import.meta.resolve('envelope-kit'),
         backend: (await import('#aead-default')).defaultAesGcm.name,
@@ -219,7 +219,7 @@ describe('the package, as a consumer loads it', () => {
     expect(require.resolve('envelope-kit')).toBe(path.join(dist, 'index.cjs'));
     const ek = require('envelope-kit') as typeof import('../src/index.js');
     const { loadKeyring } = require('envelope-kit/node') as typeof import('../src/node.js');
-    const kr = await loadKeyring(file);
+    const kr = await loadKeyring(file, { protection: 'none' });
     const back = await ek.decryptText(r.text, { provider: kr, encryptionContext: { via: 'esm' } });
     expect(new TextDecoder().decode(back.plaintext)).toBe('from esm');
   });

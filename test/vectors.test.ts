@@ -7,7 +7,7 @@
  * and the committed files must be exactly what the generator writes.
  */
 import { execFileSync } from 'node:child_process';
-import { createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -430,23 +430,43 @@ interface Unwrapped {
   blobAad: Uint8Array;
 }
 
+/** §6: XAES-256-GCM subkey and nonce (C2SP), on node:crypto's AES-256. */
+function xaesKey(key: Uint8Array, nonce: Uint8Array): { kx: Uint8Array; nx: Uint8Array } {
+  const aes = (b: Uint8Array) => {
+    const c = createCipheriv('aes-256-ecb', key, null).setAutoPadding(false);
+    return new Uint8Array(Buffer.concat([c.update(b), c.final()]));
+  };
+  const l = aes(new Uint8Array(16));
+  const k1 = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) k1[i] = ((l[i]! << 1) | (i < 15 ? l[i + 1]! >> 7 : 0)) & 0xff;
+  if (l[0]! >= 0x80) k1[15]! ^= 0x87;
+  const m = (i: number) => concat(Uint8Array.of(0, i, 0x58, 0), nonce.subarray(0, 12)).map((b, j) => b ^ k1[j]!);
+  return { kx: concat(aes(m(1)), aes(m(2))), nx: nonce.subarray(12, 24) };
+}
+
+/** §6: XAES-256-GCM open, or undefined when the tag fails. */
+function xaesOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+  const { kx, nx } = xaesKey(key, nonce);
+  return gcmOpen(kx, nx, aad, sealed);
+}
+
 /** §6: the local provider's `decrypt(blob, context)`; `context` is its canonical encoding. */
 function localDecrypt(kr: SpecKeyring, blob: Uint8Array, context: Uint8Array): Unwrapped {
   if (blob.length < 1 || blob.length > 4096) specFail('ERR_INVALID_PARAMETER', 'blob size');
   const r = new Reader(blob, DECRYPTION_FAILED);
-  if (r.u8('format') !== 0x01) specFail(DECRYPTION_FAILED, 'blob format');
+  if (r.u8('format') !== 0x02) specFail(DECRYPTION_FAILED, 'blob format');
   const keyId = utf8(r.lenBytes('key id', 1, 64));
   if (keyId === undefined || !/^[A-Za-z0-9_-]{1,64}$/.test(keyId)) specFail(DECRYPTION_FAILED, 'blob key id');
   const version = r.len('version', 1, 16383);
   const prefix = blob.subarray(0, r.pos);
-  const nonce = r.take(12, 'nonce');
+  const nonce = r.take(24, 'nonce');
   const sealed = blob.subarray(r.pos);
   if (sealed.length - 16 < 1 || sealed.length - 16 > 1024) specFail(DECRYPTION_FAILED, 'blob data key length');
   if (keyId !== kr.keyId) specFail('ERR_KEY_NOT_FOUND', 'key not found');
   if (kr.state !== 'Enabled') specFail('ERR_KEY_DISABLED', 'key disabled');
   const master = kr.versions.get(version) ?? specFail(DECRYPTION_FAILED, 'no such version');
   const blobAad = concat(prefix, context);
-  const dataKey = gcmOpen(master, nonce, blobAad, sealed) ?? specFail(DECRYPTION_FAILED, 'blob tag');
+  const dataKey = xaesOpen(master, nonce, blobAad, sealed) ?? specFail(DECRYPTION_FAILED, 'blob tag');
   return { keyId: keyId!, dataKey, blobNonce: nonce, blobAad };
 }
 
@@ -574,11 +594,11 @@ describe('independent decryptor written from SPEC.md', () => {
     const blob = bytes(v, 'blob');
     const master = bytes(v, 'master key');
     const blobAad = bytes(v, 'blob aad');
-    // blob = prefix || nonce (12) || ciphertext (data key length) || tag (16), §6
-    const prefixLength = blob.length - 12 - bytes(v, 'data key').length - 16;
+    // blob = prefix || nonce (24) || ciphertext (data key length) || tag (16), §6
+    const prefixLength = blob.length - 24 - bytes(v, 'data key').length - 16;
     expect(hex(blob.subarray(0, prefixLength))).toBe(hex(blobAad.subarray(0, prefixLength)));
-    expect(hex(blob.subarray(prefixLength, prefixLength + 12))).toBe(field(v, 'blob nonce'));
-    expect(hex(gcmOpen(master, bytes(v, 'blob nonce'), blobAad, blob.subarray(prefixLength + 12)) ?? new Uint8Array())).toBe(field(v, 'data key'));
+    expect(hex(blob.subarray(prefixLength, prefixLength + 24))).toBe(field(v, 'blob nonce'));
+    expect(hex(xaesOpen(master, bytes(v, 'blob nonce'), blobAad, blob.subarray(prefixLength + 24)) ?? new Uint8Array())).toBe(field(v, 'data key'));
     // "Otherwise valid" (§10.1): when the envelope is exactly header || body, the body opens
     // under the content key with the header as AAD, so only the rule under test can reject it.
     const header = bytes(v, 'header');

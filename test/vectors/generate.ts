@@ -69,9 +69,9 @@ function assert(cond: unknown, what: string): asserts cond {
   if (!cond) throw new Error(`generator self-check failed: ${what}`);
 }
 
-/** `0x01 || len(keyId) || keyId || len(version)`: the local blob's prefix (SPEC.md §6). */
+/** `0x02 || len(keyId) || keyId || len(version)`: the local blob's prefix (SPEC.md §6). */
 function blobPrefix(keyId: string, version: number): Uint8Array {
-  return new ByteWriter(80).u8(0x01).lenBytes(utf8Encode(keyId)).len(version).finish();
+  return new ByteWriter(80).u8(0x02).lenBytes(utf8Encode(keyId)).len(version).finish();
 }
 
 /** A context given as raw UTF-8 entries, bypassing the checks (for faulty contexts). */
@@ -187,7 +187,7 @@ function build(s: Scenario): Vector {
   const prefix = blobPrefix(blobKeyId, blobKeyVersion);
   const blobAad = concatBytes(prefix, encodeContext(blobCtx));
   assert(equalBytes(blob.subarray(0, prefix.length), prefix), 'blob prefix');
-  assert(equalBytes(blob.subarray(prefix.length, prefix.length + 12), BLOB_NONCE), 'blob nonce');
+  assert(equalBytes(blob.subarray(prefix.length, prefix.length + BLOB_NONCE.length), BLOB_NONCE), 'blob nonce');
 
   // SPEC.md §3.3: key schedule.
   const prk = extract(sha256, dataKey, messageId);

@@ -18,7 +18,8 @@ export function hex(b: Uint8Array): string {
 export const MASTER_KEY = seq(0x00, 32);
 export const KEY_ID = 'vector-key-1';
 export const KEY_VERSION = 1;
-export const BLOB_NONCE = seq(0xa0, 12);
+/** The 24-byte XAES-256-GCM nonce of the local blob (SPEC.md §6). */
+export const BLOB_NONCE = seq(0xa0, 24);
 export const DATA_KEY_256 = seq(0x40, 32);
 export const DATA_KEY_128 = seq(0x80, 16);
 export const MESSAGE_ID = seq(0x60, 16);

@@ -27,6 +27,19 @@ export const nodeAesGcm: AesGcm = Object.freeze({
     // digest() returns a Buffer over its own 32-byte ArrayBuffer (not the shared pool), so the caller may wipe it.
     return createHmac('sha256', key).update(message).digest();
   },
+  /** OpenSSL's AES-256 block function, for the local keyring's XAES-256-GCM key derivation. */
+  aes256Ecb(key: Uint8Array, blocks: Uint8Array): Uint8Array {
+    if (key.length !== 32) throw new RangeError(`"key" expected Uint8Array of length 32, got length=${key.length}`);
+    if (blocks.length % 16 !== 0) throw new RangeError(`"blocks" expected a multiple of 16 bytes, got length=${blocks.length}`);
+    const c = createCipheriv('aes-256-ecb', key, null).setAutoPadding(false);
+    const a = c.update(blocks);
+    const b = c.final();
+    const out = new Uint8Array(a.length + b.length);
+    out.set(a, 0);
+    out.set(b, a.length);
+    a.fill(0);
+    return out;
+  },
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
     const c = createCipheriv(algorithm(key), key, nonce, { authTagLength: 16 });
     if (aad.length > 0) c.setAAD(aad);

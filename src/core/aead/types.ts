@@ -35,6 +35,14 @@ export interface AesGcm {
    * nothing but speed.
    */
   readonly hmacSha256?: (key: Uint8Array, message: Uint8Array) => Uint8Array;
+  /**
+   * Optional: AES-256 in ECB mode without padding (FIPS 197) over `blocks`
+   * (a whole number of 16-byte blocks) under the 32-byte `key`, as a fresh
+   * array. When present the local keyring's XAES-256-GCM key derivation
+   * (SPEC.md §6) runs on it instead of @noble/ciphers; it must return exactly
+   * AES-256. Both built-in backends provide it.
+   */
+  readonly aes256Ecb?: (key: Uint8Array, blocks: Uint8Array) => Uint8Array;
 }
 
 /** GCM tag length used everywhere in the format. */

@@ -1,17 +1,20 @@
 /**
- * The local keyring's blob: a data key wrapped with AES-256-GCM under one
+ * The local keyring's blob: a data key wrapped with XAES-256-GCM under one
  * version of a master key, bound to the encryption context (SPEC.md §6).
  * @module
  */
 import type { AesGcm } from '../../core/aead/types.js';
-import { NONCE_LENGTH, TAG_LENGTH } from '../../core/aead/types.js';
+import { TAG_LENGTH } from '../../core/aead/types.js';
 import { type CheckedContext, contextLength, encodeContext, writeContext } from '../../core/context.js';
 import { DecryptionFailedError, UnsupportedVersionError } from '../../core/errors.js';
 import { ByteReader, ByteWriter, concatBytes, lenSize, utf8DecodeStrict, utf8Encode, wipe } from '../../internal/bytes.js';
 import { PROVIDER_LIMITS } from '../../core/provider.js';
+import { XAES_NONCE_LENGTH, xaesOpen, xaesSeal } from './xaes.js';
 
-/** First byte of every local blob of this layout. */
-export const LOCAL_BLOB_FORMAT = 0x01;
+/** First byte of every local blob of this layout (XAES-256-GCM). */
+export const LOCAL_BLOB_FORMAT = 0x02;
+/** Length of a blob's nonce: the 24-byte XAES-256-GCM nonce, fresh from the CSPRNG for every blob. */
+export const BLOB_NONCE_LENGTH = XAES_NONCE_LENGTH;
 /** Key ids: 1..64 of `A-Z a-z 0-9 _ -`. */
 export const LOCAL_KEY_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** Highest key version number (fits the two-byte `len` encoding). */
@@ -36,7 +39,8 @@ function blobPrefix(keyId: string, version: number): Uint8Array {
 }
 
 /**
- * SPEC.md §6: `blob = 0x01 || len(keyId) || keyId || len(version) || nonce || AES-256-GCM(master, nonce, dataKey, aad = prefix || context)`.
+ * SPEC.md §6: `blob = 0x02 || len(keyId) || keyId || len(version) || nonce || XAES-256-GCM(master, nonce, dataKey, aad = prefix || context)`.
+ * @param nonce - 24 bytes; callers draw it with `randomBytes` (the CSPRNG itself, never the public pool). Only the vector generator fixes it.
  */
 export function wrapDataKey(
   aead: AesGcm,
@@ -54,14 +58,19 @@ export function wrapDataKey(
   const w = new ByteWriter(ctxPart);
   writeContext(w, ctx);
   w.expectFull(ctxPart);
-  const out = new Uint8Array(prefix.length + NONCE_LENGTH + dataKey.length + TAG_LENGTH);
+  if (nonce.length !== BLOB_NONCE_LENGTH) throw new RangeError(`"nonce" expected Uint8Array of length ${BLOB_NONCE_LENGTH}, got length=${nonce.length}`);
+  const out = new Uint8Array(prefix.length + BLOB_NONCE_LENGTH + dataKey.length + TAG_LENGTH);
   out.set(prefix, 0);
   out.set(nonce, prefix.length);
-  aead.seal(master, nonce, aad, dataKey, out.subarray(prefix.length + NONCE_LENGTH));
+  xaesSeal(aead, master, nonce, aad, dataKey, out.subarray(prefix.length + BLOB_NONCE_LENGTH));
   return out;
 }
 
-/** Parse a local blob's header. Any malformation is a decryption failure (the blob is opaque to callers). */
+/**
+ * Parse a local blob's header (SPEC.md §6 step 2). A format byte other than 0x02 is an
+ * {@link UnsupportedVersionError} (the keyring reports it as a decryption failure); any other
+ * malformation is a decryption failure (the blob is opaque to callers).
+ */
 export function parseLocalBlob(blob: Uint8Array): LocalBlobHeader {
   const fail = () => new DecryptionFailedError();
   const r = new ByteReader(blob, fail);
@@ -72,7 +81,7 @@ export function parseLocalBlob(blob: Uint8Array): LocalBlobHeader {
   if (keyId === undefined || !LOCAL_KEY_ID_RE.test(keyId)) throw fail();
   const version = r.len('version', MAX_KEY_VERSION, 1);
   const prefix = blob.slice(0, r.pos);
-  const nonce = r.take(NONCE_LENGTH, 'nonce').slice();
+  const nonce = r.take(BLOB_NONCE_LENGTH, 'nonce').slice();
   const sealed = r.buf.subarray(r.pos).slice();
   const n = sealed.length - TAG_LENGTH;
   if (n < PROVIDER_LIMITS.minNumberOfBytes || n > PROVIDER_LIMITS.maxNumberOfBytes) throw fail();
@@ -83,7 +92,7 @@ export function parseLocalBlob(blob: Uint8Array): LocalBlobHeader {
 export function unwrapDataKey(aead: AesGcm, master: Uint8Array, header: LocalBlobHeader, ctx: CheckedContext): Uint8Array {
   const aad = concatBytes(header.prefix, encodeContext(ctx));
   const out = new Uint8Array(header.sealed.length - TAG_LENGTH);
-  if (!aead.open(master, header.nonce, aad, header.sealed, out)) {
+  if (!xaesOpen(aead, master, header.nonce, aad, header.sealed, out)) {
     wipe(out);
     throw new DecryptionFailedError();
   }

@@ -1,7 +1,9 @@
 /**
  * Keyring file format (SPEC.md §7): JSON metadata validated with zod, key
  * material as one base64 field, either sealed with a passphrase (scrypt +
- * AES-256-GCM, metadata as associated data) or checked by a SHA-256 checksum.
+ * AES-256-GCM, metadata as associated data) or, only when the caller says
+ * `protection: 'none'`, stored in clear with a SHA-256 checksum. Every input
+ * is bounded (size, nesting, counts, scrypt work) before the expensive work.
  * Runtime-neutral; `envelope-kit/node` adds the atomic file I/O.
  * @module
  */
@@ -12,15 +14,25 @@ import { defaultAesGcm } from '#aead-default';
 import type { AesGcm } from '../../core/aead/types.js';
 import { InvalidParameterError, KeyringFileError } from '../../core/errors.js';
 import { base64Decode, base64Encode } from '../../internal/base64.js';
-import { concatBytes, constantTimeEqual, isBytes, utf8Encode, wipe } from '../../internal/bytes.js';
+import { concatBytes, constantTimeEqual, isBytes, isWellFormed, utf8Encode, utf8Length, wipe } from '../../internal/bytes.js';
 import { isAesGcm, readOptions } from '../../internal/options.js';
 import { randomBytes } from '../../internal/random.js';
-import { type KeyringState, LocalKeyring, MASTER_KEY_BYTES } from './keyring.js';
+import { LOCAL_KEY_ID_RE, MAX_KEY_VERSION } from './blob.js';
+import { KEYRING_LIMITS, type KeyringState, LocalKeyring, MASTER_KEY_BYTES, _setKeyringGeneration, checkAlias, isGeneration } from './keyring.js';
 
 /** Identifies a keyring file. */
 export const KEYRING_FORMAT = 'envelope-kit/keyring';
 /** Keyring file version this release writes and reads. */
-export const KEYRING_VERSION = 1;
+export const KEYRING_VERSION = 2;
+
+/** Largest keyring file, in bytes of UTF-8 (a keyring text, in UTF-16 code units and in UTF-8 bytes). */
+export const MAX_KEYRING_TEXT_BYTES = 16 * 1024 * 1024;
+/** Deepest nesting of arrays and objects in a keyring file (root, keys, key, versions, version). */
+const MAX_JSON_DEPTH = 5;
+/** Most JSON values (strings, containers, separators) a keyring file may hold. */
+const MAX_JSON_TOKENS = 1 << 21;
+/** Longest passphrase, in bytes. */
+const MAX_PASSPHRASE_BYTES = 65536;
 
 /** scrypt cost parameters. */
 export interface ScryptParams {
@@ -34,8 +46,15 @@ export interface ScryptParams {
 
 /** Default scrypt parameters for new files (128 MiB, about a second). */
 export const DEFAULT_SCRYPT: ScryptParams = Object.freeze({ N: 2 ** 17, r: 8, p: 1 });
-/** Bounds accepted on load and on save: scrypt then needs at most 128·r·N = 256 MiB, whatever a hostile file says. */
-export const SCRYPT_BOUNDS = Object.freeze({ minLogN: 10, maxLogN: 18, maxR: 8, maxP: 4 });
+/**
+ * Bounds on scrypt parameters, checked on save and on load before scrypt runs
+ * (SPEC.md §7): `N` a power of two, `r` 1..8, `p` 1..4,
+ * `minNR ≤ N·r` (at least 16 MiB: one eighth of the default's cost, so a file
+ * cannot carry a weak stretching of the passphrase), `N·r ≤ maxNR` (at most
+ * 256 MiB of memory) and `N·r·p ≤ maxNRP` (at most twice the default's work),
+ * whatever a hostile file says.
+ */
+export const SCRYPT_BOUNDS = Object.freeze({ maxR: 8, maxP: 4, minNR: 2 ** 17, maxNR: 2 ** 21, maxNRP: 2 ** 21 });
 
 const CHECKSUM_LABEL = utf8Encode('envelope-kit/keyring/v1/checksum');
 
@@ -45,16 +64,18 @@ const CHECKSUM_LABEL = utf8Encode('envelope-kit/keyring/v1/checksum');
  * which it would otherwise slow down by about 100 ms.
  */
 function buildSchemas(z: ZodNamespace) {
-  const b64 = z.string().max(1 << 22);
-  const iso = z.string().max(64);
+  const L = KEYRING_LIMITS;
+  const b64 = z.string().max(MAX_KEYRING_TEXT_BYTES);
+  /** A well-formed string of at most `max` bytes of UTF-8. */
+  const text = (max: number) => z.string().max(max).refine((s) => isWellFormed(s) && utf8Length(s) <= max, `at most ${max} bytes of UTF-8`);
   const protectionSchema = z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('none') }).strict(),
     z
       .object({
         kind: z.literal('scrypt'),
         N: z.number().int(),
-        r: z.number().int().min(1).max(SCRYPT_BOUNDS.maxR),
-        p: z.number().int().min(1).max(SCRYPT_BOUNDS.maxP),
+        r: z.number().int(),
+        p: z.number().int(),
         salt: b64,
         nonce: b64,
       })
@@ -63,22 +84,26 @@ function buildSchemas(z: ZodNamespace) {
   const fileSchema = z
     .object({
       format: z.literal(KEYRING_FORMAT),
-      version: z.number().int(),
+      version: z.literal(KEYRING_VERSION),
+      generation: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
       protection: protectionSchema,
       keys: z
         .array(
           z
             .object({
-              keyId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+              keyId: z.string().max(L.maxKeyIdBytes).regex(LOCAL_KEY_ID_RE),
               state: z.enum(['Enabled', 'Disabled', 'PendingDeletion']),
-              description: z.string().max(8192),
-              createdAt: iso,
-              versions: z.array(z.object({ version: z.number().int().min(1).max(0x3fff), createdAt: iso }).strict()).min(1).max(0x3fff),
+              description: text(L.maxDescriptionBytes),
+              createdAt: text(L.maxCreatedAtBytes),
+              versions: z
+                .array(z.object({ version: z.number().int().min(1).max(MAX_KEY_VERSION), createdAt: text(L.maxCreatedAtBytes) }).strict())
+                .min(1)
+                .max(L.maxVersionsPerKey),
             })
             .strict(),
         )
-        .max(10000),
-      aliases: z.record(z.string().max(255), z.string().max(64)),
+        .max(L.maxKeys),
+      aliases: z.record(z.string().max(L.maxAliasBytes), z.string().max(L.maxKeyIdBytes)),
       material: b64,
       checksum: b64.optional(),
     })
@@ -112,7 +137,7 @@ function canonicalMetadata(f: Omit<FileJson, 'material' | 'checksum'>): Uint8Arr
   const aliases = Object.keys(f.aliases)
     .sort()
     .map((a) => [a, f.aliases[a]]);
-  return utf8Encode(JSON.stringify({ format: f.format, version: f.version, protection, keys, aliases }));
+  return utf8Encode(JSON.stringify({ format: f.format, version: f.version, generation: f.generation, protection, keys, aliases }));
 }
 
 function checksum(meta: Uint8Array, material: Uint8Array): Uint8Array {
@@ -120,74 +145,204 @@ function checksum(meta: Uint8Array, material: Uint8Array): Uint8Array {
 }
 
 function passphraseBytes(passphrase: unknown): Uint8Array {
-  if (typeof passphrase === 'string' && passphrase.length > 0) return utf8Encode(passphrase);
-  // A copy (`slice` on a Buffer is a view): this is wiped, and the caller's passphrase must not be.
-  if (isBytes(passphrase) && passphrase.length > 0) return new Uint8Array(passphrase);
+  if (typeof passphrase === 'string' && passphrase.length > 0) {
+    // A lone surrogate would become U+FFFD in UTF-8, so two different passphrases would open the same file.
+    if (!isWellFormed(passphrase)) throw new InvalidParameterError('"passphrase" must be well-formed Unicode (it has a lone surrogate)');
+    if (passphrase.length > MAX_PASSPHRASE_BYTES || utf8Length(passphrase) > MAX_PASSPHRASE_BYTES) {
+      throw new InvalidParameterError(`"passphrase" must be at most ${MAX_PASSPHRASE_BYTES} bytes`);
+    }
+    return utf8Encode(passphrase);
+  }
+  if (isBytes(passphrase) && passphrase.length > 0) {
+    if (passphrase.length > MAX_PASSPHRASE_BYTES) throw new InvalidParameterError(`"passphrase" must be at most ${MAX_PASSPHRASE_BYTES} bytes`);
+    // A copy (`slice` on a Buffer is a view): this is wiped, and the caller's passphrase must not be.
+    return new Uint8Array(passphrase);
+  }
   throw new InvalidParameterError('"passphrase" must be a non-empty string or Uint8Array');
 }
 
+/** SPEC.md §7: the scrypt bounds, before scrypt runs. */
 function checkScrypt(p: ScryptParams, err: (m: string) => Error): void {
+  const B = SCRYPT_BOUNDS;
   if (typeof p.N !== 'number' || typeof p.r !== 'number' || typeof p.p !== 'number') throw err('scrypt N, r and p must be numbers');
-  const logN = Math.log2(p.N);
-  if (!Number.isInteger(logN) || logN < SCRYPT_BOUNDS.minLogN || logN > SCRYPT_BOUNDS.maxLogN) {
-    throw err(`scrypt N must be a power of two from 2^${SCRYPT_BOUNDS.minLogN} to 2^${SCRYPT_BOUNDS.maxLogN}`);
-  }
-  if (!Number.isInteger(p.r) || p.r < 1 || p.r > SCRYPT_BOUNDS.maxR) throw err(`scrypt r must be 1..${SCRYPT_BOUNDS.maxR}`);
-  if (!Number.isInteger(p.p) || p.p < 1 || p.p > SCRYPT_BOUNDS.maxP) throw err(`scrypt p must be 1..${SCRYPT_BOUNDS.maxP}`);
+  if (!Number.isSafeInteger(p.N) || p.N < 2 || (p.N & (p.N - 1)) !== 0 || p.N > B.maxNR) throw err('scrypt N must be a power of two');
+  if (!Number.isInteger(p.r) || p.r < 1 || p.r > B.maxR) throw err(`scrypt r must be 1..${B.maxR}`);
+  if (!Number.isInteger(p.p) || p.p < 1 || p.p > B.maxP) throw err(`scrypt p must be 1..${B.maxP}`);
+  const nr = p.N * p.r;
+  if (nr < B.minNR) throw err(`scrypt N·r must be at least 2^17 (the passphrase would be stretched too weakly)`);
+  if (nr > B.maxNR) throw err('scrypt N·r must be at most 2^21 (256 MiB)');
+  if (nr * p.p > B.maxNRP) throw err('scrypt N·r·p must be at most 2^21');
 }
 
 async function deriveFileKey(passphrase: Uint8Array, salt: Uint8Array, params: ScryptParams): Promise<Uint8Array> {
   return scryptAsync(passphrase, salt, { N: params.N, r: params.r, p: params.p, dkLen: 32, maxmem: 1024 * params.N * params.r + 1024 * 1024 });
 }
 
+/**
+ * JSON text of a keyring file, parsed only after its size, nesting and number
+ * of values are bounded in one linear pass (SPEC.md §7): `JSON.parse` never
+ * sees deep or huge input.
+ * @throws KeyringFileError
+ */
+function parseBoundedJson(text: string): unknown {
+  const tooLarge = () => new KeyringFileError(`keyring file is too large (more than ${MAX_KEYRING_TEXT_BYTES} bytes)`);
+  if (text.length > MAX_KEYRING_TEXT_BYTES) throw tooLarge();
+  let depth = 0;
+  let tokens = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // a string: skip to its closing quote
+      tokens++;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) throw new KeyringFileError('keyring file is malformed: nested too deeply');
+      tokens++;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    } else if (c === 0x2c) {
+      tokens++;
+    }
+    if (tokens > MAX_JSON_TOKENS) throw new KeyringFileError('keyring file is malformed: too many values');
+  }
+  // A code unit is at most 3 bytes of UTF-8: count them only when that bound does not already settle it.
+  if (text.length * 3 > MAX_KEYRING_TEXT_BYTES && utf8Length(text) > MAX_KEYRING_TEXT_BYTES) throw tooLarge();
+  try {
+    return JSON.parse(text);
+  } catch {
+    // No cause: V8's SyntaxError quotes the text around the error, which may be key material.
+    throw new KeyringFileError('keyring file is not valid JSON');
+  }
+}
+
+/** `'none'` or `'scrypt'`: the protection a keyring file text names, or undefined when it is not a readable keyring file. Never throws. */
+export function _keyringProtectionKind(text: string): 'none' | 'scrypt' | undefined {
+  try {
+    const kind = (parseBoundedJson(text) as { protection?: { kind?: unknown } } | null)?.protection?.kind;
+    return kind === 'none' || kind === 'scrypt' ? kind : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Options of {@link serializeKeyring}. */
 export interface SerializeKeyringOptions {
-  /** Seal the key material with this passphrase (scrypt + AES-256-GCM). Without it the material is stored in clear. */
+  /** Seal the key material with this passphrase (scrypt + AES-256-GCM). Required unless `protection` is `'none'`. */
   readonly passphrase?: string | Uint8Array;
-  /** scrypt cost; defaults to {@link DEFAULT_SCRYPT}. */
+  /**
+   * `'none'` stores the master keys **in clear** (base64, with a checksum
+   * against accidental corruption): an explicit choice, never the default. A
+   * missing passphrase without it is an error. `'passphrase'` (the same as
+   * leaving it out) requires `passphrase`.
+   */
+  readonly protection?: 'passphrase' | 'none';
+  /** scrypt cost; defaults to {@link DEFAULT_SCRYPT}. Bounded by {@link SCRYPT_BOUNDS}. */
   readonly scrypt?: ScryptParams;
   readonly aead?: AesGcm;
 }
 
 /** Options of {@link parseKeyring}. */
 export interface ParseKeyringOptions {
-  /** Required when the file is passphrase-protected. */
+  /** The passphrase of a protected file. Required unless `protection` is `'none'`. */
   readonly passphrase?: string | Uint8Array;
+  /**
+   * `'none'` accepts a file whose master keys are stored in clear; without it
+   * (and without a passphrase) nothing is read. A protected file is refused
+   * when it is given, and an unprotected file when a passphrase is.
+   */
+  readonly protection?: 'passphrase' | 'none';
+  /**
+   * Refuse a file whose generation (SPEC.md §7) is lower: a file replaced by
+   * an older copy of itself. Pin the `generation` of the keyring after each
+   * save somewhere the file's attacker cannot roll back.
+   */
+  readonly minGeneration?: number;
   /** AES-GCM backend of the returned keyring and of the file seal. */
   readonly aead?: AesGcm;
 }
 
-/**
- * Serialize a keyring to the keyring-file JSON text (SPEC.md §7).
- * @throws InvalidParameterError for bad options.
- */
-export async function serializeKeyring(keyring: LocalKeyring, options: SerializeKeyringOptions = {}): Promise<string> {
-  const opts = readOptions(options, ['passphrase', 'scrypt', 'aead'], 'serializeKeyring options');
+/** The protection the options ask for: a passphrase, or the explicit `'none'`. @throws InvalidParameterError */
+function chooseProtection(passphrase: unknown, protection: unknown, what: string): 'passphrase' | 'none' {
+  if (protection !== undefined && protection !== 'passphrase' && protection !== 'none') {
+    throw new InvalidParameterError(`${what}: "protection" must be 'passphrase' or 'none'`);
+  }
+  if (protection === 'none') {
+    if (passphrase !== undefined) throw new InvalidParameterError(`${what}: give either "passphrase" or protection: 'none', not both`);
+    return 'none';
+  }
+  if (passphrase === undefined) {
+    throw new InvalidParameterError(
+      `${what}: "passphrase" is missing; give a passphrase, or protection: 'none' for a file that holds the master keys in clear`,
+    );
+  }
+  return 'passphrase';
+}
+
+function checkParseOptions(opts: { [K in 'passphrase' | 'protection' | 'minGeneration' | 'aead']?: unknown }) {
+  const kind = chooseProtection(opts.passphrase, opts.protection, 'parseKeyring');
+  const aead = opts.aead ?? defaultAesGcm;
+  if (!isAesGcm(aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
+  const minGeneration = opts.minGeneration ?? 0;
+  if (!isGeneration(minGeneration)) throw new InvalidParameterError('"minGeneration" must be an integer from 0 to 2^53 - 1');
+  if (kind === 'passphrase') wipe(passphraseBytes(opts.passphrase)); // checked before any work
+  return { kind, aead, minGeneration };
+}
+
+/** Internal: check {@link ParseKeyringOptions} without reading anything. @throws InvalidParameterError */
+export function _checkParseOptions(options: ParseKeyringOptions): void {
+  checkParseOptions(readOptions(options, ['passphrase', 'protection', 'minGeneration', 'aead'], 'loadKeyring options'));
+}
+
+/** Internal: check {@link SerializeKeyringOptions} without serializing anything. @throws InvalidParameterError */
+export function _checkSerializeOptions(options: SerializeKeyringOptions): void {
+  const opts = readOptions(options, ['passphrase', 'protection', 'scrypt', 'aead'], 'serializeKeyring options');
+  const kind = chooseProtection(opts.passphrase, opts.protection, 'saveKeyring');
+  if (opts.aead !== undefined && !isAesGcm(opts.aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
+  if (opts.scrypt !== undefined && opts.scrypt !== null) {
+    if (kind === 'none') throw new InvalidParameterError(`"scrypt" has no meaning with protection: 'none'`);
+    const { N, r, p } = readOptions(opts.scrypt, ['N', 'r', 'p'], '"scrypt"');
+    checkScrypt({ N, r, p } as ScryptParams, (m) => new InvalidParameterError(m));
+  }
+  if (kind === 'passphrase') wipe(passphraseBytes(opts.passphrase));
+}
+
+/** Internal: {@link serializeKeyring} writing the given generation, without updating the keyring's. */
+export async function _serializeKeyring(keyring: LocalKeyring, options: SerializeKeyringOptions, generation: number | undefined): Promise<{ text: string; generation: number }> {
+  const opts = readOptions(options, ['passphrase', 'protection', 'scrypt', 'aead'], 'serializeKeyring options');
+  const kind = chooseProtection(opts.passphrase, opts.protection, 'serializeKeyring');
   const aead = opts.aead ?? defaultAesGcm;
   if (!isAesGcm(aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
   let scrypt: ScryptParams = DEFAULT_SCRYPT;
   if (opts.scrypt !== undefined && opts.scrypt !== null) {
+    if (kind === 'none') throw new InvalidParameterError(`"scrypt" has no meaning with protection: 'none'`);
     const { N, r, p } = readOptions(opts.scrypt, ['N', 'r', 'p'], '"scrypt"');
     scrypt = { N, r, p } as ScryptParams;
     checkScrypt(scrypt, (m) => new InvalidParameterError(m));
   }
+  let pass: Uint8Array | undefined;
+  if (kind === 'passphrase') pass = passphraseBytes(opts.passphrase);
   let state: KeyringState;
   try {
     if (!(keyring instanceof LocalKeyring)) throw new InvalidParameterError('"keyring" must be a LocalKeyring');
     state = keyring.exportState();
   } catch (e) {
+    wipe(pass);
     if (e instanceof InvalidParameterError) throw e;
     // instanceof and exportState throw on proxies
     throw new InvalidParameterError('"keyring" must be a LocalKeyring', { cause: e });
   }
+  const gen = generation ?? (state.generation ?? 0) + 1;
   const material = concatBytes(...state.keys.flatMap((k) => k.versions.map((v) => v.material)));
   for (const k of state.keys) for (const v of k.versions) wipe(v.material);
-  let pass: Uint8Array | undefined;
   let fileKey: Uint8Array | undefined;
   try {
+    if (!isGeneration(gen)) throw new InvalidParameterError('the keyring generation is exhausted');
     let protection: Protection = { kind: 'none' };
-    if (opts.passphrase !== undefined) {
-      pass = passphraseBytes(opts.passphrase);
+    if (pass) {
       const params = scrypt;
       const salt = randomBytes(16);
       const nonce = randomBytes(12);
@@ -196,7 +351,8 @@ export async function serializeKeyring(keyring: LocalKeyring, options: Serialize
     }
     const meta = {
       format: KEYRING_FORMAT as typeof KEYRING_FORMAT,
-      version: KEYRING_VERSION,
+      version: KEYRING_VERSION as typeof KEYRING_VERSION,
+      generation: gen,
       protection,
       keys: state.keys.map((k) => ({
         keyId: k.keyId,
@@ -216,39 +372,69 @@ export async function serializeKeyring(keyring: LocalKeyring, options: Serialize
     } else {
       out = { ...meta, material: base64Encode(material), checksum: base64Encode(checksum(metaBytes, material)) };
     }
-    return JSON.stringify(out, null, 2) + '\n';
+    const text = JSON.stringify(out, null, 2) + '\n';
+    if (utf8Length(text) > MAX_KEYRING_TEXT_BYTES) {
+      throw new InvalidParameterError(`this keyring is too large for a keyring file (more than ${MAX_KEYRING_TEXT_BYTES} bytes)`);
+    }
+    return { text, generation: gen };
   } finally {
     wipe(material, pass, fileKey);
   }
 }
 
 /**
+ * Serialize a keyring to the keyring-file JSON text (SPEC.md §7), with the
+ * next generation (`keyring.generation + 1`, which the keyring then reports).
+ * @param options - `passphrase`, or `protection: 'none'` to store the master keys in clear; `scrypt` cost.
+ * @throws InvalidParameterError for bad options, a missing passphrase without `protection: 'none'`,
+ *   or a keyring too large for a file.
+ */
+export async function serializeKeyring(keyring: LocalKeyring, options: SerializeKeyringOptions = {}): Promise<string> {
+  const { text, generation } = await _serializeKeyring(keyring, options, undefined);
+  _setKeyringGeneration(keyring, generation);
+  return text;
+}
+
+/**
  * Parse keyring-file JSON text into a {@link LocalKeyring}.
- * @throws KeyringFileError when the text is not a keyring file, is corrupt or tampered,
- *   or the passphrase is wrong (these cannot be told apart); InvalidParameterError for a missing passphrase.
+ * @param options - `passphrase`, or `protection: 'none'` for an unprotected file; `minGeneration`.
+ * @throws KeyringFileError when the text is not a keyring file, is too large, corrupt or tampered,
+ *   older than `minGeneration`, or the passphrase is wrong (these cannot be told apart);
+ *   InvalidParameterError for bad options, or no passphrase for a protected file.
  */
 export async function parseKeyring(text: string, options: ParseKeyringOptions = {}): Promise<LocalKeyring> {
   if (typeof text !== 'string') throw new InvalidParameterError('keyring text must be a string');
-  const opts = readOptions(options, ['passphrase', 'aead'], 'parseKeyring options');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // No cause: V8's SyntaxError quotes the text around the error, which may be key material.
-    throw new KeyringFileError('keyring file is not valid JSON');
-  }
+  const opts = readOptions(options, ['passphrase', 'protection', 'minGeneration', 'aead'], 'parseKeyring options');
+  const { kind, aead, minGeneration } = checkParseOptions(opts);
+  const json = parseBoundedJson(text);
   if (json && typeof json === 'object' && (json as { format?: unknown }).format === KEYRING_FORMAT) {
     const v = (json as { version?: unknown }).version;
     if (typeof v === 'number' && v !== KEYRING_VERSION) throw new KeyringFileError(`unsupported keyring file version ${v}`);
+    // Alias names become property names: refuse __proto__ and anything else that is not an alias before zod copies them.
+    const aliases = (json as { aliases?: unknown }).aliases;
+    if (aliases && typeof aliases === 'object' && !Array.isArray(aliases)) {
+      const names = Object.keys(aliases);
+      if (names.length > KEYRING_LIMITS.maxAliases) throw new KeyringFileError('keyring file is malformed: too many aliases');
+      for (const a of names) {
+        try {
+          checkAlias(a);
+        } catch {
+          throw new KeyringFileError('keyring file is malformed: an alias name is not a valid alias');
+        }
+      }
+    }
   }
   const { fileSchema } = await loadSchemas();
   const parsed = fileSchema.safeParse(json);
   if (!parsed.success) throw new KeyringFileError('keyring file is malformed', { cause: parsed.error });
   const f = parsed.data;
-  const aead = opts.aead ?? defaultAesGcm;
-  if (!isAesGcm(aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
+  // Either mismatch of file and options is the file's fault: it may have been swapped.
+  if (f.protection.kind === 'scrypt' && kind === 'none') {
+    throw new KeyringFileError(`keyring file is passphrase-protected, but protection: 'none' was given`);
+  }
   const metaBytes = canonicalMetadata(f);
   const totalVersions = f.keys.reduce((n, k) => n + k.versions.length, 0);
+  if (totalVersions > KEYRING_LIMITS.maxTotalVersions) throw new KeyringFileError('keyring file is malformed: too many key versions');
   let material: Uint8Array | undefined;
   let pass: Uint8Array | undefined;
   let fileKey: Uint8Array | undefined;
@@ -256,9 +442,16 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
     const raw = base64Decode(f.material);
     if (!raw) throw new KeyringFileError('keyring file is malformed: material is not canonical base64');
     if (f.protection.kind === 'scrypt') {
-      if (f.checksum !== undefined) throw new KeyringFileError('keyring file is malformed: unexpected checksum');
-      if (opts.passphrase === undefined) throw new InvalidParameterError('this keyring file is protected: give "passphrase"');
-      checkScrypt(f.protection, (m) => new KeyringFileError(`keyring file is malformed: ${m}`));
+      if (f.checksum !== undefined) {
+        wipe(raw);
+        throw new KeyringFileError('keyring file is malformed: unexpected checksum');
+      }
+      try {
+        checkScrypt(f.protection, (m) => new KeyringFileError(`keyring file is malformed: ${m}`));
+      } catch (e) {
+        wipe(raw);
+        throw e;
+      }
       const salt = base64Decode(f.protection.salt);
       const nonce = base64Decode(f.protection.nonce);
       if (!salt || salt.length < 16 || salt.length > 64 || !nonce || nonce.length !== 12 || raw.length < 16) {
@@ -274,7 +467,7 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
     } else {
       material = raw;
       // A passphrase for a file that has none: the file may have been swapped for an unprotected one.
-      if (opts.passphrase !== undefined) {
+      if (kind === 'passphrase') {
         throw new KeyringFileError('keyring file is not passphrase-protected, but a passphrase was given');
       }
       const sum = f.checksum === undefined ? undefined : base64Decode(f.checksum);
@@ -283,14 +476,21 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
       }
     }
     if (material.length !== totalVersions * MASTER_KEY_BYTES) throw new KeyringFileError('keyring file is malformed: material length');
+    // After authentication: the generation is part of the sealed metadata.
+    if (f.generation < minGeneration) {
+      throw new KeyringFileError(`keyring file is older than required: generation ${f.generation}, at least ${minGeneration} required`);
+    }
     let o = 0;
     const m = material;
+    const aliases: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const a of Object.keys(f.aliases)) aliases[a] = f.aliases[a]!;
     const state: KeyringState = {
       keys: f.keys.map((k) => ({
         ...k,
         versions: k.versions.map((v) => ({ ...v, material: m.subarray(o, (o += MASTER_KEY_BYTES)) })),
       })),
-      aliases: f.aliases,
+      aliases,
+      generation: f.generation,
     };
     try {
       return LocalKeyring.fromState(state, { aead });

@@ -5,7 +5,7 @@
  * @module
  */
 import { defaultAesGcm } from '#aead-default';
-import { NONCE_LENGTH, type AesGcm } from '../../core/aead/types.js';
+import type { AesGcm } from '../../core/aead/types.js';
 import {
   DecryptionFailedError,
   InvalidParameterError,
@@ -13,7 +13,7 @@ import {
   KeyNotFoundError,
   UnsupportedVersionError,
 } from '../../core/errors.js';
-import { isBytes, wipe } from '../../internal/bytes.js';
+import { isBytes, isWellFormed, utf8Length, wipe } from '../../internal/bytes.js';
 import { isAesGcm, readOptions } from '../../internal/options.js';
 import { randomBytes, randomPublicBytes } from '../../internal/random.js';
 import {
@@ -25,13 +25,37 @@ import {
   checkDecryptRequest,
   checkGenerateDataKeyRequest,
 } from '../../core/provider.js';
-import { LOCAL_KEY_ID_RE, MAX_KEY_VERSION, parseLocalBlob, unwrapDataKey, wrapDataKey } from './blob.js';
+import { BLOB_NONCE_LENGTH, LOCAL_KEY_ID_RE, MAX_KEY_VERSION, parseLocalBlob, unwrapDataKey, wrapDataKey } from './blob.js';
 
 /** Provider id the local keyring writes into envelopes. */
 export const LOCAL_PROVIDER_ID = 'local';
 
 /** Length of master key material (AES-256). */
 export const MASTER_KEY_BYTES = 32;
+
+/**
+ * Limits of a local keyring (SPEC.md §7). Every length is in bytes of UTF-8.
+ * The keyring refuses to grow past them, and {@link LocalKeyring.fromState}
+ * and the keyring file refuse anything larger before doing any other work.
+ */
+export const KEYRING_LIMITS = Object.freeze({
+  /** Keys in one keyring. */
+  maxKeys: 10000,
+  /** Versions of one key (version numbers are 1..16383). */
+  maxVersionsPerKey: MAX_KEY_VERSION,
+  /** Versions of all keys together (2 MiB of key material). */
+  maxTotalVersions: 65536,
+  /** Aliases in one keyring. */
+  maxAliases: 10000,
+  /** Bytes of an alias, `alias/` included (aliases are ASCII). */
+  maxAliasBytes: 255,
+  /** Bytes of UTF-8 of a key id (key ids are ASCII). */
+  maxKeyIdBytes: 64,
+  /** Bytes of UTF-8 of a key's description. */
+  maxDescriptionBytes: 8192,
+  /** Bytes of UTF-8 of a `createdAt` timestamp. */
+  maxCreatedAtBytes: 64,
+});
 
 /** Lifecycle state of a master key, as in the KMS API. */
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
@@ -88,6 +112,8 @@ export interface KeyringState {
     readonly versions: readonly { readonly version: number; readonly createdAt: string; readonly material: Uint8Array }[];
   }[];
   readonly aliases: Readonly<Record<string, string>>;
+  /** Generation of the keyring file this state was read from or last written to (SPEC.md §7); 0 or absent: none. */
+  readonly generation?: number;
 }
 
 const ALIAS_RE = /^alias\/[A-Za-z0-9_/-]{1,249}$/;
@@ -99,7 +125,8 @@ const KEY_ID_ALPHABET = 'abcdefghijkmnpqrstuvwxyz23456789';
  * @throws InvalidParameterError
  */
 export function checkAlias(alias: unknown): string {
-  if (typeof alias !== 'string' || !ALIAS_RE.test(alias)) {
+  // The length first: the pattern never runs over a long string.
+  if (typeof alias !== 'string' || alias.length > KEYRING_LIMITS.maxAliasBytes || !ALIAS_RE.test(alias)) {
     throw new InvalidParameterError('"alias" must be "alias/" followed by 1 to 249 of A-Z a-z 0-9 _ / -');
   }
   if (alias.startsWith('alias/acs')) throw new InvalidParameterError('aliases starting with "alias/acs" are reserved');
@@ -110,12 +137,34 @@ function now(): string {
   return new Date().toISOString();
 }
 
+/** A well-formed string of at most `max` bytes of UTF-8 (length checked before anything is counted). */
+function isBoundedText(s: unknown, max: number): s is string {
+  return typeof s === 'string' && s.length <= max && isWellFormed(s) && utf8Length(s) <= max;
+}
+
+/** The generation a keyring file may carry: an integer 0..2^53-1. */
+export function isGeneration(g: unknown): g is number {
+  return typeof g === 'number' && Number.isSafeInteger(g) && g >= 0;
+}
+
+let setGeneration: (kr: LocalKeyring, generation: number) => void;
+/** Internal (not exported from the package): record the generation of the file a keyring was written to. */
+export function _setKeyringGeneration(kr: LocalKeyring, generation: number): void {
+  setGeneration(kr, generation);
+}
+let deletedIds: (kr: LocalKeyring) => ReadonlySet<string>;
+/** Internal: key ids whose material this keyring destroyed with `deleteKeyMaterial`. */
+export function _deletedKeyIds(kr: LocalKeyring): ReadonlySet<string> {
+  return deletedIds(kr);
+}
+
 /**
  * An in-memory set of master keys implementing the {@link KeyProvider} contract.
  *
- * Data keys are random and wrapped with AES-256-GCM under the key's current
- * version, with the canonical encoding of the encryption context as associated
- * data; the blob records key id and version (SPEC.md §6).
+ * Data keys are random and wrapped with XAES-256-GCM (a fresh 24-byte nonce
+ * from the CSPRNG for each) under the key's current version, with the
+ * canonical encoding of the encryption context as associated data; the blob
+ * records key id and version (SPEC.md §6).
  *
  * @example
  * ```ts
@@ -131,7 +180,17 @@ export class LocalKeyring implements KeyProvider {
   readonly providerId: string = LOCAL_PROVIDER_ID;
   readonly #keys = new Map<string, KeyRecord>();
   readonly #aliases = new Map<string, string>();
+  readonly #deleted = new Set<string>();
   readonly #aead: AesGcm;
+  #versionCount = 0;
+  #generation = 0;
+
+  static {
+    setGeneration = (kr, g) => {
+      kr.#generation = g;
+    };
+    deletedIds = (kr) => kr.#deleted;
+  }
 
   constructor(options: LocalKeyringOptions = {}) {
     const { aead } = readOptions(options, ['aead'], 'LocalKeyring options');
@@ -150,8 +209,15 @@ export class LocalKeyring implements KeyProvider {
       checkAlias(alias);
       if (this.#aliases.has(alias as string)) throw new InvalidParameterError(`alias ${alias} already exists`);
     }
-    if (typeof description !== 'string' || description.length > 8192) {
-      throw new InvalidParameterError('"description" must be a string of at most 8192 characters');
+    if (!isBoundedText(description, KEYRING_LIMITS.maxDescriptionBytes)) {
+      throw new InvalidParameterError(`"description" must be a well-formed string of at most ${KEYRING_LIMITS.maxDescriptionBytes} bytes of UTF-8`);
+    }
+    if (this.#keys.size >= KEYRING_LIMITS.maxKeys) throw new InvalidParameterError(`a keyring holds at most ${KEYRING_LIMITS.maxKeys} keys`);
+    if (alias !== undefined && this.#aliases.size >= KEYRING_LIMITS.maxAliases) {
+      throw new InvalidParameterError(`a keyring holds at most ${KEYRING_LIMITS.maxAliases} aliases`);
+    }
+    if (this.#versionCount >= KEYRING_LIMITS.maxTotalVersions) {
+      throw new InvalidParameterError(`a keyring holds at most ${KEYRING_LIMITS.maxTotalVersions} key versions`);
     }
     let keyId: string;
     do {
@@ -166,6 +232,7 @@ export class LocalKeyring implements KeyProvider {
       createdAt,
       versions: [{ version: 1, createdAt, material: randomBytes(32) }],
     });
+    this.#versionCount++;
     if (alias !== undefined) this.#aliases.set(alias as string, keyId);
     return this.describeKey(keyId);
   }
@@ -197,6 +264,15 @@ export class LocalKeyring implements KeyProvider {
     });
   }
 
+  /**
+   * Generation of the keyring file this keyring was last read from or written
+   * to (SPEC.md §7); 0 for a keyring never saved. Pin it (`minGeneration` of
+   * `loadKeyring`) to detect a keyring file replaced by an older copy.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
   /** Every key, in creation order. */
   listKeys(): KeyInfo[] {
     return [...this.#keys.keys()].map((id) => this.describeKey(id));
@@ -215,7 +291,11 @@ export class LocalKeyring implements KeyProvider {
     const k = this.#record(keyIdOrAlias);
     const version = k.versions[k.versions.length - 1]!.version + 1;
     if (version > MAX_KEY_VERSION) throw new InvalidParameterError(`key ${k.keyId} has reached ${MAX_KEY_VERSION} versions`);
+    if (this.#versionCount >= KEYRING_LIMITS.maxTotalVersions) {
+      throw new InvalidParameterError(`a keyring holds at most ${KEYRING_LIMITS.maxTotalVersions} key versions`);
+    }
     k.versions.push({ version, createdAt: now(), material: randomBytes(32) });
+    this.#versionCount++;
     return version;
   }
 
@@ -244,7 +324,9 @@ export class LocalKeyring implements KeyProvider {
     const k = this.#record(keyIdOrAlias);
     if (k.state !== 'PendingDeletion') throw new InvalidParameterError('only a key pending deletion can be deleted');
     for (const v of k.versions) wipe(v.material);
+    this.#versionCount -= k.versions.length;
     this.#keys.delete(k.keyId);
+    this.#deleted.add(k.keyId);
     for (const [a, id] of [...this.#aliases]) if (id === k.keyId) this.#aliases.delete(a);
   }
 
@@ -252,6 +334,7 @@ export class LocalKeyring implements KeyProvider {
   createAlias(alias: string, keyIdOrAlias: string): void {
     checkAlias(alias);
     if (this.#aliases.has(alias)) throw new InvalidParameterError(`alias ${alias} already exists`);
+    if (this.#aliases.size >= KEYRING_LIMITS.maxAliases) throw new InvalidParameterError(`a keyring holds at most ${KEYRING_LIMITS.maxAliases} aliases`);
     this.#aliases.set(alias, this.resolveKeyId(keyIdOrAlias));
   }
   /** Point an existing alias at another key. */
@@ -279,7 +362,8 @@ export class LocalKeyring implements KeyProvider {
     const v = k.versions[k.versions.length - 1]!;
     const plaintext = randomBytes(req.numberOfBytes);
     try {
-      const ciphertextBlob = wrapDataKey(this.#aead, v.material, k.keyId, v.version, randomBytes(NONCE_LENGTH), plaintext, req.context);
+      // SPEC.md §6: the blob nonce comes straight from the CSPRNG, never from the public pool.
+      const ciphertextBlob = wrapDataKey(this.#aead, v.material, k.keyId, v.version, randomBytes(BLOB_NONCE_LENGTH), plaintext, req.context);
       return { keyId: k.keyId, plaintext, ciphertextBlob };
     } catch (e) {
       wipe(plaintext);
@@ -316,6 +400,7 @@ export class LocalKeyring implements KeyProvider {
         versions: k.versions.map((v) => ({ version: v.version, createdAt: v.createdAt, material: v.material.slice() })),
       })),
       aliases: Object.fromEntries(this.#aliases),
+      generation: this.#generation,
     };
   }
 
@@ -336,46 +421,75 @@ export class LocalKeyring implements KeyProvider {
     return kr;
   }
 
+  /**
+   * Read an untrusted state once: every field is read a single time into a
+   * checked copy, every count and length is bounded before anything is
+   * iterated or matched, and aliases must be own data properties.
+   */
   #loadState(state: KeyringState): void {
-    for (const k of state.keys) {
-      if (!(KEY_STATES as readonly unknown[]).includes(k.state) || typeof k.description !== 'string' || typeof k.createdAt !== 'string') {
+    const L = KEYRING_LIMITS;
+    if (state === null || typeof state !== 'object') throw new InvalidParameterError('keyring state must be an object');
+    const { keys, aliases, generation = 0 } = state;
+    if (!isGeneration(generation)) throw new InvalidParameterError('keyring state has an invalid generation');
+    if (!Array.isArray(keys) || keys.length > L.maxKeys) throw new InvalidParameterError(`keyring state must have at most ${L.maxKeys} keys`);
+    let total = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const k: unknown = keys[i];
+      if (k === null || typeof k !== 'object') throw new InvalidParameterError('keyring state has an invalid key record');
+      const { keyId, state: st, description, createdAt, versions } = k as KeyringState['keys'][number];
+      if (!(KEY_STATES as readonly unknown[]).includes(st) || !isBoundedText(description, L.maxDescriptionBytes) || !isBoundedText(createdAt, L.maxCreatedAtBytes)) {
         throw new InvalidParameterError('keyring state has an invalid key record');
       }
-      if (!LOCAL_KEY_ID_RE.test(k.keyId) || this.#keys.has(k.keyId)) throw new InvalidParameterError('keyring state has an invalid or duplicate key id');
-      if (k.versions.length === 0) throw new InvalidParameterError(`key ${k.keyId} has no versions`);
-      let prev = 0;
-      for (const v of k.versions) {
-        if (
-          !Number.isInteger(v.version) ||
-          v.version <= prev ||
-          v.version > MAX_KEY_VERSION ||
-          typeof v.createdAt !== 'string' ||
-          !isBytes(v.material) ||
-          v.material.length !== MASTER_KEY_BYTES
-        ) {
-          throw new InvalidParameterError(`key ${k.keyId} has an invalid version`);
-        }
-        prev = v.version;
+      if (typeof keyId !== 'string' || keyId.length > L.maxKeyIdBytes || !LOCAL_KEY_ID_RE.test(keyId) || this.#keys.has(keyId)) {
+        throw new InvalidParameterError('keyring state has an invalid or duplicate key id');
       }
-      this.#keys.set(k.keyId, {
-        keyId: k.keyId,
-        state: k.state,
-        description: k.description,
-        createdAt: k.createdAt,
-        versions: k.versions.map((v) => ({ version: v.version, createdAt: v.createdAt, material: v.material.slice() })),
-      });
+      if (!Array.isArray(versions) || versions.length === 0 || versions.length > L.maxVersionsPerKey) {
+        throw new InvalidParameterError(`key ${keyId} must have 1 to ${L.maxVersionsPerKey} versions`);
+      }
+      total += versions.length;
+      if (total > L.maxTotalVersions) throw new InvalidParameterError(`keyring state has more than ${L.maxTotalVersions} key versions`);
+      const copied: VersionRecord[] = [];
+      let prev = 0;
+      for (let j = 0; j < versions.length; j++) {
+        const raw: unknown = versions[j];
+        const { version, createdAt: vCreatedAt, material } = (raw ?? {}) as VersionRecord;
+        if (
+          !Number.isInteger(version) ||
+          version <= prev ||
+          version > MAX_KEY_VERSION ||
+          !isBoundedText(vCreatedAt, L.maxCreatedAtBytes) ||
+          !isBytes(material) ||
+          material.length !== MASTER_KEY_BYTES
+        ) {
+          for (const c of copied) wipe(c.material);
+          throw new InvalidParameterError(`key ${keyId} has an invalid version`);
+        }
+        prev = version;
+        copied.push({ version, createdAt: vCreatedAt, material: material.slice() });
+      }
+      this.#keys.set(keyId, { keyId, state: st, description, createdAt, versions: copied });
+      this.#versionCount += copied.length;
     }
-    for (const [alias, keyId] of Object.entries(state.aliases)) {
-      checkAlias(alias);
-      if (!this.#keys.has(keyId)) throw new InvalidParameterError(`alias ${alias} names an unknown key`);
-      this.#aliases.set(alias, keyId);
+    if (aliases === null || typeof aliases !== 'object' || Array.isArray(aliases)) throw new InvalidParameterError('keyring state aliases must be an object');
+    const names = Reflect.ownKeys(aliases);
+    if (names.length > L.maxAliases) throw new InvalidParameterError(`keyring state must have at most ${L.maxAliases} aliases`);
+    for (const name of names) {
+      // Only own, enumerable data properties named like an alias: never __proto__, a getter or a symbol.
+      const d = typeof name === 'string' ? Object.getOwnPropertyDescriptor(aliases, name) : undefined;
+      if (typeof name !== 'string' || !d || !('value' in d) || !d.enumerable) throw new InvalidParameterError('keyring state aliases must be plain data properties');
+      checkAlias(name);
+      const keyId: unknown = d.value;
+      if (typeof keyId !== 'string' || !this.#keys.has(keyId)) throw new InvalidParameterError(`alias ${name} names an unknown key`);
+      this.#aliases.set(name, keyId);
     }
+    this.#generation = generation;
   }
 
   /** Wipe every key's material. The keyring is unusable afterwards. */
   destroy(): void {
     for (const k of this.#keys.values()) for (const v of k.versions) wipe(v.material);
     this.#keys.clear();
+    this.#versionCount = 0;
     this.#aliases.clear();
   }
 

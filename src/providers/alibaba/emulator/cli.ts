@@ -5,7 +5,7 @@
  * the test credentials. Stops on Ctrl-C (SIGINT) or SIGTERM.
  *
  * ```
- * envelope-kit-kms-emulator [--keyring FILE [--passphrase-env NAME]] [--port N]
+ * envelope-kit-kms-emulator [--keyring FILE (--passphrase-env NAME | --unprotected-keyring)] [--port N]
  *                           [--create-key ALIAS]... [--json]
  * ```
  * @module
@@ -24,6 +24,8 @@ Starts a local Alibaba Cloud KMS (API 2016-01-20) on 127.0.0.1 for offline tests
 options:
   --keyring FILE         serve the keys of this keyring file (default: a fresh in-memory keyring)
   --passphrase-env NAME  read the keyring file's passphrase from environment variable NAME
+  --unprotected-keyring  the keyring file has no passphrase (its master keys are in clear);
+                         --keyring needs this or --passphrase-env
   --port N               TCP port (default: 0, any free port)
   --create-key ALIAS     create a key with this alias at start (repeatable; default for a fresh
                          keyring: alias/dev)
@@ -42,6 +44,7 @@ export async function main(argv: readonly string[]): Promise<() => Promise<void>
     options: {
       keyring: { type: 'string' },
       'passphrase-env': { type: 'string' },
+      'unprotected-keyring': { type: 'boolean' },
       port: { type: 'string' },
       'create-key': { type: 'string', multiple: true },
       json: { type: 'boolean' },
@@ -61,10 +64,18 @@ export async function main(argv: readonly string[]): Promise<() => Promise<void>
   let keyring: LocalKeyring;
   if (values.keyring !== undefined) {
     const envName = values['passphrase-env'];
-    const passphrase = envName !== undefined ? process.env[envName] : undefined;
-    if (envName !== undefined && passphrase === undefined) throw new Error(`environment variable ${envName} is not set`);
-    keyring = await loadKeyring(values.keyring, passphrase !== undefined ? { passphrase } : {});
+    const unprotected = values['unprotected-keyring'] === true;
+    if ((envName === undefined) === !unprotected) throw new Error('--keyring needs exactly one of --passphrase-env NAME and --unprotected-keyring');
+    if (envName !== undefined) {
+      const passphrase = process.env[envName];
+      // An unset or empty variable is an error, never a keyring read without a passphrase.
+      if (passphrase === undefined || passphrase === '') throw new Error(`environment variable ${envName} is not set`);
+      keyring = await loadKeyring(values.keyring, { passphrase });
+    } else {
+      keyring = await loadKeyring(values.keyring, { protection: 'none' });
+    }
   } else {
+    if (values['passphrase-env'] !== undefined || values['unprotected-keyring']) throw new Error('--passphrase-env and --unprotected-keyring need --keyring');
     keyring = new LocalKeyring({ aead: nodeAesGcm });
   }
   const aliases = values['create-key'] ?? (values.keyring === undefined ? ['alias/dev'] : []);

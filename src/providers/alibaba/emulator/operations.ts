@@ -21,13 +21,13 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { NONCE_LENGTH, type AesGcm } from '../../../core/aead/types.js';
+import type { AesGcm } from '../../../core/aead/types.js';
 import { type CheckedContext, checkContext } from '../../../core/context.js';
 import { DecryptionFailedError, KeyNotFoundError } from '../../../core/errors.js';
 import { base64Decode, base64Encode } from '../../../internal/base64.js';
 import { utf8Encode, wipe } from '../../../internal/bytes.js';
 import { randomBytes } from '../../../internal/random.js';
-import { parseLocalBlob, wrapDataKey } from '../../local/blob.js';
+import { BLOB_NONCE_LENGTH, parseLocalBlob, wrapDataKey } from '../../local/blob.js';
 import type { LocalKeyring } from '../../local/keyring.js';
 import { KEY_SPEC_BYTES, type KeySpec } from '../../../core/provider.js';
 import { toHex } from '../encoding.js';
@@ -223,7 +223,7 @@ export class KmsOperations {
       const k = state.keys.find((x) => x.keyId === keyId);
       const v = k?.versions[k.versions.length - 1];
       if (!v) throw kmsErrors.keyNotFound();
-      return { blob: wrapDataKey(this.#aead, v.material, keyId, v.version, randomBytes(NONCE_LENGTH), plaintext, context), version: v.version };
+      return { blob: wrapDataKey(this.#aead, v.material, keyId, v.version, randomBytes(BLOB_NONCE_LENGTH), plaintext, context), version: v.version };
     } finally {
       for (const k of state.keys) for (const v of k.versions) wipe(v.material);
     }
