@@ -213,6 +213,14 @@ describe('schema mismatches name positions, never keys of the decrypted value', 
     await check(new Map([['alice@example.com', 1]]), z.map(z.string().regex(/^\d+$/), z.number()), ['$[entry 0]']);
   });
 
+  it('issue codes that are not shaped like zod\'s are not repeated (a validator\'s own text might hold a value)', async () => {
+    const text = await encryptObject({ email: 'alice@example.com' }, opts);
+    const schema = { safeParse: () => ({ success: false as const, error: { issues: [{ path: ['email'], code: 'bad: alice@example.com' }, { path: [], code: 'too_small' }] } }) };
+    const err = (await decryptObject(text, { provider: keyring, schema }).catch((e: unknown) => e)) as SchemaMismatchError;
+    expect(err.issues).toEqual([{ path: '$[property 0]', code: 'invalid' }, { path: '$', code: 'too_small' }]);
+    expect(err.message).not.toContain('alice');
+  });
+
   it('array indexes are shown; a property the value lacks is named, since the schema named it', async () => {
     await check({ list: [{ '078-05-1120': 1 }, { a: 2 }] }, z.object({ list: z.array(z.object({ a: z.number() })) }), ['$[property 0][0].a']);
     await check({}, z.object({ email: z.string(), address: z.object({ city: z.string() }) }), ['$.email', '$.address']);

@@ -121,7 +121,8 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
     issues = Array.isArray(list)
       ? list.map((i: { path?: unknown; code?: unknown }) => ({
           path: issuePath(Array.isArray(i?.path) ? (i.path as PropertyKey[]) : [], value),
-          code: typeof i?.code === 'string' ? i.code : 'invalid',
+          // Only a code shaped like zod's (`invalid_type`, `too_small`, `custom`): a validator's own text might hold a value.
+          code: typeof i?.code === 'string' && /^[a-z][a-z_]{0,63}$/.test(i.code) ? i.code : 'invalid',
         }))
       : [];
   } catch (e) {
