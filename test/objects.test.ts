@@ -172,6 +172,17 @@ describe('options are checked before any work', () => {
     await expect(encryptObject(nestedArrays(1000), { provider, keyId: 'alias/app', maxDepth: 1000 })).resolves.toMatch(/^ek1\./);
   });
 
+  it('encryptObject checks every option before it reads the value', async () => {
+    let reads = 0;
+    const value = { get x() { reads++; return 1; } };
+    for (const bad of [{ provider: keyring, keyId: '' }, { provider: {} as never, keyId: 'alias/app' }, { ...opts, encryptionContext: { '': 'x' } }, { ...opts, maxDepth: 0 }]) {
+      await expect(encryptObject(value, bad)).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    }
+    expect(reads).toBe(0);
+    await encryptObject(value, opts);
+    expect(reads).toBe(1);
+  });
+
   it('the batch functions refuse a bad maxDepth or schema as a whole, before any item', async () => {
     const { calls, provider } = counting();
     await expect(encryptObjects([1, 2], { provider, keyId: 'alias/app', maxDepth: 1001 })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });

@@ -4,7 +4,7 @@
  * validated by a schema on the way out. Plus bounded-concurrency batches.
  * @module
  */
-import { type DecryptOptions, type EncryptOptions, decrypt, encrypt } from '../core/envelope.js';
+import { type DecryptOptions, type EncryptOptions, checkEncryptOptions, decrypt, encrypt } from '../core/envelope.js';
 import { InvalidParameterError, SchemaMismatchError, type SchemaIssue } from '../core/errors.js';
 import { envelopeFromTextForDecrypt, envelopeToText } from '../core/format.js';
 import { isBytes, wipe } from '../internal/bytes.js';
@@ -155,7 +155,10 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
 export async function encryptObject(value: unknown, options: EncryptObjectOptions): Promise<string> {
   if (options === null || typeof options !== 'object') throw new InvalidParameterError('encryptObject expects an options object');
   const { maxDepth } = readOptions(options, ['maxDepth'], 'encryptObject options');
-  const bytes = encodeValue(value, { maxDepth: checkMaxDepth(maxDepth) });
+  const depth = checkMaxDepth(maxDepth);
+  // Every option is checked before the value is read (encrypt checks its own again, on its own read).
+  checkEncryptOptions(options, 'encryptObject');
+  const bytes = encodeValue(value, { maxDepth: depth });
   try {
     return envelopeToText(await encrypt(bytes, options));
   } finally {
