@@ -224,6 +224,10 @@ describe('schema mismatches name positions, never keys of the decrypted value', 
     await check(new Map([['alice@example.com', 1]]), z.map(z.string().regex(/^\d+$/), z.number()), ['$[entry 0]']);
   });
 
+  it('Set items: zod gives no position, so nothing below the set is named', async () => {
+    await check({ s: new Set([{ a: 1 }, { 'bob@example.com': 2 }]) }, z.object({ s: z.set(z.object({ a: z.number() })) }), ['$[property 0][?]']);
+  });
+
   it('issue codes that are not shaped like zod\'s are not repeated (a validator\'s own text might hold a value)', async () => {
     const text = await encryptObject({ email: 'alice@example.com' }, opts);
     const schema = { safeParse: () => ({ success: false as const, error: { issues: [{ path: ['email'], code: 'bad: alice@example.com' }, { path: [], code: 'too_small' }] } }) };
