@@ -172,6 +172,17 @@ describe('options are checked before any work', () => {
     await expect(encryptObject(nestedArrays(1000), { provider, keyId: 'alias/app', maxDepth: 1000 })).resolves.toMatch(/^ek1\./);
   });
 
+  it('encryptObject checks every option before it reads the value', async () => {
+    let reads = 0;
+    const value = { get x() { reads++; return 1; } };
+    for (const bad of [{ provider: keyring, keyId: '' }, { provider: {} as never, keyId: 'alias/app' }, { ...opts, encryptionContext: { '': 'x' } }, { ...opts, maxDepth: 0 }]) {
+      await expect(encryptObject(value, bad)).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    }
+    expect(reads).toBe(0);
+    await encryptObject(value, opts);
+    expect(reads).toBe(1);
+  });
+
   it('the batch functions refuse a bad maxDepth or schema as a whole, before any item', async () => {
     const { calls, provider } = counting();
     await expect(encryptObjects([1, 2], { provider, keyId: 'alias/app', maxDepth: 1001 })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
@@ -211,6 +222,18 @@ describe('schema mismatches name positions, never keys of the decrypted value', 
   it('Map keys and values', async () => {
     await check(new Map<string, unknown>([['alice@example.com', 'x'], ['bob@example.com', 2]]), z.map(z.string(), z.number()), ['$[entry 0]']);
     await check(new Map([['alice@example.com', 1]]), z.map(z.string().regex(/^\d+$/), z.number()), ['$[entry 0]']);
+  });
+
+  it('Set items: zod gives no position, so nothing below the set is named', async () => {
+    await check({ s: new Set([{ a: 1 }, { 'bob@example.com': 2 }]) }, z.object({ s: z.set(z.object({ a: z.number() })) }), ['$[property 0][?]']);
+  });
+
+  it('issue codes that are not shaped like zod\'s are not repeated (a validator\'s own text might hold a value)', async () => {
+    const text = await encryptObject({ email: 'alice@example.com' }, opts);
+    const schema = { safeParse: () => ({ success: false as const, error: { issues: [{ path: ['email'], code: 'bad: alice@example.com' }, { path: [], code: 'too_small' }] } }) };
+    const err = (await decryptObject(text, { provider: keyring, schema }).catch((e: unknown) => e)) as SchemaMismatchError;
+    expect(err.issues).toEqual([{ path: '$[property 0]', code: 'invalid' }, { path: '$', code: 'too_small' }]);
+    expect(err.message).not.toContain('alice');
   });
 
   it('array indexes are shown; a property the value lacks is named, since the schema named it', async () => {

@@ -4,7 +4,7 @@
  * validated by a schema on the way out. Plus bounded-concurrency batches.
  * @module
  */
-import { type DecryptOptions, type EncryptOptions, decrypt, encrypt } from '../core/envelope.js';
+import { type DecryptOptions, type EncryptOptions, checkEncryptOptions, decrypt, encrypt } from '../core/envelope.js';
 import { InvalidParameterError, SchemaMismatchError, type SchemaIssue } from '../core/errors.js';
 import { envelopeFromTextForDecrypt, envelopeToText } from '../core/format.js';
 import { isBytes, wipe } from '../internal/bytes.js';
@@ -43,7 +43,7 @@ export interface DecryptObjectOptions<T = unknown> extends DecryptOptions {
  * array indexes as `[3]`. A property the value lacks is named (`.email`), since
  * that name can only come from the schema. Never throws.
  */
-function issuePath(path: readonly PropertyKey[], root: unknown): string {
+function issuePath(path: readonly PropertyKey[], root: unknown, cache: PositionCache): string {
   let s = '$';
   let node: unknown = root;
   try {
@@ -55,16 +55,16 @@ function issuePath(path: readonly PropertyKey[], root: unknown): string {
         s += '[?]';
         node = LOST;
       } else if (node instanceof Map) {
-        const i = positions(node).get(p);
+        const i = positions(cache, node).get(p);
         s += i === undefined ? '[?]' : `[entry ${i}]`;
         node = i === undefined ? LOST : node.get(p);
       } else if (node instanceof Set) {
-        const items = setItems(node);
+        const items = setItems(cache, node);
         s += typeof p === 'number' ? `[item ${p}]` : '[?]';
         node = typeof p === 'number' && p >= 0 && p < items.length ? items[p] : LOST;
       } else if (node !== null && typeof node === 'object' && !Array.isArray(node) && !isBytes(node) && !(node instanceof Date)) {
         const k = String(p);
-        const i = positions(node).get(k);
+        const i = positions(cache, node).get(k);
         s += i === undefined ? pathKey('', k) : `[property ${i}]`;
         node = i === undefined ? undefined : (node as Record<string, unknown>)[k];
       } else {
@@ -82,23 +82,26 @@ function issuePath(path: readonly PropertyKey[], root: unknown): string {
 
 /** A step of an issue's path that does not lead anywhere in the value. */
 const LOST: unique symbol = Symbol('lost');
-const setCache = new WeakMap<Set<unknown>, unknown[]>();
-function setItems(set: Set<unknown>): unknown[] {
-  let a = setCache.get(set);
-  if (a === undefined) setCache.set(set, (a = [...set]));
+/** Positions (and Set items) worked out once per node, for the issues of one mismatch. */
+interface PositionCache {
+  readonly keys: Map<object, Map<unknown, number>>;
+  readonly items: Map<Set<unknown>, unknown[]>;
+}
+function setItems(cache: PositionCache, set: Set<unknown>): unknown[] {
+  let a = cache.items.get(set);
+  if (a === undefined) cache.items.set(set, (a = [...set]));
   return a;
 }
 
-/** Position of each own key of an object, or of each key of a Map; made once per node. */
-const positionCache = new WeakMap<object, Map<unknown, number>>();
-function positions(node: object): Map<unknown, number> {
-  let m = positionCache.get(node);
+/** Position of each own key of an object, or of each key of a Map. */
+function positions(cache: PositionCache, node: object): Map<unknown, number> {
+  let m = cache.keys.get(node);
   if (m === undefined) {
     m = new Map();
     const keys: Iterable<unknown> = node instanceof Map ? node.keys() : Object.keys(node);
     let i = 0;
     for (const k of keys) m.set(k, i++);
-    positionCache.set(node, m);
+    cache.keys.set(node, m);
   }
   return m;
 }
@@ -118,10 +121,12 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
     const r = schema.safeParse(value);
     if (r.success) return r.data;
     const list = r.error?.issues;
+    const cache: PositionCache = { keys: new Map(), items: new Map() };
     issues = Array.isArray(list)
       ? list.map((i: { path?: unknown; code?: unknown }) => ({
-          path: issuePath(Array.isArray(i?.path) ? (i.path as PropertyKey[]) : [], value),
-          code: typeof i?.code === 'string' ? i.code : 'invalid',
+          path: issuePath(Array.isArray(i?.path) ? (i.path as PropertyKey[]) : [], value, cache),
+          // Only a code shaped like zod's (`invalid_type`, `too_small`, `custom`): a validator's own text might hold a value.
+          code: typeof i?.code === 'string' && /^[a-z][a-z_]{0,63}$/.test(i.code) ? i.code : 'invalid',
         }))
       : [];
   } catch (e) {
@@ -154,7 +159,10 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
 export async function encryptObject(value: unknown, options: EncryptObjectOptions): Promise<string> {
   if (options === null || typeof options !== 'object') throw new InvalidParameterError('encryptObject expects an options object');
   const { maxDepth } = readOptions(options, ['maxDepth'], 'encryptObject options');
-  const bytes = encodeValue(value, { maxDepth: checkMaxDepth(maxDepth) });
+  const depth = checkMaxDepth(maxDepth);
+  // Every option is checked before the value is read (encrypt checks its own again, on its own read).
+  checkEncryptOptions(options, 'encryptObject');
+  const bytes = encodeValue(value, { maxDepth: depth });
   try {
     return envelopeToText(await encrypt(bytes, options));
   } finally {

@@ -3,7 +3,9 @@
  * JavaScript values, used inside envelopes by `encryptObject` and field-level
  * encryption. It keeps what JSON loses: `undefined`, `-0`, `NaN`, `±Infinity`,
  * `bigint`, `Date` (invalid ones too), `Uint8Array`, `Map`, `Set`, and strings
- * with lone surrogates.
+ * with lone surrogates. Canonical: the writer writes one encoding per value and
+ * the reader accepts only that one (§11.3), in time linear in the input, with
+ * the nesting limit counted the same way on both sides (§11.4).
  * @module
  */
 import { EnvelopeKitError, InvalidParameterError, MalformedValueError, UnsupportedValueError } from '../core/errors.js';

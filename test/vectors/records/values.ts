@@ -106,7 +106,7 @@ const str = (s: string): string => '05' + uvar(Buffer.byteLength(s)) + Buffer.fr
 export const VALUE_FAILURE_VECTORS: readonly ValueFailureVector[] = [
   { name: 'value-fail-version', rule: 1, description: 'first byte 0x02', encoding: '0201' },
   { name: 'value-fail-trailing-bytes', rule: 2, description: 'null, then one more byte', encoding: '010101' },
-  { name: 'value-fail-truncated', rule: 3, description: 'a string of 2 bytes with 1 byte left', encoding: '01050261' },
+  { name: 'value-fail-truncated', rule: 3, description: 'the number 1 cut after 4 of its 8 bytes', encoding: '01043ff00000' },
   { name: 'value-fail-unknown-tag', rule: 4, description: 'tag 0x0f', encoding: '010f' },
   { name: 'value-fail-uvar-too-large', rule: 5, description: 'byte-array length 2^53 in 8 bytes', encoding: '0109' + '80'.repeat(7) + '10' },
   { name: 'value-fail-uvar-too-long', rule: 5, description: 'a 9-byte uvar (2^56)', encoding: '0109' + '80'.repeat(8) + '01' },
