@@ -531,6 +531,12 @@ describe('thenables and values read once', () => {
     expect(typeof plain.then).toBe('string');
   });
 
+  it('never returns a thenable, even when a schema\u2019s output is one', async () => {
+    const enc = await encryptFields({ ssn: 'x' }, { ...base, fields: ['ssn'] });
+    const schema = { safeParse: (data: unknown) => ({ success: true as const, data: { data, then: (resolve: (v: unknown) => void) => resolve('adopted') } }) };
+    await expect(decryptFields(enc, { provider: keyring, fields: ['ssn'], schema })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+  });
+
   it('refuses a proxy whose prototype turns thenable between reads', async () => {
     let reads = 0;
     const target = { ssn: 'x' };

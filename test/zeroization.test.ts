@@ -11,6 +11,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { nobleAesGcm } from '../src/core/aead/noble.js';
+import { nobleHmacSha256 } from '../src/core/kdf.js';
 import type { AesGcm } from '../src/core/aead/types.js';
 import {
   type KeyProvider,
@@ -265,14 +266,24 @@ describe('the data key is wiped', () => {
 });
 
 /** An AES-GCM backend that keeps every key, every plaintext it seals and every buffer it opens into. */
-function plaintextRecordingAead(options: { failSealAt?: number } = {}): AesGcm & { keys: Uint8Array[]; plaintexts: Uint8Array[] } {
+function plaintextRecordingAead(
+  options: { failSealAt?: number } = {},
+): AesGcm & { keys: Uint8Array[]; plaintexts: Uint8Array[]; macSecrets: Uint8Array[] } {
   const keys: Uint8Array[] = [];
   const plaintexts: Uint8Array[] = [];
+  const macSecrets: Uint8Array[] = [];
   let seals = 0;
   return {
     name: 'recording-plaintext',
     keys,
     plaintexts,
+    macSecrets,
+    // The HMAC seam of the key schedule: HKDF-Extract's input (the data key, under the 16-byte message id) and every PRK used as a key.
+    hmacSha256(key, message) {
+      if (key.length === 16) macSecrets.push(message);
+      else macSecrets.push(key);
+      return nobleHmacSha256(key, message);
+    },
     seal(key, nonce, aad, pt, out) {
       keys.push(key);
       plaintexts.push(pt);
@@ -331,6 +342,7 @@ describe('plaintext copies in the records API are wiped', () => {
     expectAllZero(seen.encoded, 'field encoding', 3);
     expectAllZero(aead.plaintexts, 'sealed plaintext', 3);
     expectAllZero(aead.keys, 'field key', 3);
+    expectAllZero(aead.macSecrets, 'data key or PRK given to the HMAC', 2);
     expectAllZero(seen.blindInputs, 'blind-index HMAC input');
     expectWiped(provider, 1);
   });
@@ -385,6 +397,7 @@ describe('plaintext copies in the records API are wiped', () => {
     expect(dec.photo).toEqual(secret());
     expectAllZero(aead.plaintexts, 'opened plaintext', 3);
     expectAllZero(aead.keys, 'field key', 3);
+    expectAllZero(aead.macSecrets, 'data key or PRK given to the HMAC', 2);
   });
 
   it('decryptFields when a later field fails: the earlier fields\u2019 plaintexts and decoded bytes', async () => {

@@ -268,9 +268,15 @@ function planEncrypt(options: unknown, fn: string): EncryptPlan {
 /**
  * Encrypt the selected fields of a record. Returns a new record of the same
  * shape (the input is not modified) in which each selected field holds a text
- * envelope; absent fields stay absent.
- * @throws InvalidParameterError for bad selectors or a record that does not fit them;
- *   UnsupportedValueError for a field value that cannot be encoded; provider errors as {@link encrypt}.
+ * envelope; absent optional fields (`name?`) stay absent.
+ * @param record - any object but an array or a thenable; copied, never modified.
+ * @param options - `fields` are checked against the record's type (`FieldSelector<T>`).
+ * @returns the copy, typed {@link EncryptedFields}: sealed fields as `EncryptedField<V>`,
+ *   blind indexes as strings beside their fields, the header property (optional) with `headerField`.
+ * @throws FieldNotFoundError for a selector that matches nothing (and is not marked `?`);
+ *   InvalidParameterError for bad selectors, names, blind-index targets, a thenable, or a record that does not fit
+ *   the selectors; UnsupportedValueError for a field value that cannot be encoded; provider errors as {@link encrypt}.
+ *   All of them before the provider is called.
  * @example
  * ```ts
  * import { LocalKeyring, encryptFields, decryptFields } from 'envelope-kit';
@@ -353,8 +359,11 @@ async function encryptRecord(copy: RecordCopy, plan: EncryptPlan, recordId: Reco
  * not listed are left untouched. Fails closed: a listed field that holds
  * anything but a field envelope throws UnencryptedFieldError (unless
  * `allowPlaintextFields` is set for a migration, in which case each is reported).
- * @throws UnencryptedFieldError, DecryptionFailedError (wrong record id, moved field, tampering),
- *   SchemaMismatchError, and as {@link decrypt}.
+ * @param record - the stored record, ideally typed as encryptFields returned it; copied, never modified.
+ * @returns the copy, typed {@link DecryptedFields} (each listed `EncryptedField<V>` a `V` again),
+ *   or the schema's output type when `schema` is given.
+ * @throws FieldNotFoundError, InvalidParameterError (as {@link encryptFields}), UnencryptedFieldError,
+ *   DecryptionFailedError (wrong record id, moved field, tampering), SchemaMismatchError, and as {@link decrypt}.
  */
 export async function decryptFields<E extends object, const F extends readonly FieldSelector<NoInfer<E>>[], S = never>(
   record: E,
