@@ -556,6 +556,46 @@ describe('thenables and values read once', () => {
     expect(enc.ssn_idx).toBe(index.compute(dec.ssn));
   });
 
+  it('turns hostile proxies and getters anywhere in the input into InvalidParameterError', async () => {
+    const trap = <T extends object>(target: T): T =>
+      new Proxy(target, {
+        ownKeys: () => {
+          throw new Error('ownKeys trap');
+        },
+        getOwnPropertyDescriptor: () => {
+          throw new Error('descriptor trap');
+        },
+        getPrototypeOf: () => {
+          throw new Error('prototype trap');
+        },
+        get: () => {
+          throw new Error('get trap');
+        },
+      });
+    const index = await openBlindIndex(await createBlindIndexKey({ ...base, name: 'users.email' }), { provider: keyring, name: 'users.email' });
+    const throwingElement = Object.defineProperty(['ssn'], 0, {
+      get: () => {
+        throw new Error('element getter');
+      },
+    });
+    const calls: (() => Promise<unknown>)[] = [
+      () => encryptFields(trap({ ssn: 'x' }), { ...base, fields: ['ssn'] }),
+      () => encryptFields({ ssn: 'x', nested: trap({ a: 1 }) } as Record<string, unknown>, { ...base, fields: ['nested.a'] }),
+      () => encryptFields({ list: [trap({ a: 1 })] } as Record<string, unknown>, { ...base, fields: ['list[].a'] }),
+      () => encryptFields({ ssn: 'x' }, { ...base, fields: trap(['ssn']) as ['ssn'] }),
+      () => encryptFields({ ssn: 'x' }, { ...base, fields: throwingElement as ['ssn'] }),
+      () => encryptFields({ ssn: 'x' }, { ...base, fields: ['ssn'], blindIndexes: trap({ ssn: { index, into: 'i' } }) }),
+      () => encryptFields({ ssn: 'x' }, { ...base, fields: ['ssn'], blindIndexes: { ssn: trap({ index, into: 'i' }) } }),
+      () => encryptFields({ ssn: 'x' }, { ...base, fields: ['ssn'], blindIndexes: { ssn: { index: trap(index), into: 'i' } } }),
+      () => decryptFields(trap({ ssn: 'x' }), { provider: keyring, fields: ['ssn'] }),
+      () => decryptFields({ ssn: 'x' }, { provider: keyring, fields: trap(['ssn']) as ['ssn'] }),
+    ];
+    for (const [i, call] of calls.entries()) {
+      const err = await call().catch((e: unknown) => e);
+      expect(err, `call ${i}`).toBeInstanceOf(InvalidParameterError);
+    }
+  });
+
   it('checks a batch\u2019s options once: every record gets the same selectors', async () => {
     let reads = 0;
     const fields = ['ssn'];
