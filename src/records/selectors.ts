@@ -276,6 +276,8 @@ export class RecordCopy {
       }
       if (!hasOwn(node, seg.name)) return;
       const own = parent === undefined ? this.root : this.#own(parent, key);
+      // The copy decides (a proxy may answer the two questions differently).
+      if (!hasOwn(own, seg.name)) return;
       const expand = (holder: Record<PropertyKey, unknown>, k: Step, depth: number, st: readonly Step[]): void => {
         if (depth === seg.arrays) {
           if (i === last) {
