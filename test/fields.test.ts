@@ -217,6 +217,8 @@ describe('encryptFields / decryptFields', () => {
     const sparse: { id: number; ssn?: string } = { id: 1 };
     await expect(encryptFields(sparse, { ...o, fields: ['ssn'] })).rejects.toMatchObject({ code: 'ERR_FIELD_NOT_FOUND', selector: 'ssn' });
     expect(await encryptFields(sparse, { ...o, fields: ['ssn?'] })).toEqual({ id: 1 });
+    // nothing sealed: no header either (its type is optional then)
+    expect(await encryptFields(sparse, { ...o, fields: ['ssn?'], headerField: '_ek' })).toEqual({ id: 1 });
     expect(p.calls.generate).toBe(0);
   });
 

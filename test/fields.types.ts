@@ -129,7 +129,7 @@ export async function resultTypes(): Promise<void> {
   expectType<Equal<typeof enc.id, number>>();
   expectType<Equal<typeof enc.email_idx, string>>();
   expectType<Equal<typeof enc.nick_idx, string | undefined>>();
-  expectType<Equal<typeof enc._ek, string | undefined>>();
+  expectType<Equal<typeof enc._ek, string>>();
   expectType<Equal<typeof enc.address, { street: EncryptedField<string>; city: string } | null>>();
   expectType<Equal<(typeof enc.cards)[number], { number: EncryptedField<string>; exp: string; holder?: EncryptedField<string | undefined>; number_idx: string }>>();
   expectType<Equal<typeof enc.tags, EncryptedField<string>[]>>();
@@ -143,6 +143,9 @@ export async function resultTypes(): Promise<void> {
   const forged: EncryptedField<string> = 'ek1.AAAA';
   void forged;
 
+  // The header is only written when something was sealed: optional when no selector is certain to match a field.
+  const maybe = await encryptFields(user, { ...o, fields: ['nick?', 'cards[].number'], headerField: '_ek' });
+  expectType<Equal<typeof maybe._ek, string | undefined>>();
   // Without compact storage or indexes, nothing is added.
   const bare = await encryptFields(user, { ...o, fields: ['email'] });
   expectType<Equal<keyof typeof bare, keyof User>>();

@@ -180,16 +180,28 @@ type IndexAdds<I> = {
     : never;
 }[keyof I & string];
 
-type HeaderOf<H> = [H] extends [never] ? {} : string extends H ? {} : H extends string ? { [K in H]?: string } : {};
+/** Selectors that always seal something when the call succeeds: not optional, and no `[]` (an empty array matches with nothing to seal). */
+type CertainSelector<S> = S extends `${string}?` ? never : S extends `${string}[]${string}` ? never : S;
+/** The header property: present whenever something was sealed, so certain when one selector is. */
+type HeaderOf<H, S> = [H] extends [never]
+  ? {}
+  : string extends H
+    ? {}
+    : H extends string
+      ? [CertainSelector<S>] extends [never]
+        ? { [K in H]?: string }
+        : { [K in H]: string }
+      : {};
 
 /**
  * The type `encryptFields` returns for a record of type `T` and the selectors
  * `S`: each selected field an {@link EncryptedField} of its type, the blind
  * indexes `I` (`{ [selector]: { into } }`) added beside their fields as
- * strings, and the header property `H` when compact storage is used (absent
- * when there was nothing to encrypt).
+ * strings, and the header property `H` when compact storage is used (a
+ * `string`; optional when every selector is optional or goes through `[]`,
+ * since the header is only written when something was sealed).
  */
-export type EncryptedFields<T, S extends string, I = {}, H extends string = never> = Simplify<SealObject<T, Strip<S>, IndexAdds<I>> & HeaderOf<H>>;
+export type EncryptedFields<T, S extends string, I = {}, H extends string = never> = Simplify<SealObject<T, Strip<S>, IndexAdds<I>> & HeaderOf<H, S>>;
 
 type Opened<V> = V extends null | undefined ? V : V extends EncryptedField<infer P> ? P : unknown;
 type UnsealValue<V, R> = [R] extends [never] ? V : '' extends R ? Opened<V> : UnsealInside<V, R>;
