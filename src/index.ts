@@ -52,9 +52,23 @@ export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from 
 export { encryptObject, decryptObject, encryptObjects, decryptObjects } from './records/objects.js';
 export type { ValueSchema, EncryptObjectOptions, DecryptObjectOptions, BatchResult, BatchOptions } from './records/objects.js';
 export { encryptFields, decryptFields, encryptRecords, decryptRecords, FIELD_KEY_LABEL } from './records/fields.js';
-export type { EncryptFieldsOptions, DecryptFieldsOptions, BlindIndexField, RecordId } from './records/fields.js';
+export type {
+  EncryptFieldsOptions,
+  DecryptFieldsOptions,
+  EncryptRecordsOptions,
+  DecryptRecordsOptions,
+  BlindIndexField,
+  BlindIndexOptions,
+  RecordId,
+  EncryptedField,
+  EncryptedFields,
+  DecryptedFields,
+  FieldPath,
+  FieldSelector,
+} from './records/fields.js';
+export { SELECTOR_LIMITS } from './records/selectors.js';
 export { createBlindIndexKey, openBlindIndex, BLIND_INDEX_LABEL } from './records/blind-index.js';
 export type { BlindIndex, CreateBlindIndexKeyOptions, OpenBlindIndexOptions } from './records/blind-index.js';
 export { encodeValue, decodeValue, DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT, MAX_BIGINT_BYTES, VALUE_ENCODING_VERSION } from './records/value-encoding.js';
-export { UnsupportedValueError, MalformedValueError, SchemaMismatchError, UnencryptedFieldError } from './core/errors.js';
+export { UnsupportedValueError, MalformedValueError, SchemaMismatchError, UnencryptedFieldError, FieldNotFoundError } from './core/errors.js';
 export type { SchemaIssue } from './core/errors.js';

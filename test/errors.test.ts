@@ -15,6 +15,7 @@ import {
   DecryptionFailedError,
   EnvelopeKitError,
   type ErrorCode,
+  FieldNotFoundError,
   InvalidParameterError,
   KeyDisabledError,
   KeyNotFoundError,
@@ -172,6 +173,7 @@ describe('error classes', () => {
     [new DecryptionFailedError(), 'DecryptionFailedError', 'ERR_DECRYPTION_FAILED'],
     [new ProviderError('m'), 'ProviderError', 'ERR_PROVIDER'],
     [new KeyringFileError('m'), 'KeyringFileError', 'ERR_KEYRING_FILE'],
+    [new FieldNotFoundError('emial'), 'FieldNotFoundError', 'ERR_FIELD_NOT_FOUND'],
   ];
   it.each(samples)('%s is an EnvelopeKitError and an Error, named after its class, with its code', (e, name, code) => {
     expect(e).toBeInstanceOf(EnvelopeKitError);

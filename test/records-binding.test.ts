@@ -241,7 +241,7 @@ describe('field commitment: one ciphertext, one binding (SPEC.md §9.1, §12.2)'
 // ---------------------------------------------------------------------------
 
 const order = () => ({ id: 'order-1', total: 10, note: 'leave at the door', lines: [{ sku: 'a-1' }, { sku: 'b-2' }] });
-const FIELDS = ['total', 'note', 'lines[].sku'];
+const FIELDS = ['total', 'note', 'lines[].sku'] as const;
 
 describe('compact records admit only their own fields (SPEC.md §12.4)', () => {
   const compactOpts = { ...base, fields: FIELDS, headerField: '_ek' };
@@ -349,7 +349,7 @@ describe('record version against rollback (SPEC.md §12.1, §12.3)', () => {
 
 describe('record ids and versions (SPEC.md §12.1)', () => {
   it('limits strings to 1024 bytes of UTF-8 and refuses empty, ill-formed and non-integer values', async () => {
-    const o = { ...base, fields: ['total'] };
+    const o = { ...base, fields: ['total'] as const };
     const ok = ['x'.repeat(1024), 'é'.repeat(512), '😀'.repeat(256), 0, -5, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER];
     for (const id of ok) {
       const enc = await encryptFields({ total: 1 }, { ...o, recordId: id, recordVersion: id });
@@ -389,7 +389,7 @@ describe('record ids and versions (SPEC.md §12.1)', () => {
 });
 
 describe('a string that looks like an envelope is never plaintext (SPEC.md §12.3 step 1)', () => {
-  const allow = { provider: keyring, fields: ['v'], allowPlaintextFields: true, onPlaintextField: () => {} };
+  const allow = { provider: keyring, fields: ['v'] as const, allowPlaintextFields: true, onPlaintextField: () => {} };
   it('refuses other versions and other spellings, even when plaintext is allowed', async () => {
     const cases: [string, string][] = [
       ['ek2.AAAA', 'ERR_UNSUPPORTED_VERSION'],

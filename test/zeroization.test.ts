@@ -3,9 +3,15 @@
  * derived from it, is all zeros once encrypt or decrypt returns, on success
  * and on every failure path. A recording provider keeps a reference to the
  * key it returned; a recording AES-GCM backend keeps the content keys.
+ *
+ * The same for plaintext copies in the records API: the value encoder and
+ * decoder and the HMAC are wrapped (vi.mock) to keep every buffer they
+ * return or are given, and the recording AES-GCM backend keeps every
+ * plaintext it seals and every buffer it opens into.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { nobleAesGcm } from '../src/core/aead/noble.js';
+import { nobleHmacSha256 } from '../src/core/kdf.js';
 import type { AesGcm } from '../src/core/aead/types.js';
 import {
   type KeyProvider,
@@ -19,6 +25,46 @@ import {
 } from '../src/index.js';
 import * as nodeEntry from '../src/index.js';
 import { RecordingProvider, allZero, expectCode, utf8 } from './core-helpers.js';
+
+/**
+ * Every buffer the value encoding and the decoder produced, and every blind-index
+ * HMAC input (told apart by its label when it is given) @noble/hashes' HMAC was given.
+ */
+const seen = vi.hoisted(() => ({
+  encoded: [] as Uint8Array[],
+  decoded: [] as unknown[],
+  blindInputs: [] as Uint8Array[],
+  blindLabel: new TextEncoder().encode('envelope-kit/v1/blind-index'),
+}));
+
+vi.mock('../src/records/value-encoding.js', async (importOriginal) => {
+  const m = await importOriginal<typeof import('../src/records/value-encoding.js')>();
+  return {
+    ...m,
+    encodeValue: (...args: Parameters<typeof m.encodeValue>) => {
+      const out = m.encodeValue(...args);
+      seen.encoded.push(out);
+      return out;
+    },
+    decodeValue: (...args: Parameters<typeof m.decodeValue>) => {
+      const out = m.decodeValue(...args);
+      seen.decoded.push(out);
+      return out;
+    },
+  };
+});
+
+vi.mock('@noble/hashes/hmac.js', async (importOriginal) => {
+  const m = await importOriginal<typeof import('@noble/hashes/hmac.js')>();
+  const hmac = Object.assign(
+    (hash: Parameters<typeof m.hmac>[0], key: Uint8Array, message: Uint8Array) => {
+      if (message.length > seen.blindLabel.length && seen.blindLabel.every((x, i) => message[i] === x)) seen.blindInputs.push(message);
+      return m.hmac(hash, key, message);
+    },
+    { create: m.hmac.create },
+  );
+  return { ...m, hmac };
+});
 
 /** An AES-GCM backend that keeps a reference to every key it is given. */
 function recordingAead(inner: AesGcm = nobleAesGcm): AesGcm & { keys: Uint8Array[] } {
@@ -297,5 +343,173 @@ describe('objects: plaintext copies are wiped', () => {
       expect(allZero(seen[0]!.secret), `${outcome}: decoded bytes were not wiped`).toBe(true);
       expect(allZero(seen[0]!.nested[0]!), `${outcome}: nested decoded bytes were not wiped`).toBe(true);
     }
+  });
+});
+
+/** An AES-GCM backend that keeps every key, every plaintext it seals and every buffer it opens into. */
+function plaintextRecordingAead(
+  options: { failSealAt?: number } = {},
+): AesGcm & { keys: Uint8Array[]; plaintexts: Uint8Array[]; macSecrets: Uint8Array[] } {
+  const keys: Uint8Array[] = [];
+  const plaintexts: Uint8Array[] = [];
+  const macSecrets: Uint8Array[] = [];
+  let seals = 0;
+  return {
+    name: 'recording-plaintext',
+    keys,
+    plaintexts,
+    macSecrets,
+    // The HMAC seam of the key schedule: HKDF-Extract's input (the data key, under the 16-byte message id) and every PRK used as a key.
+    hmacSha256(key, message) {
+      if (key.length === 16) macSecrets.push(message);
+      else macSecrets.push(key);
+      return nobleHmacSha256(key, message);
+    },
+    seal(key, nonce, aad, pt, out) {
+      keys.push(key);
+      plaintexts.push(pt);
+      if (seals++ === options.failSealAt) throw new Error('backend exploded');
+      nobleAesGcm.seal(key, nonce, aad, pt, out);
+    },
+    open(key, nonce, aad, sealed, out) {
+      keys.push(key);
+      plaintexts.push(out);
+      return nobleAesGcm.open(key, nonce, aad, sealed, out);
+    },
+  };
+}
+
+/** Every byte array inside a decoded value. */
+function bytesIn(value: unknown): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const walk = (v: unknown): void => {
+    if (v instanceof Uint8Array) out.push(v);
+    else if (v instanceof Map) for (const [k, e] of v) (walk(k), walk(e));
+    else if (v instanceof Set || Array.isArray(v)) for (const e of v) walk(e);
+    else if (v !== null && typeof v === 'object') for (const e of Object.values(v)) walk(e);
+  };
+  walk(value);
+  return out;
+}
+
+function resetSeen(): void {
+  seen.encoded.length = 0;
+  seen.decoded.length = 0;
+  seen.blindInputs.length = 0;
+}
+
+function expectAllZero(buffers: readonly Uint8Array[], what: string, atLeast = 1): void {
+  expect(buffers.length, `${what}: recorded`).toBeGreaterThanOrEqual(atLeast);
+  for (const [i, b] of buffers.entries()) expect(allZero(b), `${what} #${i} was not wiped`).toBe(true);
+}
+
+describe('plaintext copies in the records API are wiped', () => {
+  const secret = () => new Uint8Array(32).fill(0xa5);
+  const record = () => ({ id: 1, email: 'ada@example.com', photo: secret(), ssn: '078-05-1120' });
+  const fields = ['email', 'photo', 'ssn'] as const;
+
+  async function blindIndex(keyring: LocalKeyring, keyId: string) {
+    const stored = await nodeEntry.createBlindIndexKey({ provider: keyring, keyId, name: 'users.email' });
+    return nodeEntry.openBlindIndex(stored, { provider: keyring, name: 'users.email' });
+  }
+
+  it('encryptFields on success: every field encoding, every sealed plaintext and every blind-index HMAC input', async () => {
+    const { keyring, keyId, provider } = setup();
+    const index = await blindIndex(keyring, keyId);
+    const aead = plaintextRecordingAead();
+    resetSeen();
+    const enc = await nodeEntry.encryptFields(record(), { provider, keyId, aead, fields, blindIndexes: { email: { index, into: 'email_idx' } } });
+    expect(enc.email_idx).toMatch(/^[A-Za-z0-9_-]+$/);
+    expectAllZero(seen.encoded, 'field encoding', 3);
+    expectAllZero(aead.plaintexts, 'sealed plaintext', 3);
+    expectAllZero(aead.keys, 'field key', 3);
+    expectAllZero(aead.macSecrets, 'data key or PRK given to the HMAC', 2);
+    expectAllZero(seen.blindInputs, 'blind-index HMAC input');
+    expectWiped(provider, 1);
+  });
+
+  it('encryptFields when a later field cannot be encoded: the earlier fields\u2019 encodings', async () => {
+    const { keyId, provider } = setup();
+    resetSeen();
+    const bad = { ...record(), later: () => 1 } as Record<string, unknown>;
+    await expectCode(() => nodeEntry.encryptFields(bad, { provider, keyId, fields: ['email', 'photo', 'later'] }), 'ERR_UNSUPPORTED_VALUE');
+    expectAllZero(seen.encoded, 'field encoding', 2);
+    expect(provider.handedOut).toHaveLength(0);
+  });
+
+  it('encryptFields when the blind index fails, the provider fails, or AES-GCM fails on the second field', async () => {
+    const { keyring, keyId, provider } = setup();
+    const index = await blindIndex(keyring, keyId);
+    const throwing = await nodeEntry.openBlindIndex(await nodeEntry.createBlindIndexKey({ provider: keyring, keyId, name: 'users.ssn' }), {
+      provider: keyring,
+      name: 'users.ssn',
+      normalize: () => {
+        throw new Error('normaliser bug');
+      },
+    });
+    resetSeen();
+    await expectCode(
+      () => nodeEntry.encryptFields(record(), { provider, keyId, fields, blindIndexes: { email: { index, into: 'email_idx' }, ssn: { index: throwing, into: 'ssn_idx' } } }),
+      'ERR_INVALID_PARAMETER',
+    );
+    expectAllZero(seen.encoded, 'field encoding', 3);
+    expectAllZero(seen.blindInputs, 'blind-index HMAC input');
+
+    const failing: KeyProvider = { providerId: 'local', generateDataKey: () => Promise.reject(new Error('down')), decrypt: (r) => keyring.decrypt(r) };
+    resetSeen();
+    await expectCode(() => nodeEntry.encryptFields(record(), { provider: failing, keyId, fields }), 'ERR_PROVIDER');
+    expectAllZero(seen.encoded, 'field encoding', 3);
+
+    const aead = plaintextRecordingAead({ failSealAt: 1 });
+    resetSeen();
+    await expect(nodeEntry.encryptFields(record(), { provider, keyId, aead, fields, blindIndexes: { email: { index, into: 'email_idx' } } })).rejects.toThrow();
+    expectAllZero(seen.encoded, 'field encoding', 3);
+    expectAllZero(aead.plaintexts, 'sealed plaintext', 2);
+    expectAllZero(aead.keys, 'field key', 2);
+    expectAllZero(seen.blindInputs, 'blind-index HMAC input');
+  });
+
+  it('decryptFields on success: every opened plaintext; the decoded values are the caller\u2019s and stay intact', async () => {
+    const { keyId, provider } = setup();
+    const enc = await nodeEntry.encryptFields(record(), { provider, keyId, fields, recordId: 1 });
+    const aead = plaintextRecordingAead();
+    resetSeen();
+    const dec = await nodeEntry.decryptFields(enc, { provider, aead, fields, recordId: 1 });
+    expect(dec.photo).toEqual(secret());
+    expectAllZero(aead.plaintexts, 'opened plaintext', 3);
+    expectAllZero(aead.keys, 'field key', 3);
+    expectAllZero(aead.macSecrets, 'data key or PRK given to the HMAC', 2);
+  });
+
+  it('decryptFields when a later field fails: the earlier fields\u2019 plaintexts and decoded bytes', async () => {
+    const { keyId, provider } = setup();
+    const enc = await nodeEntry.encryptFields(record(), { provider, keyId, fields, recordId: 1 });
+    const other = await nodeEntry.encryptFields(record(), { provider, keyId, fields, recordId: 2 });
+    const aead = plaintextRecordingAead();
+    resetSeen();
+    // photo (second) decrypts, ssn (third) is another record's: decryption fails after two fields were opened
+    await expectCode(() => nodeEntry.decryptFields({ ...enc, ssn: other.ssn }, { provider, aead, fields, recordId: 1 }), 'ERR_DECRYPTION_FAILED');
+    expect(seen.decoded.length).toBeGreaterThanOrEqual(2);
+    expectAllZero(seen.decoded.flatMap(bytesIn), 'decoded bytes');
+    // The third field fails its field commitment (SPEC.md §12.3) before its body is opened.
+    expectAllZero(aead.plaintexts, 'opened plaintext', 2);
+  });
+
+  it('decryptFields when the schema refuses the record: the decoded bytes', async () => {
+    const { keyId, provider } = setup();
+    const enc = await nodeEntry.encryptFields(record(), { provider, keyId, fields, recordId: 1 });
+    let given: unknown;
+    const schema = {
+      safeParse(data: unknown) {
+        given = data;
+        return { success: false as const, error: { issues: [{ path: ['photo'], code: 'custom' }] } };
+      },
+    };
+    resetSeen();
+    await expectCode(() => nodeEntry.decryptFields(enc, { provider, fields, recordId: 1, schema }), 'ERR_SCHEMA_MISMATCH');
+    const photo = (given as { photo: Uint8Array }).photo;
+    expect(photo).toBeInstanceOf(Uint8Array);
+    expect(allZero(photo), 'the decoded photo was not wiped').toBe(true);
+    expectAllZero(seen.decoded.flatMap(bytesIn), 'decoded bytes');
   });
 });

@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'ERR_UNSUPPORTED_VALUE'
   | 'ERR_MALFORMED_VALUE'
   | 'ERR_SCHEMA_MISMATCH'
-  | 'ERR_UNENCRYPTED_FIELD';
+  | 'ERR_UNENCRYPTED_FIELD'
+  | 'ERR_FIELD_NOT_FOUND';
 
 /** Base class of every error envelope-kit throws. */
 export class EnvelopeKitError extends Error {
@@ -153,5 +154,21 @@ export class UnencryptedFieldError extends EnvelopeKitError {
   constructor(path: string) {
     super('ERR_UNENCRYPTED_FIELD', `field ${path} should be encrypted but is not`);
     this.path = path;
+  }
+}
+
+/**
+ * A field selector matches nothing in the record: a misspelt or absent field.
+ * A selector that may match nothing is written with a trailing `?`. Nothing was done.
+ */
+export class FieldNotFoundError extends EnvelopeKitError {
+  /** The selector, as the app wrote it (selectors are code, never data). */
+  readonly selector: string;
+  constructor(selector: string) {
+    super(
+      'ERR_FIELD_NOT_FOUND',
+      `field selector ${JSON.stringify(selector)} matches nothing in the record (write ${JSON.stringify(`${selector}?`)} if the field may be absent)`,
+    );
+    this.selector = selector;
   }
 }

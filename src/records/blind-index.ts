@@ -143,10 +143,16 @@ export async function openBlindIndex(stored: string, options: OpenBlindIndexOpti
         if (typeof v !== 'string') throw new InvalidParameterError('"normalize" must return a string');
       }
       const enc = encodeValue(v);
-      const mac = hmac(sha256, key, concatBytes(prefix, enc));
-      const out = base64UrlEncode(mac.subarray(0, bits / 8));
-      wipe(mac, enc);
-      return out;
+      let input: Uint8Array | undefined;
+      let mac: Uint8Array | undefined;
+      try {
+        // The HMAC input holds the encoded plaintext: wiped with the encoding and the full HMAC.
+        input = concatBytes(prefix, enc);
+        mac = hmac(sha256, key, input);
+        return base64UrlEncode(mac.subarray(0, bits / 8));
+      } finally {
+        wipe(mac, enc, input);
+      }
     },
     destroy(): void {
       wipe(key);

@@ -10,7 +10,6 @@
  * @module
  */
 import { TAG_LENGTH, type AesGcm } from '../core/aead/types.js';
-import type { BlindIndex } from './blind-index.js';
 import { type EncryptionContext, contextContains } from '../core/context.js';
 import {
   checkEncryptOptions,
@@ -45,9 +44,25 @@ import { constantTimeEqual, isWellFormed, utf8Encode, utf8Length, wipe } from '.
 import { readOptions } from '../internal/options.js';
 import { randomPublicBytes } from '../internal/random.js';
 import { type HmacSha256, hkdfExtract, hmacOf, keysFromPrk, nobleHmacSha256 } from '../core/kdf.js';
-import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, mapBounded } from './objects.js';
+import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, checkSchema, mapBounded } from './objects.js';
 import type { KeyProvider, KeySpec } from '../core/provider.js';
-import { decodeValue, encodeValue, pathKey } from './value-encoding.js';
+import { decodeValue, encodeValue } from './value-encoding.js';
+import type { BlindIndexOptions, DecryptedFields, EncryptedFields, FieldSelector } from './field-types.js';
+import {
+  type Located,
+  type OverlapCheck,
+  type Selector,
+  type Step,
+  RecordCopy,
+  checkPropertyName,
+  checkSelectors,
+  guard,
+  hasOwn,
+  isContainer,
+  refuseThenable,
+} from './selectors.js';
+
+export type { BlindIndexField, BlindIndexOptions, DecryptedFields, EncryptedField, EncryptedFields, FieldPath, FieldSelector } from './field-types.js';
 
 /** HKDF info label of field keys (SPEC.md §12.2); it names the suite (0x01) and the layout (0x01). */
 export const FIELD_KEY_LABEL = 'envelope-kit/v1/suite-01/layout-01/field-key';
@@ -76,20 +91,21 @@ export type RecordId = string | number;
 /** A record version (a version counter, an `updatedAt` as text): binds every field to one version of its record. */
 export type RecordVersion = string | number;
 
-/** Where and how to store a blind index of a field. */
-export interface BlindIndexField {
-  /** The index to compute (from `openBlindIndex`). */
-  readonly index: BlindIndex;
-  /** Property, beside the field, that receives the index string (e.g. `email_idx`). */
-  readonly into: string;
-}
-
-/** Options of {@link encryptFields}. */
-export interface EncryptFieldsOptions {
+/** Options of {@link encryptFields}. `T` is the record's type; `F`, `I` and `H` are inferred from `fields`, `blindIndexes` and `headerField`. */
+export interface EncryptFieldsOptions<
+  T = Record<string, unknown>,
+  F extends readonly FieldSelector<T>[] = readonly FieldSelector<T>[],
+  I extends BlindIndexOptions<F[number]> = BlindIndexOptions<F[number]>,
+  H extends string = string,
+> {
   readonly provider: KeyProvider;
   readonly keyId: string;
-  /** Field selectors: `ssn`, `address.street`, `cards[].number` (`[]` = every element). */
-  readonly fields: readonly string[];
+  /**
+   * Field selectors, checked against `T`: `ssn`, `address.street`, `cards[].number`
+   * (`[]` = every element). Each must match the record, unless written with a
+   * trailing `?` (`nickname?`): see {@link FieldNotFoundError}.
+   */
+  readonly fields: F;
   /** Binds every field to this record; decryptFields must be given the same id. */
   readonly recordId?: RecordId;
   /**
@@ -101,8 +117,12 @@ export interface EncryptFieldsOptions {
   /** Context bound to the record's data key (e.g. `{ table: 'users' }`). */
   readonly encryptionContext?: EncryptionContext;
   readonly keySpec?: KeySpec;
-  /** Blind indexes to compute, by field selector (the field's plaintext is indexed). */
-  readonly blindIndexes?: Readonly<Record<string, BlindIndexField>>;
+  /**
+   * Blind indexes to compute, by field selector as written in `fields` (the
+   * field's plaintext is indexed). `into` must be a new property: not a
+   * selected field, not the header field, not another index's, not one the record already has.
+   */
+  readonly blindIndexes?: I & { readonly [K in Exclude<keyof I, F[number]>]: never };
   /**
    * Compact storage: write the record's header once, as `ekh1.…`, into this
    * top-level property (e.g. `_ek`), and each field as `ekf1.…` (its sealed value
@@ -110,16 +130,16 @@ export interface EncryptFieldsOptions {
    * stored and given back with the record (SPEC.md §12.4). A record that
    * already holds a header there is refused: a header is never reused.
    */
-  readonly headerField?: string;
+  readonly headerField?: H;
   readonly aead?: AesGcm;
 }
 
-/** Options of {@link decryptFields}. */
-export interface DecryptFieldsOptions<T = unknown> {
+/** Options of {@link decryptFields}. `E` is the (encrypted) record's type; `S` the schema's output type. */
+export interface DecryptFieldsOptions<E = Record<string, unknown>, F extends readonly FieldSelector<E>[] = readonly FieldSelector<E>[], S = unknown> {
   readonly provider?: KeyProvider;
   readonly providers?: readonly KeyProvider[];
-  /** The fields to decrypt; fields not listed are left as they are (partial decryption). */
-  readonly fields: readonly string[];
+  /** The fields to decrypt; fields not listed are left as they are (partial decryption). Same rules as in {@link EncryptFieldsOptions.fields}. */
+  readonly fields: F;
   /** Must equal the id given to encryptFields. */
   readonly recordId?: RecordId;
   /** Must equal the version given to encryptFields (the version the application expects to read). */
@@ -133,8 +153,8 @@ export interface DecryptFieldsOptions<T = unknown> {
   readonly allowPlaintextFields?: boolean;
   /** Called with the path of every plaintext field accepted under `allowPlaintextFields`. */
   readonly onPlaintextField?: (path: string) => void;
-  /** Validate the whole decrypted record. */
-  readonly schema?: ValueSchema<T>;
+  /** Validate the whole decrypted record; its output type is what decryptFields returns. */
+  readonly schema?: ValueSchema<S>;
   /**
    * Where the record's header is, for fields stored in compact form (see
    * {@link EncryptFieldsOptions.headerField}). With it, every listed field must
@@ -142,134 +162,9 @@ export interface DecryptFieldsOptions<T = unknown> {
    */
   readonly headerField?: string;
   readonly maxEncryptedDataKeys?: number;
+  /** The master keys the record's data key may be unwrapped with (as the `keyIds` option of `decrypt`). */
+  readonly keyIds?: readonly string[];
   readonly aead?: AesGcm;
-}
-
-type Segment = { readonly name: string; readonly arrays: number };
-type Selector = { readonly text: string; readonly segments: readonly Segment[] };
-type Step = string | number;
-type Located = { readonly steps: readonly Step[]; readonly path: string; readonly selector: string };
-
-const SEGMENT_RE = /^([^.[\]]+)((?:\[\])*)$/;
-
-/** Parse `a.b[].c` into segments. @throws InvalidParameterError */
-function parseSelector(text: unknown): Selector {
-  if (typeof text !== 'string' || text.length === 0 || text.length > 1024) {
-    throw new InvalidParameterError('field selectors must be non-empty strings like "address.street" or "cards[].number"');
-  }
-  const segments = text.split('.').map((part) => {
-    const m = SEGMENT_RE.exec(part);
-    if (!m) throw new InvalidParameterError(`invalid field selector ${JSON.stringify(text)}`);
-    return { name: m[1]!, arrays: m[2]!.length / 2 };
-  });
-  return { text, segments };
-}
-
-function checkSelectors(fields: unknown): Selector[] {
-  const list = guard('"fields"', () => {
-    if (!Array.isArray(fields) || fields.length === 0) throw new InvalidParameterError('"fields" must be a non-empty array of selectors');
-    return [...(fields as unknown[])];
-  });
-  const sels = list.map(parseSelector);
-  // a covers b when a's segments are a prefix of b's (the last one by name, with no more `[]` than b's).
-  const covers = (a: Selector, b: Selector): boolean => {
-    const x = a.segments;
-    const y = b.segments;
-    if (x.length > y.length) return false;
-    for (let k = 0; k < x.length; k++) {
-      if (x[k]!.name !== y[k]!.name) return false;
-      if (k < x.length - 1 ? x[k]!.arrays !== y[k]!.arrays : x[k]!.arrays > y[k]!.arrays) return false;
-    }
-    return true;
-  };
-  for (let i = 0; i < sels.length; i++) {
-    for (let j = 0; j < sels.length; j++) {
-      if (i !== j && covers(sels[i]!, sels[j]!)) {
-        throw new InvalidParameterError(`field selectors ${JSON.stringify(sels[i]!.text)} and ${JSON.stringify(sels[j]!.text)} overlap`);
-      }
-    }
-  }
-  return sels;
-}
-
-/** Run `f`, turning any foreign throw (a hostile proxy or getter in the caller's input) into InvalidParameterError. */
-function guard<R>(what: string, f: () => R): R {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof EnvelopeKitError) throw e;
-    throw new InvalidParameterError(`${what} could not be read`, { cause: e });
-  }
-}
-
-function isContainer(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function stepsPath(steps: readonly Step[]): string {
-  let p = '$';
-  for (const s of steps) p = typeof s === 'number' ? `${p}[${s}]` : pathKey(p, s);
-  return p;
-}
-
-/** Every concrete location a selector names in `record`. Absent fields are skipped. */
-function locate(record: unknown, sel: Selector): Located[] {
-  const out: Located[] = [];
-  const walk = (node: unknown, i: number, steps: Step[]): void => {
-    const seg = sel.segments[i]!;
-    if (!isContainer(node)) {
-      if (node === undefined || node === null) return;
-      throw new InvalidParameterError(`field ${sel.text}: ${stepsPath(steps)} is not an object`);
-    }
-    if (!Object.prototype.hasOwnProperty.call(node, seg.name)) return;
-    const expand = (v: unknown, depth: number, st: Step[]): void => {
-      if (depth === seg.arrays) {
-        if (i === sel.segments.length - 1) out.push({ steps: st, path: stepsPath(st), selector: sel.text });
-        else walk(v, i + 1, st);
-        return;
-      }
-      if (v === undefined || v === null) return;
-      if (!Array.isArray(v)) throw new InvalidParameterError(`field ${sel.text}: ${stepsPath(st)} is not an array`);
-      v.forEach((el, k) => expand(el, depth + 1, [...st, k]));
-    };
-    expand(node[seg.name], 0, [...steps, seg.name]);
-  };
-  walk(record, 0, []);
-  return out;
-}
-
-function getAt(root: unknown, steps: readonly Step[]): unknown {
-  let n = root as Record<Step, unknown>;
-  for (const s of steps) n = n[s] as Record<Step, unknown>;
-  return n;
-}
-
-/** Copy-on-write: shallow-copy each container on the way to `steps`, then set the value. */
-function setAt(root: Record<string, unknown>, steps: readonly Step[], value: unknown, copied: Set<unknown>): void {
-  let n: Record<Step, unknown> = root;
-  for (let i = 0; i < steps.length - 1; i++) {
-    const s = steps[i]!;
-    let child = n[s] as Record<Step, unknown>;
-    if (!copied.has(child)) {
-      child = shallowCopy(child) as Record<Step, unknown>;
-      copied.add(child);
-      n[s] = child;
-    }
-    n = child;
-  }
-  n[steps[steps.length - 1]!] = value;
-}
-
-/** A shallow copy that keeps the prototype (plain, null-prototype or class instance). */
-function shallowCopy(v: object): object {
-  if (Array.isArray(v)) return [...v];
-  return Object.assign(Object.create(Object.getPrototypeOf(v)), v);
-}
-
-function cloneRoot(record: Record<string, unknown>, copied: Set<unknown>): Record<string, unknown> {
-  const root = shallowCopy(record) as Record<string, unknown>;
-  copied.add(root);
-  return root;
 }
 
 /**
@@ -320,16 +215,12 @@ function expandWithBinding(mac: HmacSha256, prk: Uint8Array, label: Uint8Array, 
   return mac(prk, m);
 }
 
-/** Check a `headerField` option against the selectors: a top-level property no selector touches. */
-function checkHeaderField(name: unknown, selectors: readonly Selector[]): string | undefined {
+/** Check a `headerField` option: an ordinary property name that no selector or blind index touches. */
+function checkHeaderField(name: unknown, overlaps: OverlapCheck): string | undefined {
   if (name === undefined) return undefined;
-  if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
-    throw new InvalidParameterError('"headerField" must be a property name of 1 to 256 characters');
-  }
-  if (selectors.some((s) => s.segments[0]!.name === name)) {
-    throw new InvalidParameterError(`"headerField" ${JSON.stringify(name)} is also a selected field`);
-  }
-  return name;
+  const checked = checkPropertyName(name, '"headerField"');
+  overlaps.add([{ name: checked, arrays: 0 }], `"headerField" ${JSON.stringify(checked)}`);
+  return checked;
 }
 
 /** A record id or record version (SPEC.md §12.1): a well-formed string of 1..1024 UTF-8 bytes, or a safe integer. */
@@ -374,19 +265,131 @@ function readRecordHeader(input: Record<string, unknown>, headerField: string, m
   return parseHeader(bytes, maxEdks, [LAYOUT_FIELD], true).header;
 }
 
-function checkRecord(record: unknown): Record<string, unknown> {
+/** Check a record and make its checked copy: an object (not an array, not a thenable), own properties read once. */
+function checkRecord(record: unknown): RecordCopy {
   if (!guard('"record"', () => isContainer(record))) throw new InvalidParameterError('"record" must be an object');
-  return record as Record<string, unknown>;
+  refuseThenable(record as object, '"record"');
+  const copy = guard('"record"', () => new RecordCopy(record as object));
+  refuseThenable(copy.root, '"record"');
+  return copy;
+}
+
+/** A blind index to compute, checked: its `compute` read once. */
+interface PlannedIndex {
+  readonly index: object;
+  readonly compute: (value: unknown) => unknown;
+  readonly into: string;
+}
+
+/** The checked `blindIndexes` option, by selector. Each `into` is added to the overlap check (beside its field). */
+function checkBlindIndexes(option: unknown, selectors: readonly Selector[], overlaps: OverlapCheck): Map<Selector, PlannedIndex> {
+  const out = new Map<Selector, PlannedIndex>();
+  if (option === undefined) return out;
+  const byText = new Map(selectors.map((s) => [s.text, s]));
+  const entries = guard('"blindIndexes"', () => {
+    if (!isContainer(option)) throw new InvalidParameterError('"blindIndexes" must be an object keyed by field selector');
+    const keys = Object.keys(option);
+    if (keys.length > selectors.length) throw new InvalidParameterError('"blindIndexes" has more entries than "fields" has selectors');
+    return keys.map((k) => [k, option[k]] as const);
+  });
+  for (const [text, b] of entries) {
+    const sel = byText.get(text);
+    if (!sel) throw new InvalidParameterError(`blind index for ${JSON.stringify(text)}, which is not in "fields"`);
+    const what = `blind index for ${JSON.stringify(text)}`;
+    if (sel.segments[sel.segments.length - 1]!.arrays > 0) {
+      throw new InvalidParameterError(`${what}: the field must be a property, not the elements of an array (a selector ending in "[]")`);
+    }
+    const { into, index, compute } = guard(what, () => {
+      const index: unknown = isContainer(b) ? b.index : undefined;
+      return { into: isContainer(b) ? b.into : undefined, index, compute: isContainer(index) ? index.compute : undefined };
+    });
+    if (typeof into !== 'string' || typeof compute !== 'function') throw new InvalidParameterError(`${what} needs { index, into }`);
+    const name = checkPropertyName(into, `${what}: "into"`);
+    overlaps.add([...sel.segments.slice(0, -1), { name, arrays: 0 }], `blind index target ${JSON.stringify(name)} (of ${JSON.stringify(text)})`);
+    out.set(sel, { index: index as object, compute: compute as (value: unknown) => unknown, into: name });
+  }
+  return out;
+}
+
+/**
+ * The blind index of a located field. A primitive is indexed as read; an
+ * object through its encoding (decoded again), so that the index and the
+ * ciphertext come from one reading of the record.
+ */
+function computeIndex(b: PlannedIndex, l: Located, encoded: Uint8Array): string {
+  const value = l.value !== null && typeof l.value === 'object' ? decodeValue(encoded) : l.value;
+  try {
+    let idx: unknown;
+    try {
+      idx = b.compute.call(b.index, value);
+    } catch (e) {
+      if (e instanceof EnvelopeKitError) throw e;
+      throw new InvalidParameterError(`blind index for ${JSON.stringify(l.selector.text)} could not be computed`, { cause: e });
+    }
+    if (typeof idx !== 'string') throw new InvalidParameterError(`blind index for ${JSON.stringify(l.selector.text)} did not compute a string`);
+    return idx;
+  } finally {
+    if (value !== l.value) wipeDecoded(value);
+  }
+}
+
+/** Zero every byte array in a value the library decoded (never one the caller owns). */
+function wipeDecoded(value: unknown): void {
+  const stack: unknown[] = [value];
+  const seen = new Set<object>();
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object' || seen.has(v)) continue;
+    seen.add(v);
+    if (v instanceof Uint8Array) v.fill(0);
+    else if (v instanceof Map) for (const [k, e] of v) stack.push(k, e);
+    else if (v instanceof Set) for (const e of v) stack.push(e);
+    else if (Array.isArray(v)) stack.push(...v);
+    else if (!(v instanceof Date)) for (const k of Object.keys(v)) stack.push((v as Record<string, unknown>)[k]);
+  }
+}
+
+/** What binds a record's fields to the record (SPEC.md §12.1), checked. */
+interface RecordBinding {
+  readonly recordId: RecordId | undefined;
+  readonly recordVersion: RecordVersion | undefined;
+}
+
+/** The `recordId` and `recordVersion` options of one record, checked. */
+function checkRecordBinding(options: unknown): RecordBinding {
+  return {
+    recordId: checkRecordId(readOption(options, 'recordId')),
+    recordVersion: checkRecordId(readOption(options, 'recordVersion'), 'recordVersion'),
+  };
+}
+
+/** Everything `encryptFields` needs from its options, checked once (a batch checks them once for all its records). */
+interface EncryptPlan extends ReturnType<typeof checkEncryptOptions> {
+  readonly selectors: readonly Selector[];
+  readonly headerField: string | undefined;
+  readonly blind: Map<Selector, PlannedIndex>;
+}
+
+function planEncrypt(options: unknown, fn: string): EncryptPlan {
+  const checked = checkEncryptOptions(options, fn);
+  const { selectors, overlaps } = checkSelectors(readOption(options, 'fields'));
+  const headerField = checkHeaderField(readOption(options, 'headerField'), overlaps);
+  const blind = checkBlindIndexes(readOption<unknown>(options, 'blindIndexes'), selectors, overlaps);
+  return { ...checked, selectors, headerField, blind };
 }
 
 /**
  * Encrypt the selected fields of a record. Returns a new record of the same
  * shape (the input is not modified) in which each selected field holds a text
- * envelope; absent fields stay absent.
- * @throws InvalidParameterError for bad selectors or a record that does not fit them, for a
- *   record that already holds a record header in `headerField`, and for a selected field that
- *   already holds an envelope (SPEC.md §12.2: nothing is sealed under an existing header);
- *   UnsupportedValueError for a field value that cannot be encoded; provider errors as {@link encrypt}.
+ * envelope; absent optional fields (`name?`) stay absent.
+ * @param record - any object but an array or a thenable; copied, never modified.
+ * @param options - `fields` are checked against the record's type (`FieldSelector<T>`).
+ * @returns the copy, typed {@link EncryptedFields}: sealed fields as `EncryptedField<V>`,
+ *   blind indexes as strings beside their fields, the header property (optional) with `headerField`.
+ * @throws FieldNotFoundError for a selector that matches nothing (and is not marked `?`);
+ *   InvalidParameterError for bad selectors, names, blind-index targets, a thenable, or a record that does not fit
+ *   the selectors; UnsupportedValueError for a field value that cannot be encoded; provider errors as {@link encrypt}.
+ *   All of them before the provider is called.
  * @example
  * ```ts
  * import { LocalKeyring, encryptFields, decryptFields } from 'envelope-kit';
@@ -397,35 +400,27 @@ function checkRecord(record: unknown): Record<string, unknown> {
  * const back = await decryptFields(stored, { provider, fields: ['email', 'address.street'], recordId: 7 });
  * ```
  */
-export async function encryptFields<T extends object>(record: T, options: EncryptFieldsOptions): Promise<T> {
-  const input = checkRecord(record);
-  const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encryptFields');
-  const recordId = checkRecordId(readOption(options, 'recordId'));
-  const recordVersion = checkRecordId(readOption(options, 'recordVersion'), 'recordVersion');
-  const selectors = checkSelectors(readOption(options, 'fields'));
-  const headerField = checkHeaderField(readOption(options, 'headerField'), selectors);
-  const blindOption = readOption<unknown>(options, 'blindIndexes');
-  // Checked copies of the blind-index options: selector -> { index, into }.
-  const blind = guard('"blindIndexes"', () => {
-    if (blindOption === undefined) return undefined;
-    if (!isContainer(blindOption)) throw new InvalidParameterError('"blindIndexes" must be an object keyed by field selector');
-    const out: Record<string, BlindIndexField> = {};
-    for (const [sel, b] of Object.entries(blindOption)) {
-      if (!selectors.some((s) => s.text === sel)) throw new InvalidParameterError(`blind index for ${JSON.stringify(sel)}, which is not in "fields"`);
-      const into: unknown = isContainer(b) ? b.into : undefined;
-      const index: unknown = isContainer(b) ? b.index : undefined;
-      if (typeof into !== 'string' || !into || !isContainer(index) || typeof index.compute !== 'function') {
-        throw new InvalidParameterError(`blind index for ${JSON.stringify(sel)} needs { index, into }`);
-      }
-      Object.defineProperty(out, sel, { value: { index: index as unknown as BlindIndex, into }, enumerable: true });
-    }
-    return out;
-  });
+export async function encryptFields<
+  T extends object,
+  const F extends readonly FieldSelector<NoInfer<T>>[],
+  const I extends BlindIndexOptions<F[number]> = {},
+  const H extends string = never,
+>(record: T, options: EncryptFieldsOptions<NoInfer<T>, F, I, H>): Promise<EncryptedFields<T, F[number], I, H>> {
+  const copy = checkRecord(record);
+  const plan = planEncrypt(options, 'encryptFields');
+  return (await encryptRecord(copy, plan, checkRecordBinding(options))) as EncryptedFields<T, F[number], I, H>;
+}
+
+/** The body of {@link encryptFields}, on a checked copy and checked options. */
+async function encryptRecord(copy: RecordCopy, plan: EncryptPlan, binding: RecordBinding): Promise<object> {
+  const { provider, keyId, keySpec, context, aead, selectors, headerField, blind } = plan;
+  const { recordId, recordVersion } = binding;
+  const out = copy.root;
   // Locate and encode everything before asking the provider: bad input costs no KMS call.
-  const located = guard('"record"', () => selectors.flatMap((s) => locate(input, s)));
+  const located = guard('"record"', () => selectors.flatMap((s) => copy.locate(s)));
   // Never seal under an existing header, and never seal a sealed value (SPEC.md §12.2): every call makes a fresh header.
-  if (headerField !== undefined) {
-    const existing = guard('"record"', () => (Object.prototype.hasOwnProperty.call(input, headerField) ? input[headerField] : undefined));
+  if (headerField !== undefined && hasOwn(out, headerField)) {
+    const existing = out[headerField];
     if (existing !== undefined && existing !== null) {
       throw new InvalidParameterError(
         `the record already holds a record header in ${JSON.stringify(headerField)}: a header is never reused; decrypt the record and encrypt all of its fields in one call`,
@@ -433,16 +428,22 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
     }
   }
   for (const l of located) {
-    const v = guard('"record"', () => getAt(input, l.steps));
-    if (typeof v === 'string' && ENVELOPE_LIKE.test(v)) {
+    if (typeof l.value === 'string' && ENVELOPE_LIKE.test(l.value)) {
       throw new InvalidParameterError(`field ${l.path} already holds an envelope: decrypt the record before encrypting it again`);
     }
   }
-  const encoded = located.map((l) => encodeValue(guard('"record"', () => getAt(input, l.steps))));
-  const copied = new Set<unknown>();
-  const out = guard('"record"', () => cloneRoot(input, copied));
+  const encoded: Uint8Array[] = [];
   try {
-    if (located.length === 0) return out as T;
+    for (const l of located) encoded.push(encodeValue(l.value));
+    const indexes = located.map((l, i) => {
+      const b = blind.get(l.selector);
+      if (!b) return undefined;
+      if (hasOwn(copy.parentOf(l.steps), b.into)) {
+        throw new InvalidParameterError(`blind index target ${JSON.stringify(b.into)} (of ${JSON.stringify(l.selector.text)}) is already a property of the record`);
+      }
+      return computeIndex(b, l, encoded[i]!);
+    });
+    if (located.length === 0) return out;
     const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
     let prk: Uint8Array | undefined;
     try {
@@ -454,7 +455,7 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
       const header = encodeHeader({ layout: LAYOUT_FIELD, messageId, context, encryptedDataKeys: [edk], commitment });
       // Compact storage keeps the header once, beside the fields (SPEC.md §12.4).
       const stored = headerField === undefined ? header : new Uint8Array(0);
-      if (headerField !== undefined) setAt(out, [headerField], RECORD_HEADER_PREFIX + base64UrlEncode(header), copied);
+      if (headerField !== undefined) copy.set([headerField], RECORD_HEADER_PREFIX + base64UrlEncode(header));
       const recordPrk = prk;
       located.forEach((l, i) => {
         // SPEC.md §12.2: body = field commitment || AES-256-GCM(field key, zero nonce, encoding, aad = header).
@@ -465,13 +466,9 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
           env.set(stored, 0);
           env.set(fieldCommitment, stored.length);
           aead.seal(fieldKey, SINGLE_PASS_NONCE, header, pt, env.subarray(stored.length + FIELD_COMMITMENT_LENGTH));
-          const b = blind?.[l.selector];
-          if (b) {
-            const parentSteps = l.steps.slice(0, -1);
-            const idx = b.index.compute(getAt(input, l.steps));
-            setAt(out, [...parentSteps, b.into], idx, copied);
-          }
-          setAt(out, l.steps, headerField === undefined ? envelopeToText(env) : COMPACT_FIELD_PREFIX + base64UrlEncode(env), copied);
+          const idx = indexes[i];
+          if (idx !== undefined) copy.set([...l.steps.slice(0, -1), blind.get(l.selector)!.into], idx);
+          copy.set(l.steps, headerField === undefined ? envelopeToText(env) : COMPACT_FIELD_PREFIX + base64UrlEncode(env));
         } finally {
           wipe(fieldKey);
         }
@@ -479,7 +476,8 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
     } finally {
       wipe(dataKey, prk);
     }
-    return out as T;
+    // Not a thenable: the copy was checked, and only strings were written into it.
+    return out;
   } finally {
     for (const e of encoded) wipe(e);
   }
@@ -489,37 +487,69 @@ export async function encryptFields<T extends object>(record: T, options: Encryp
  * Decrypt the selected fields of a record made by {@link encryptFields}. Fields
  * not listed are left untouched. Fails closed: a listed field that holds
  * anything but a field envelope throws UnencryptedFieldError (unless
- * `allowPlaintextFields` is set for a migration, in which case each is reported);
- * a string that looks like an envelope of this library is never plaintext
- * (SPEC.md §12.3 step 1).
- * @throws UnencryptedFieldError; MalformedEnvelopeError and UnsupportedVersionError for a field or
- *   record header that is not one this release reads, or compact and self-contained fields mixed;
- *   DecryptionFailedError (wrong record id or version, moved field, tampering),
- *   SchemaMismatchError, and as {@link decrypt}.
+ * `allowPlaintextFields` is set for a migration, in which case each is reported).
+ * @param record - the stored record, ideally typed as encryptFields returned it; copied, never modified.
+ * @returns the copy, typed {@link DecryptedFields} (each listed `EncryptedField<V>` a `V` again),
+ *   or the schema's output type when `schema` is given.
+ * @throws FieldNotFoundError, InvalidParameterError (as {@link encryptFields}), UnencryptedFieldError,
+ *   DecryptionFailedError (wrong record id, moved field, tampering), SchemaMismatchError, and as {@link decrypt}.
  */
-export async function decryptFields<T = Record<string, unknown>>(record: object, options: DecryptFieldsOptions<T>): Promise<T> {
-  const input = checkRecord(record);
+export async function decryptFields<E extends object, const F extends readonly FieldSelector<NoInfer<E>>[], S = never>(
+  record: E,
+  options: DecryptFieldsOptions<NoInfer<E>, F, S>,
+): Promise<[S] extends [never] ? DecryptedFields<E, F[number]> : S> {
+  const copy = checkRecord(record);
+  const plan = planDecrypt(options);
+  return (await decryptRecord(copy, plan, checkRecordBinding(options))) as [S] extends [never] ? DecryptedFields<E, F[number]> : S;
+}
+
+/** Everything `decryptFields` needs from its options, checked once. */
+interface DecryptPlan {
+  readonly base: ReturnType<typeof checkDecryptOptions>;
+  readonly selectors: readonly Selector[];
+  readonly allowPlain: boolean;
+  readonly onPlain: ((path: string) => void) | undefined;
+  readonly schema: ValueSchema<unknown> | undefined;
+  readonly headerField: string | undefined;
+}
+
+function planDecrypt(options: unknown): DecryptPlan {
   const base = checkDecryptOptions(options);
-  const recordId = checkRecordId(readOption(options, 'recordId'));
-  const recordVersion = checkRecordId(readOption(options, 'recordVersion'), 'recordVersion');
-  const selectors = checkSelectors(readOption(options, 'fields'));
+  const { selectors, overlaps } = checkSelectors(readOption(options, 'fields'));
   const allowPlain = readOption<unknown>(options, 'allowPlaintextFields');
   const onPlain = readOption<unknown>(options, 'onPlaintextField');
   if (allowPlain !== undefined && typeof allowPlain !== 'boolean') throw new InvalidParameterError('"allowPlaintextFields" must be a boolean');
   if (allowPlain && typeof onPlain !== 'function') {
     throw new InvalidParameterError('"allowPlaintextFields" needs an "onPlaintextField" callback so that every plaintext field is reported');
   }
-  const schema = readOption<ValueSchema<T> | undefined>(options, 'schema');
-  const headerField = checkHeaderField(readOption(options, 'headerField'), selectors);
+  if (onPlain !== undefined && typeof onPlain !== 'function') throw new InvalidParameterError('"onPlaintextField" must be a function');
+  const schema = readOption<unknown>(options, 'schema');
+  checkSchema(schema);
+  const headerField = checkHeaderField(readOption(options, 'headerField'), overlaps);
+  return {
+    base,
+    selectors,
+    allowPlain: allowPlain === true,
+    onPlain: onPlain as ((path: string) => void) | undefined,
+    schema: schema as ValueSchema<unknown> | undefined,
+    headerField,
+  };
+}
 
-  const located = guard('"record"', () => selectors.flatMap((s) => locate(input, s)));
+/** The body of {@link decryptFields}, on a checked copy and checked options. */
+async function decryptRecord(copy: RecordCopy, plan: DecryptPlan, binding: RecordBinding): Promise<unknown> {
+  const { base, selectors, allowPlain, onPlain, schema, headerField } = plan;
+  const { recordId, recordVersion } = binding;
+  // The checked copy is read first, then receives the decrypted values.
+  const input = copy.root;
+  const located = guard('"record"', () => selectors.flatMap((s) => copy.locate(s)));
   type Parsed = { loc: Located; header: EnvelopeHeader; body: Uint8Array };
   const parsed: Parsed[] = [];
   const compact: { loc: Located; body: Uint8Array }[] = [];
   const plain: Located[] = [];
   // SPEC.md §12.3 step 1: the form of every field, checked before any key is used.
   for (const loc of located) {
-    const v = guard('"record"', () => getAt(input, loc.steps));
+    const v = loc.value;
     const form = fieldForm(v, loc.path);
     if (form === 'plain') {
       if (allowPlain) {
@@ -561,13 +591,20 @@ export async function decryptFields<T = Record<string, unknown>>(record: object,
   }
   // Step 3: the required context, before any provider call.
   for (const p of parsed) if (!contextContains(p.header.context, base.required)) throw new DecryptionFailedError();
-  for (const p of plain) (onPlain as (path: string) => void)(p.path);
+  for (const p of plain) {
+    try {
+      onPlain!(p.path);
+    } catch (e) {
+      throw new InvalidParameterError('"onPlaintextField" threw', { cause: e });
+    }
+  }
 
   // One provider call per distinct record header (normally exactly one per record).
   const keys = new Map<string, { dataKey: Uint8Array; prk: Uint8Array; header: EnvelopeHeader }>();
   const mac = hmacOf(base.aead);
-  const copied = new Set<unknown>();
-  const out = guard('"record"', () => cloneRoot(input, copied));
+  const out = copy.root;
+  // Every value decoded here, to wipe its byte arrays if the record is not returned.
+  const decoded: unknown[] = [];
   try {
     for (const p of parsed) {
       const id = hex(p.header.bytes);
@@ -595,15 +632,30 @@ export async function decryptFields<T = Record<string, unknown>>(record: object,
       try {
         if (!constantTimeEqual(fieldCommitment, p.body.subarray(0, FIELD_COMMITMENT_LENGTH))) throw new DecryptionFailedError();
         if (!base.aead.open(fieldKey, SINGLE_PASS_NONCE, p.header.bytes, p.body.subarray(FIELD_COMMITMENT_LENGTH), pt)) throw new DecryptionFailedError();
-        setAt(out, p.loc.steps, decodeValue(pt), copied);
+        const value = decodeValue(pt);
+        decoded.push(value);
+        copy.set(p.loc.steps, value);
       } finally {
         wipe(fieldKey, pt);
       }
     }
+  } catch (e) {
+    for (const v of decoded) wipeDecoded(v);
+    throw e;
   } finally {
     for (const k of keys.values()) wipe(k.dataKey, k.prk);
   }
-  return applySchema(schema, out);
+  // Not a thenable: the copy was checked, and decoded values are never functions; a schema's output is checked.
+  if (schema === undefined) return out;
+  let result: unknown;
+  try {
+    result = applySchema(schema, out);
+    if (result !== null && (typeof result === 'object' || typeof result === 'function')) refuseThenable(result, 'the schema\'s output');
+  } catch (e) {
+    for (const v of decoded) wipeDecoded(v);
+    throw e;
+  }
+  return result;
 }
 
 function hex(b: Uint8Array): string {
@@ -612,39 +664,76 @@ function hex(b: Uint8Array): string {
   return s;
 }
 
-/** {@link encryptFields} over many records; `recordId` may be a function of the record. */
-export function encryptRecords<T extends object>(
-  records: readonly T[],
-  options: Omit<EncryptFieldsOptions, 'recordId' | 'recordVersion'> &
-    BatchOptions & { readonly recordId?: (record: T, index: number) => RecordId; readonly recordVersion?: (record: T, index: number) => RecordVersion },
-): Promise<BatchResult<T>[]> {
-  return batchFields(records, options, (r, o) => encryptFields(r as T, o as EncryptFieldsOptions)) as Promise<BatchResult<T>[]>;
+/** Options of {@link encryptRecords}: those of {@link encryptFields}, with `recordId` a function of the record. */
+export type EncryptRecordsOptions<
+  T = Record<string, unknown>,
+  F extends readonly FieldSelector<T>[] = readonly FieldSelector<T>[],
+  I extends BlindIndexOptions<F[number]> = BlindIndexOptions<F[number]>,
+  H extends string = string,
+> = Omit<EncryptFieldsOptions<T, F, I, H>, 'recordId' | 'recordVersion'> &
+  BatchOptions & { readonly recordId?: (record: T, index: number) => RecordId; readonly recordVersion?: (record: T, index: number) => RecordVersion };
+
+/** Options of {@link decryptRecords}: those of {@link decryptFields}, with `recordId` a function of the record. */
+export type DecryptRecordsOptions<E = Record<string, unknown>, F extends readonly FieldSelector<E>[] = readonly FieldSelector<E>[], S = unknown> = Omit<
+  DecryptFieldsOptions<E, F, S>,
+  'recordId' | 'recordVersion'
+> &
+  BatchOptions & { readonly recordId?: (record: E, index: number) => RecordId; readonly recordVersion?: (record: E, index: number) => RecordVersion };
+
+/**
+ * {@link encryptFields} over many records; `recordId` may be a function of the
+ * record. The options are checked once, before any record; each record's
+ * failure (an {@link EnvelopeKitError}) is its own result.
+ */
+export function encryptRecords<
+  T extends object,
+  const F extends readonly FieldSelector<NoInfer<T>>[],
+  const I extends BlindIndexOptions<F[number]> = {},
+  const H extends string = never,
+>(records: readonly T[], options: EncryptRecordsOptions<NoInfer<T>, F, I, H>): Promise<BatchResult<EncryptedFields<T, F[number], I, H>>[]> {
+  return batchFields(records, options, 'encryptRecords', (o) => planEncrypt(o, 'encryptRecords'), encryptRecord) as Promise<
+    BatchResult<EncryptedFields<T, F[number], I, H>>[]
+  >;
 }
 
-/** Shared body of the record batches: checked options, a per-record id, bounded concurrency. */
-async function batchFields<O>(
+/** Shared body of the record batches: options checked once, a per-record id, bounded concurrency. */
+async function batchFields<P>(
   records: readonly unknown[],
   options: unknown,
-  each: (record: unknown, options: object) => Promise<O>,
-): Promise<BatchResult<O>[]> {
-  checkOptionsObject(options, 'batch');
-  const { recordId: idOf, recordVersion: versionOf, concurrency } = readOptions(options, ['recordId', 'recordVersion', 'concurrency'], 'batch options');
+  fn: string,
+  plan: (options: unknown) => P,
+  each: (copy: RecordCopy, plan: P, binding: RecordBinding) => Promise<unknown>,
+): Promise<BatchResult<unknown>[]> {
+  checkOptionsObject(options, fn);
+  const { recordId: idOf, recordVersion: versionOf, concurrency } = readOptions(options, ['recordId', 'recordVersion', 'concurrency'], `${fn} options`);
   if (idOf !== undefined && typeof idOf !== 'function') throw new InvalidParameterError('"recordId" must be a function of the record in a batch');
   if (versionOf !== undefined && typeof versionOf !== 'function') throw new InvalidParameterError('"recordVersion" must be a function of the record in a batch');
-  const rest = guard('options', () => ({ ...(options as object) }));
-  type Of = ((r: unknown, i: number) => RecordId) | undefined;
-  return mapBounded(records, concurrency, (r, i) => each(r, { ...rest, recordId: (idOf as Of)?.(r, i), recordVersion: (versionOf as Of)?.(r, i) }));
+  const checked = plan(options);
+  const call = (f: unknown, name: string, r: unknown, i: number): unknown => {
+    if (f === undefined) return undefined;
+    try {
+      return (f as (r: unknown, i: number) => unknown)(r, i);
+    } catch (e) {
+      throw new InvalidParameterError(`the "${name}" function threw`, { cause: e });
+    }
+  };
+  return mapBounded(records, concurrency, async (r, i) => {
+    const copy = checkRecord(r);
+    const recordId = checkRecordId(call(idOf, 'recordId', r, i));
+    const recordVersion = checkRecordId(call(versionOf, 'recordVersion', r, i), 'recordVersion');
+    return each(copy, checked, { recordId, recordVersion });
+  });
 }
 
-/** {@link decryptFields} over many records; `recordId` may be a function of the record. */
-export function decryptRecords<T = Record<string, unknown>>(
-  records: readonly object[],
-  options: Omit<DecryptFieldsOptions<T>, 'recordId' | 'recordVersion'> &
-    BatchOptions & {
-      readonly recordId?: (record: object, index: number) => RecordId;
-      readonly recordVersion?: (record: object, index: number) => RecordVersion;
-    },
-): Promise<BatchResult<T>[]> {
-  return batchFields(records, options, (r, o) => decryptFields<T>(r as object, o as DecryptFieldsOptions<T>));
+/**
+ * {@link decryptFields} over many records; `recordId` may be a function of the
+ * record. The options are checked once, before any record.
+ */
+export function decryptRecords<E extends object, const F extends readonly FieldSelector<NoInfer<E>>[], S = never>(
+  records: readonly E[],
+  options: DecryptRecordsOptions<NoInfer<E>, F, S>,
+): Promise<BatchResult<[S] extends [never] ? DecryptedFields<E, F[number]> : S>[]> {
+  return batchFields(records, options, 'decryptRecords', planDecrypt, decryptRecord) as Promise<
+    BatchResult<[S] extends [never] ? DecryptedFields<E, F[number]> : S>[]
+  >;
 }
-

@@ -5,7 +5,7 @@
  * @module
  */
 import { type DecryptOptions, type EncryptOptions, checkEncryptOptions, decrypt, encrypt } from '../core/envelope.js';
-import { InvalidParameterError, SchemaMismatchError, type SchemaIssue } from '../core/errors.js';
+import { EnvelopeKitError, InvalidParameterError, SchemaMismatchError, type SchemaIssue } from '../core/errors.js';
 import { envelopeFromTextForDecrypt, envelopeToText } from '../core/format.js';
 import { isBytes, wipe } from '../internal/bytes.js';
 import { readOptions } from '../internal/options.js';
@@ -208,8 +208,13 @@ export function checkSchema(schema: unknown): void {
   if (!ok) throw new InvalidParameterError('"schema" must have a safeParse method (a zod schema)');
 }
 
-/** One item's outcome in a batch: the value, or the error it failed with. Order matches the input. */
-export type BatchResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+/**
+ * One item's outcome in a batch: the value, or the error it failed with (always
+ * an {@link EnvelopeKitError}: anything else an item throws, such as a
+ * caller's callback, is wrapped in an InvalidParameterError with it as `cause`).
+ * Order matches the input.
+ */
+export type BatchResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: EnvelopeKitError };
 
 /** Batch options: how many items are in flight at once (default 8, 1..256). */
 export interface BatchOptions {
@@ -242,7 +247,10 @@ export async function mapBounded<I, O>(items: readonly I[], concurrency: unknown
       try {
         out[i] = { ok: true, value: await fn(list[i]!, i) };
       } catch (error) {
-        out[i] = { ok: false, error };
+        out[i] = {
+          ok: false,
+          error: error instanceof EnvelopeKitError ? error : new InvalidParameterError(`batch item ${i} failed with an error that is not the library's own`, { cause: error }),
+        };
       }
     }
   };
