@@ -7,12 +7,12 @@
  * committed files must be exactly what the generator writes.
  */
 import { execFileSync } from 'node:child_process';
-import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { gcmOpen, xaesDerive as specXaes } from './spec-crypto.js';
 import { nobleAesGcm } from '../src/core/aead/noble.js';
 import { nodeAesGcm } from '../src/core/aead/node.js';
 import { LocalKeyring } from '../src/providers/local/keyring.js';
@@ -54,31 +54,6 @@ async function codeOf(f: () => Promise<unknown>): Promise<string> {
     return 'success';
   } catch (e) {
     return (e as { code?: string }).code ?? `foreign error: ${String(e)}`;
-  }
-}
-
-/** SPEC.md §6 with node:crypto alone: L, K1, Kx, Nx. */
-function specXaes(key: Uint8Array, nonce: Uint8Array) {
-  const aes = (b: Uint8Array) => {
-    const c = createCipheriv('aes-256-ecb', key, null).setAutoPadding(false);
-    return new Uint8Array(Buffer.concat([c.update(b), c.final()]));
-  };
-  const L = aes(new Uint8Array(16));
-  const K1 = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) K1[i] = ((L[i]! << 1) | (i < 15 ? L[i + 1]! >> 7 : 0)) & 0xff;
-  if (L[0]! & 0x80) K1[15]! ^= 0x87;
-  const M = (i: number) => new Uint8Array(Buffer.concat([Buffer.of(0, i, 0x58, 0), nonce.subarray(0, 12)])).map((b, j) => b ^ K1[j]!);
-  return { L, K1, Kx: new Uint8Array(Buffer.concat([aes(M(1)), aes(M(2))])), Nx: nonce.subarray(12) };
-}
-
-function gcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
-  const d = createDecipheriv('aes-256-gcm', key, nonce);
-  d.setAAD(aad);
-  d.setAuthTag(sealed.subarray(sealed.length - 16));
-  try {
-    return new Uint8Array(Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]));
-  } catch {
-    return undefined;
   }
 }
 

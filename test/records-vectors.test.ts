@@ -6,13 +6,14 @@
  * indexes through the library and by hand.
  */
 import { execFile } from 'node:child_process';
-import { createDecipheriv, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { gcmOpen } from './spec-crypto.js';
 import { fieldBinding } from '../src/records/fields.js';
 import { LocalKeyring, decodeValue, decryptFields, encodeValue, openBlindIndex } from '../src/index.js';
 import { runs, sameValue } from './helpers.js';
@@ -175,16 +176,8 @@ function specBinding(path: Steps, id: string | number | null, version: string | 
 const expandLabel = (prk: Uint8Array, label: string, binding: Uint8Array = new Uint8Array(0), separator = binding.length > 0) =>
   hmac(prk, Buffer.concat([Buffer.from(label), separator ? Buffer.of(0) : Buffer.alloc(0), binding, Buffer.of(1)]));
 
-function gcmOpen(key: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
-  const d = createDecipheriv('aes-256-gcm', key, Buffer.alloc(12));
-  d.setAAD(aad);
-  d.setAuthTag(sealed.subarray(sealed.length - 16));
-  try {
-    return new Uint8Array(Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]));
-  } catch {
-    return undefined;
-  }
-}
+/** The fields' AES-256-GCM: a zero nonce (SPEC.md §12.2). */
+const fieldOpen = (key: Uint8Array, aad: Uint8Array, sealed: Uint8Array) => gcmOpen(key, new Uint8Array(12), aad, sealed);
 
 interface FieldRead {
   record: Record<string, unknown>;
@@ -256,7 +249,7 @@ function specReadFields(r: FieldRead): { opened: { path: Steps; encoding: Uint8A
     if (!Buffer.from(expandLabel(prk, KEY_COMMITMENT_LABEL)).equals(Buffer.from(env.commitment))) fail(DF, 'header commitment');
     const binding = specBinding(p.path, r.recordId, r.recordVersion);
     if (!Buffer.from(expandLabel(prk, FIELD_COMMITMENT, binding, true)).equals(Buffer.from(env.body.subarray(0, 32)))) fail(DF, 'field commitment');
-    const encoding = gcmOpen(expandLabel(prk, FIELD_KEY, binding, true), env.header, env.body.subarray(32)) ?? fail(DF, 'tag');
+    const encoding = fieldOpen(expandLabel(prk, FIELD_KEY, binding, true), env.header, env.body.subarray(32)) ?? fail(DF, 'tag');
     opened.push({ path: p.path, encoding });
   }
   return { opened, reported };
@@ -362,7 +355,7 @@ describe('records vectors', () => {
         expect(hexOf(fieldKey)).toBe(get(v, 'field key'));
         expect(hexOf(expandLabel(prk, FIELD_COMMITMENT, binding, true))).toBe(get(v, 'field commitment'));
         expect(hexOf(encodeValue(fromTaggedJson(get(v, 'value'))))).toBe(get(v, 'encoded value'));
-        expect(hexOf(gcmOpen(fieldKey, header, bytes(get(v, 'ciphertext')))!)).toBe(get(v, 'encoded value'));
+        expect(hexOf(fieldOpen(fieldKey, header, bytes(get(v, 'ciphertext')))!)).toBe(get(v, 'encoded value'));
         expect(get(v, 'body')).toBe(get(v, 'field commitment') + get(v, 'ciphertext'));
         expect(get(v, 'field')).toBe('ek1.' + Buffer.concat([header, bytes(get(v, 'body'))]).toString('base64url'));
         expect(get(v, 'compact field')).toBe('ekf1.' + Buffer.from(bytes(get(v, 'body'))).toString('base64url'));

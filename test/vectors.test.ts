@@ -7,7 +7,7 @@
  * and the committed files must be exactly what the generator writes.
  */
 import { execFileSync } from 'node:child_process';
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ import { envelopeFromText } from '../src/core/format.js';
 import { BLIND_INDEX_PURPOSE, openBlindIndex } from '../src/records/blind-index.js';
 import { LocalKeyring } from '../src/providers/local/keyring.js';
 import { nodeAesGcm } from '../src/core/aead/node.js';
+import { gcmOpen, xaesDerive } from './spec-crypto.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const VECTOR_DIR = path.join(ROOT, 'test', 'vectors');
@@ -404,19 +405,6 @@ function fromText(text: string): Uint8Array {
   return specFail(MALFORMED, 'bad text prefix');
 }
 
-/** AES-256-GCM open (§1), or undefined when the tag fails. */
-function gcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
-  if (sealed.length < 16) return undefined;
-  const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
-  d.setAAD(aad);
-  d.setAuthTag(sealed.subarray(sealed.length - 16));
-  try {
-    return new Uint8Array(Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]));
-  } catch {
-    return undefined;
-  }
-}
-
 interface SpecKeyring {
   keyId: string;
   state: string;
@@ -430,24 +418,11 @@ interface Unwrapped {
   blobAad: Uint8Array;
 }
 
-/** §6: XAES-256-GCM subkey and nonce (C2SP), on node:crypto's AES-256. */
-function xaesKey(key: Uint8Array, nonce: Uint8Array): { kx: Uint8Array; nx: Uint8Array } {
-  const aes = (b: Uint8Array) => {
-    const c = createCipheriv('aes-256-ecb', key, null).setAutoPadding(false);
-    return new Uint8Array(Buffer.concat([c.update(b), c.final()]));
-  };
-  const l = aes(new Uint8Array(16));
-  const k1 = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) k1[i] = ((l[i]! << 1) | (i < 15 ? l[i + 1]! >> 7 : 0)) & 0xff;
-  if (l[0]! >= 0x80) k1[15]! ^= 0x87;
-  const m = (i: number) => concat(Uint8Array.of(0, i, 0x58, 0), nonce.subarray(0, 12)).map((b, j) => b ^ k1[j]!);
-  return { kx: concat(aes(m(1)), aes(m(2))), nx: nonce.subarray(12, 24) };
-}
 
 /** §6: XAES-256-GCM open, or undefined when the tag fails. */
 function xaesOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
-  const { kx, nx } = xaesKey(key, nonce);
-  return gcmOpen(kx, nx, aad, sealed);
+  const { Kx, Nx } = xaesDerive(key, nonce);
+  return gcmOpen(Kx, Nx, aad, sealed);
 }
 
 /** §6: the local provider's `decrypt(blob, context)`; `context` is its canonical encoding. */

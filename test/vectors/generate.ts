@@ -15,7 +15,6 @@
  * Usage: `npm run vectors` or `npx tsx test/vectors/generate.ts [output-folder]`.
  * @module
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expand, extract } from '@noble/hashes/hkdf.js';
@@ -30,6 +29,7 @@ import { ByteWriter, concatBytes, utf8Encode } from '../../src/internal/bytes.js
 import { LABELS, deriveKeys } from '../../src/core/kdf.js';
 import { wrapDataKey } from '../../src/providers/local/blob.js';
 import { BLOB_NONCE, DATA_KEY_128, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from './inputs.js';
+import { writeVectorFiles } from './write.js';
 
 // ---------------------------------------------------------------- fixed inputs
 
@@ -745,12 +745,7 @@ export function buildVectors(): Vector[] {
  * `dir` (a renamed scenario must not leave a stale vector behind).
  */
 export function writeVectors(dir: string): string[] {
-  mkdirSync(dir, { recursive: true });
-  const vectors = buildVectors();
-  const names = new Set(vectors.map((v) => `${v.name}.txt`));
-  for (const f of readdirSync(dir)) if (f.endsWith('.txt') && !names.has(f)) rmSync(path.join(dir, f));
-  for (const v of vectors) writeFileSync(path.join(dir, `${v.name}.txt`), v.text);
-  return [...names];
+  return writeVectorFiles(dir, buildVectors());
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

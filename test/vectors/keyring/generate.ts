@@ -18,7 +18,6 @@
  * @module
  */
 import { createCipheriv } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nobleAesGcm } from '../../../src/core/aead/noble.js';
@@ -29,6 +28,7 @@ import { wrapDataKey } from '../../../src/providers/local/blob.js';
 import { xaesDerive, xaesSeal } from '../../../src/providers/local/xaes.js';
 import { type SpecFileJson, specFileKey, specMeta, specPlainFile, specSealedFile, specSkeleton } from '../../keyring-file-spec.js';
 import { BLOB_NONCE, DATA_KEY_128, DATA_KEY_256, KEY_ID, MASTER_KEY, hex, seq } from '../inputs.js';
+import { writeVectorFiles } from '../write.js';
 
 type Expect = 'success' | ErrorCode;
 type Fields = [string, string][];
@@ -503,12 +503,7 @@ export function buildVectors(): Vector[] {
 
 /** Write every vector to `<dir>/<name>.txt` and remove any other `.txt` file there. */
 export function writeVectors(dir: string): string[] {
-  mkdirSync(dir, { recursive: true });
-  const vectors = buildVectors();
-  const names = new Set(vectors.map((v) => `${v.name}.txt`));
-  for (const f of readdirSync(dir)) if (f.endsWith('.txt') && !names.has(f)) rmSync(path.join(dir, f));
-  for (const v of vectors) writeFileSync(path.join(dir, `${v.name}.txt`), v.text);
-  return [...names];
+  return writeVectorFiles(dir, buildVectors());
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -7,7 +7,6 @@
  * Usage: `npx tsx test/vectors/records/generate.ts [output-folder]`.
  * @module
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hmac } from '@noble/hashes/hmac.js';
@@ -26,6 +25,7 @@ import { encodeValue } from '../../../src/records/value-encoding.js';
 import { BLOB_NONCE, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from '../inputs.js';
 import { fromTagged, toTaggedJson } from './tagged-json.js';
 import { VALUE_FAILURE_VECTORS, VALUE_VECTORS } from './values.js';
+import { writeVectorFiles } from '../write.js';
 
 const DATA_KEY = DATA_KEY_256;
 const CONTEXT = { table: 'users' };
@@ -310,10 +310,9 @@ function blindIndexVectors(): Vector[] {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.resolve(process.argv[2] ?? here);
-mkdirSync(out, { recursive: true });
-for (const f of readdirSync(out)) if (f.endsWith('.txt')) rmSync(path.join(out, f));
 const all = [...valueVectors(), ...fieldVectors(), ...blindIndexVectors()];
-for (const v of all) {
-  writeFileSync(path.join(out, `${v.name}.txt`), v.lines.map(([k, val]) => `${k}: ${val}`).join('\n') + '\n');
-}
+writeVectorFiles(
+  out,
+  all.map((v) => ({ name: v.name, text: v.lines.map(([k, val]) => `${k}: ${val}`).join('\n') + '\n' })),
+);
 console.log(`wrote ${all.length} records vectors to ${out}`);

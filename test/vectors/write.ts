@@ -1,0 +1,22 @@
+/**
+ * Writing vector files for the generators: every vector as `<dir>/<name>.txt`,
+ * and any other `.txt` file in the folder removed (a renamed scenario must not
+ * leave a stale vector behind).
+ */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** A vector file: its name (without `.txt`) and its whole text. */
+export interface VectorText {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** Write `vectors` into `dir`, remove every other `.txt` file there, and return the file names. */
+export function writeVectorFiles(dir: string, vectors: readonly VectorText[]): string[] {
+  mkdirSync(dir, { recursive: true });
+  const names = new Set(vectors.map((v) => `${v.name}.txt`));
+  for (const f of readdirSync(dir)) if (f.endsWith('.txt') && !names.has(f)) rmSync(path.join(dir, f));
+  for (const v of vectors) writeFileSync(path.join(dir, `${v.name}.txt`), v.text);
+  return [...names];
+}
