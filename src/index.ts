@@ -51,7 +51,16 @@ export { serializeKeyring, parseKeyring, DEFAULT_SCRYPT, SCRYPT_BOUNDS, KEYRING_
 export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './providers/local/file-format.js';
 export { encryptObject, decryptObject, encryptObjects, decryptObjects } from './records/objects.js';
 export type { ValueSchema, EncryptObjectOptions, DecryptObjectOptions, BatchResult, BatchOptions } from './records/objects.js';
-export { encryptFields, decryptFields, encryptRecords, decryptRecords, FIELD_KEY_LABEL } from './records/fields.js';
+export {
+  encryptFields,
+  decryptFields,
+  encryptRecords,
+  decryptRecords,
+  FIELD_KEY_LABEL,
+  FIELD_COMMITMENT_LABEL,
+  FIELD_COMMITMENT_LENGTH,
+  MAX_RECORD_ID_BYTES,
+} from './records/fields.js';
 export type {
   EncryptFieldsOptions,
   DecryptFieldsOptions,
@@ -60,6 +69,7 @@ export type {
   BlindIndexField,
   BlindIndexOptions,
   RecordId,
+  RecordVersion,
   EncryptedField,
   EncryptedFields,
   DecryptedFields,

@@ -12,6 +12,7 @@ import {
   encryptObjects,
   inspect,
 } from '../src/index.js';
+import { MAX_TEXT_ENVELOPE_BYTES } from '../src/core/format.js';
 import { runs, sameValue, supportedValue } from './helpers.js';
 
 const keyring = new LocalKeyring();
@@ -170,6 +171,13 @@ describe('options are checked before any work', () => {
     }
     expect(calls.generate).toBe(0);
     await expect(encryptObject(nestedArrays(1000), { provider, keyId: 'alias/app', maxDepth: 1000 })).resolves.toMatch(/^ek1\./);
+  });
+
+  it('encryptObject refuses a value too long for the text form before any provider call', async () => {
+    const { calls, provider } = counting();
+    const huge = new Uint8Array(MAX_TEXT_ENVELOPE_BYTES);
+    await expect(encryptObject(huge, { provider, keyId: 'alias/app' })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    expect(calls.generate).toBe(0);
   });
 
   it('encryptObject checks every option before it reads the value', async () => {

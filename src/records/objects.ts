@@ -4,9 +4,9 @@
  * validated by a schema on the way out. Plus bounded-concurrency batches.
  * @module
  */
-import { type DecryptOptions, type EncryptOptions, checkEncryptOptions, decrypt, encrypt } from '../core/envelope.js';
+import { type DecryptOptions, type EncryptOptions, checkEncryptOptions, decrypt, encryptText } from '../core/envelope.js';
 import { EnvelopeKitError, InvalidParameterError, SchemaMismatchError, type SchemaIssue } from '../core/errors.js';
-import { envelopeFromTextForDecrypt, envelopeToText } from '../core/format.js';
+import { envelopeFromTextForDecrypt } from '../core/format.js';
 import { isBytes, wipe } from '../internal/bytes.js';
 import { readOptions } from '../internal/options.js';
 import { checkMaxDepth, decodeValueParts, encodeValue, pathKey } from './value-encoding.js';
@@ -164,7 +164,8 @@ export async function encryptObject(value: unknown, options: EncryptObjectOption
   checkEncryptOptions(options, 'encryptObject');
   const bytes = encodeValue(value, { maxDepth: depth });
   try {
-    return envelopeToText(await encrypt(bytes, options));
+    // encryptText refuses a value too long for the text form before the provider is asked.
+    return await encryptText(bytes, options);
   } finally {
     wipe(bytes);
   }
