@@ -467,6 +467,44 @@ describe('XAES-256-GCM (C2SP) under the local blob', () => {
   });
 });
 
+describe('the XAES-256-GCM subkey of each master key version', () => {
+  /** The node backend, counting its AES-256 block calls. */
+  function countingBackend() {
+    const calls = { ecb: 0 };
+    const aead = { ...nodeAesGcm, aes256Ecb: (k: Uint8Array, b: Uint8Array) => (calls.ecb++, nodeAesGcm.aes256Ecb!(k, b)) };
+    return { aead, calls };
+  }
+
+  it('is derived once per version, so each blob costs one AES call, and gives the same blobs as without it', async () => {
+    const { aead, calls } = countingBackend();
+    const kr = new LocalKeyring({ aead });
+    const { keyId } = kr.createKey();
+    const ctx = { a: 'b' };
+    const first = await kr.generateDataKey({ keyId, encryptionContext: ctx });
+    expect(calls.ecb).toBe(2); // the subkey, then the blob
+    for (let i = 0; i < 10; i++) await kr.generateDataKey({ keyId, encryptionContext: ctx });
+    expect(calls.ecb).toBe(12);
+    await kr.decrypt({ ciphertextBlob: first.ciphertextBlob, encryptionContext: ctx });
+    expect(calls.ecb).toBe(13);
+    // Another keyring with the same material and no subkey kept yet opens it, and the subkey-less path agrees byte for byte.
+    const other = LocalKeyring.fromState(kr.exportState());
+    expect((await other.decrypt({ ciphertextBlob: first.ciphertextBlob, encryptionContext: ctx })).plaintext).toEqual(first.plaintext);
+    const h = parseLocalBlob(first.ciphertextBlob);
+    const material = kr.exportState().keys[0]!.versions[0]!.material;
+    const out = new Uint8Array(first.plaintext.length);
+    expect(xaesOpen(nodeAesGcm, material, h.nonce, concatBytes(h.prefix, encodeContext(checkContext(ctx))), h.sealed, out)).toBe(true);
+    expect(out).toEqual(first.plaintext);
+  });
+
+  it('is wiped with the material (destroy): the keyring cannot wrap with a stale subkey afterwards', async () => {
+    const kr = new LocalKeyring();
+    const { keyId } = kr.createKey();
+    await kr.generateDataKey({ keyId });
+    kr.destroy();
+    await expect(kr.generateDataKey({ keyId })).rejects.toMatchObject({ code: 'ERR_KEY_NOT_FOUND' });
+  });
+});
+
 describe('fromState and the keyring limits', () => {
   const version = { version: 1, createdAt: '2025-01-01T00:00:00.000Z', material: new Uint8Array(32) };
   const key = { keyId: 'abc', state: 'Enabled' as const, description: '', createdAt: '2025-01-01T00:00:00.000Z', versions: [version] };

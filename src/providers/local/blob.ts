@@ -50,6 +50,7 @@ export function wrapDataKey(
   nonce: Uint8Array,
   dataKey: Uint8Array,
   ctx: CheckedContext,
+  k1?: Uint8Array,
 ): Uint8Array {
   const prefix = blobPrefix(keyId, version);
   const aad = new Uint8Array(prefix.length + contextLength(ctx));
@@ -62,7 +63,7 @@ export function wrapDataKey(
   const out = new Uint8Array(prefix.length + BLOB_NONCE_LENGTH + dataKey.length + TAG_LENGTH);
   out.set(prefix, 0);
   out.set(nonce, prefix.length);
-  xaesSeal(aead, master, nonce, aad, dataKey, out.subarray(prefix.length + BLOB_NONCE_LENGTH));
+  xaesSeal(aead, master, nonce, aad, dataKey, out.subarray(prefix.length + BLOB_NONCE_LENGTH), k1);
   return out;
 }
 
@@ -88,11 +89,14 @@ export function parseLocalBlob(blob: Uint8Array): LocalBlobHeader {
   return { keyId, version, prefix, nonce, sealed };
 }
 
-/** Open a parsed blob with the master key material; throws DecryptionFailedError on any mismatch. */
-export function unwrapDataKey(aead: AesGcm, master: Uint8Array, header: LocalBlobHeader, ctx: CheckedContext): Uint8Array {
+/**
+ * Open a parsed blob with the master key material; throws DecryptionFailedError on any mismatch.
+ * @param k1 - optional: the master key's XAES-256-GCM subkey (`xaesSubkey`), kept by the keyring.
+ */
+export function unwrapDataKey(aead: AesGcm, master: Uint8Array, header: LocalBlobHeader, ctx: CheckedContext, k1?: Uint8Array): Uint8Array {
   const aad = concatBytes(header.prefix, encodeContext(ctx));
   const out = new Uint8Array(header.sealed.length - TAG_LENGTH);
-  if (!xaesOpen(aead, master, header.nonce, aad, header.sealed, out)) {
+  if (!xaesOpen(aead, master, header.nonce, aad, header.sealed, out, k1)) {
     wipe(out);
     throw new DecryptionFailedError();
   }

@@ -26,6 +26,7 @@ import {
   checkGenerateDataKeyRequest,
 } from '../../core/provider.js';
 import { BLOB_NONCE_LENGTH, LOCAL_KEY_ID_RE, MAX_KEY_VERSION, parseLocalBlob, unwrapDataKey, wrapDataKey } from './blob.js';
+import { xaesSubkey } from './xaes.js';
 
 /** Provider id the local keyring writes into envelopes. */
 export const LOCAL_PROVIDER_ID = 'local';
@@ -182,6 +183,8 @@ export class LocalKeyring implements KeyProvider {
   readonly #aliases = new Map<string, string>();
   readonly #deleted = new Set<string>();
   readonly #aead: AesGcm;
+  /** Each master key version's XAES-256-GCM subkey (SPEC.md §6), made on first use and wiped with the material. */
+  readonly #subkeys = new Map<Uint8Array, Uint8Array>();
   #versionCount = 0;
   #generation = 0;
 
@@ -323,7 +326,7 @@ export class LocalKeyring implements KeyProvider {
   deleteKeyMaterial(keyIdOrAlias: string): void {
     const k = this.#record(keyIdOrAlias);
     if (k.state !== 'PendingDeletion') throw new InvalidParameterError('only a key pending deletion can be deleted');
-    for (const v of k.versions) wipe(v.material);
+    for (const v of k.versions) this.#forget(v.material);
     this.#versionCount -= k.versions.length;
     this.#keys.delete(k.keyId);
     this.#deleted.add(k.keyId);
@@ -363,7 +366,16 @@ export class LocalKeyring implements KeyProvider {
     const plaintext = randomBytes(req.numberOfBytes);
     try {
       // SPEC.md §6: the blob nonce comes straight from the CSPRNG, never from the public pool.
-      const ciphertextBlob = wrapDataKey(this.#aead, v.material, k.keyId, v.version, randomBytes(BLOB_NONCE_LENGTH), plaintext, req.context);
+      const ciphertextBlob = wrapDataKey(
+        this.#aead,
+        v.material,
+        k.keyId,
+        v.version,
+        randomBytes(BLOB_NONCE_LENGTH),
+        plaintext,
+        req.context,
+        this.#subkey(v.material),
+      );
       return { keyId: k.keyId, plaintext, ciphertextBlob };
     } catch (e) {
       wipe(plaintext);
@@ -386,7 +398,7 @@ export class LocalKeyring implements KeyProvider {
     this.#usable(k);
     const v = k.versions.find((x) => x.version === header.version);
     if (!v) throw new DecryptionFailedError();
-    return { keyId: k.keyId, plaintext: unwrapDataKey(this.#aead, v.material, header, context) };
+    return { keyId: k.keyId, plaintext: unwrapDataKey(this.#aead, v.material, header, context, this.#subkey(v.material)) };
   }
 
   /** Every key and alias, material included (copies). For the keyring file; handle as a secret. */
@@ -485,9 +497,27 @@ export class LocalKeyring implements KeyProvider {
     this.#generation = generation;
   }
 
+  /** The XAES-256-GCM subkey of a version's material: one AES call saved per blob. */
+  #subkey(material: Uint8Array): Uint8Array {
+    let k1 = this.#subkeys.get(material);
+    if (k1 === undefined) {
+      k1 = xaesSubkey(this.#aead, material);
+      this.#subkeys.set(material, k1);
+    }
+    return k1;
+  }
+
+  /** Wipe a version's material and its subkey. */
+  #forget(material: Uint8Array): void {
+    const k1 = this.#subkeys.get(material);
+    if (k1 !== undefined) wipe(k1);
+    this.#subkeys.delete(material);
+    wipe(material);
+  }
+
   /** Wipe every key's material. The keyring is unusable afterwards. */
   destroy(): void {
-    for (const k of this.#keys.values()) for (const v of k.versions) wipe(v.material);
+    for (const k of this.#keys.values()) for (const v of k.versions) this.#forget(v.material);
     this.#keys.clear();
     this.#versionCount = 0;
     this.#aliases.clear();

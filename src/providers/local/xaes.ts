@@ -39,19 +39,43 @@ export interface XaesDerivation {
   readonly Nx: Uint8Array;
 }
 
+/** Steps 1 and 2: `L` and the CMAC subkey `K1`, which depend on the key alone. Fresh arrays; wipe them. */
+function subkeys(aead: AesGcm, key: Uint8Array): { L: Uint8Array; K1: Uint8Array } {
+  if (key.length !== 32) throw new RangeError(`"key" expected Uint8Array of length 32, got length=${key.length}`);
+  const L = aes256Ecb(aead, key, new Uint8Array(16)); // 1.
+  const K1 = new Uint8Array(16); // 2.
+  for (let i = 0; i < 15; i++) K1[i] = ((L[i]! << 1) | (L[i + 1]! >>> 7)) & 0xff;
+  K1[15] = (L[15]! << 1) & 0xff;
+  if (L[0]! & 0x80) K1[15]! ^= 0x87;
+  return { L, K1 };
+}
+
+/**
+ * The CMAC subkey `K1` of a key (steps 1 and 2), to pass to {@link xaesSeal} and
+ * {@link xaesOpen} for many messages under one key: it saves one AES call per
+ * message. Secret: wipe it with the key.
+ */
+export function xaesSubkey(aead: AesGcm, key: Uint8Array): Uint8Array {
+  const { L, K1 } = subkeys(aead, key);
+  wipe(L);
+  return K1;
+}
+
 /**
  * Steps 1 to 6 of the C2SP "Detailed key derivation algorithm".
  * @param key - 32 bytes.
  * @param nonce - 24 bytes.
  */
 export function xaesDerive(aead: AesGcm, key: Uint8Array, nonce: Uint8Array): XaesDerivation {
-  if (key.length !== 32) throw new RangeError(`"key" expected Uint8Array of length 32, got length=${key.length}`);
   if (nonce.length !== XAES_NONCE_LENGTH) throw new RangeError(`"nonce" expected Uint8Array of length 24, got length=${nonce.length}`);
-  const L = aes256Ecb(aead, key, new Uint8Array(16)); // 1.
-  const K1 = new Uint8Array(16); // 2.
-  for (let i = 0; i < 15; i++) K1[i] = ((L[i]! << 1) | (L[i + 1]! >>> 7)) & 0xff;
-  K1[15] = (L[15]! << 1) & 0xff;
-  if (L[0]! & 0x80) K1[15]! ^= 0x87;
+  const { L, K1 } = subkeys(aead, key);
+  return { L, K1, Kx: deriveKx(aead, key, K1, nonce), Nx: nonce.subarray(12, 24) };
+}
+
+/** Steps 3 to 5: `Kx` from the key, its subkey `K1` and the nonce. */
+function deriveKx(aead: AesGcm, key: Uint8Array, K1: Uint8Array, nonce: Uint8Array): Uint8Array {
+  if (nonce.length !== XAES_NONCE_LENGTH) throw new RangeError(`"nonce" expected Uint8Array of length 24, got length=${nonce.length}`);
+  if (K1.length !== 16) throw new RangeError(`"K1" expected Uint8Array of length 16, got length=${K1.length}`);
   const M = new Uint8Array(32); // 3. and 4., xored with K1
   M.set([0x00, 0x01, 0x58, 0x00], 0);
   M.set(nonce.subarray(0, 12), 4);
@@ -59,29 +83,45 @@ export function xaesDerive(aead: AesGcm, key: Uint8Array, nonce: Uint8Array): Xa
   M.set(nonce.subarray(0, 12), 20);
   for (let i = 0; i < 32; i++) M[i]! ^= K1[i & 15]!;
   try {
-    const Kx = aes256Ecb(aead, key, M); // 5.
-    return { L, K1, Kx, Nx: nonce.subarray(12, 24) }; // 6.
+    return aes256Ecb(aead, key, M); // 5.
   } finally {
     wipe(M);
   }
 }
 
-/** XAES-256-GCM seal: writes `ciphertext || tag` into `out` (`plaintext.length + 16` bytes). */
-export function xaesSeal(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
-  const d = xaesDerive(aead, key, nonce);
+/** `Kx` for one message, from `K1` when the caller keeps it (else derived and wiped here). */
+function messageKey(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, k1: Uint8Array | undefined): Uint8Array {
+  if (k1 !== undefined) return deriveKx(aead, key, k1, nonce);
+  const K1 = xaesSubkey(aead, key);
   try {
-    aead.seal(d.Kx, d.Nx, aad, plaintext, out);
+    return deriveKx(aead, key, K1, nonce);
   } finally {
-    wipe(d.L, d.K1, d.Kx);
+    wipe(K1);
   }
 }
 
-/** XAES-256-GCM open of `ciphertext || tag` into `out`; false (and `out` zeroed) when the tag does not verify. */
-export function xaesOpen(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean {
-  const d = xaesDerive(aead, key, nonce);
+/**
+ * XAES-256-GCM seal: writes `ciphertext || tag` into `out` (`plaintext.length + 16` bytes).
+ * @param k1 - optional: the key's {@link xaesSubkey}, kept by a caller that seals many messages.
+ */
+export function xaesSeal(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, k1?: Uint8Array): void {
+  const Kx = messageKey(aead, key, nonce, k1);
   try {
-    return aead.open(d.Kx, d.Nx, aad, sealed, out);
+    aead.seal(Kx, nonce.subarray(12, 24), aad, plaintext, out); // 6.
   } finally {
-    wipe(d.L, d.K1, d.Kx);
+    wipe(Kx);
+  }
+}
+
+/**
+ * XAES-256-GCM open of `ciphertext || tag` into `out`; false (and `out` zeroed) when the tag does not verify.
+ * @param k1 - optional, as in {@link xaesSeal}.
+ */
+export function xaesOpen(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array, k1?: Uint8Array): boolean {
+  const Kx = messageKey(aead, key, nonce, k1);
+  try {
+    return aead.open(Kx, nonce.subarray(12, 24), aad, sealed, out); // 6.
+  } finally {
+    wipe(Kx);
   }
 }
