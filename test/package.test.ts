@@ -237,6 +237,42 @@ describe('the package, as a consumer loads it', () => {
     expect((e as { code: string }).code).toBe('ERR_DECRYPTION_FAILED');
   });
 
+  it('error classes keep their names and codes in a minified bundle', async () => {
+    const esbuild = await import('esbuild');
+    const out = path.join(tmp, 'minified.mjs');
+    await esbuild.build({
+      stdin: { contents: "export * from 'envelope-kit'; export { AlibabaKmsError } from 'envelope-kit/alibaba';", resolveDir: root },
+      bundle: true,
+      minify: true,
+      platform: 'browser',
+      format: 'esm',
+      outfile: out,
+      logLevel: 'silent',
+    });
+    const got = await node(
+      `
+      const ek = await import(process.argv[1]);
+      const names = Object.entries(ek).filter(([k, v]) => typeof v === 'function' && /Error$/.test(k) && v.prototype instanceof Error);
+      const out = {};
+      for (const [k, C] of names) {
+        let e;
+        for (const args of [['m'], [[]], ['version', 1], ['$', 'reason'], ['ERR', 'm', 400]]) {
+          try { e = new C(...args); break; } catch {}
+        }
+        out[k] = e ? [e.name, e instanceof ek.EnvelopeKitError] : ['not constructed', false];
+      }
+      console.log(JSON.stringify(out));
+      `,
+      pathToFileURL(out).href,
+    );
+    const names = JSON.parse(got) as Record<string, [string, boolean]>;
+    expect(Object.keys(names).length).toBeGreaterThanOrEqual(15);
+    for (const [exported, [name, isOurs]] of Object.entries(names)) {
+      expect(isOurs, exported).toBe(true);
+      if (exported !== 'EnvelopeKitError') expect(name, exported).toBe(exported);
+    }
+  });
+
   it('a browser bundle of the package gets @noble/ciphers, imports no node:* module, and reads the Node build\u2019s envelopes', async () => {
     const esbuild = await import('esbuild');
     const out = path.join(tmp, 'browser.mjs');

@@ -35,6 +35,8 @@ export class EnvelopeKitError extends Error {
 
 /** A caller-supplied argument (or a provider parameter) is invalid. Nothing was done. */
 export class InvalidParameterError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'InvalidParameterError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_INVALID_PARAMETER', message, options);
   }
@@ -42,6 +44,8 @@ export class InvalidParameterError extends EnvelopeKitError {
 
 /** The bytes or text given as an envelope are not a well-formed envelope. */
 export class MalformedEnvelopeError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'MalformedEnvelopeError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_MALFORMED_ENVELOPE', message, options);
   }
@@ -49,6 +53,8 @@ export class MalformedEnvelopeError extends EnvelopeKitError {
 
 /** The envelope names a format version, algorithm suite or body layout this release cannot read. */
 export class UnsupportedVersionError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'UnsupportedVersionError';
   /** Which header field was not understood. */
   readonly field: 'version' | 'suite' | 'layout' | 'blob';
   /** The value found. */
@@ -62,6 +68,8 @@ export class UnsupportedVersionError extends EnvelopeKitError {
 
 /** None of the given providers can decrypt any of the envelope's encrypted data keys. */
 export class NoMatchingProviderError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'NoMatchingProviderError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_NO_MATCHING_PROVIDER', message, options);
   }
@@ -69,6 +77,8 @@ export class NoMatchingProviderError extends EnvelopeKitError {
 
 /** The key id or alias does not name a key the provider knows. */
 export class KeyNotFoundError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'KeyNotFoundError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_KEY_NOT_FOUND', message, options);
   }
@@ -76,6 +86,8 @@ export class KeyNotFoundError extends EnvelopeKitError {
 
 /** The master key exists but is disabled (or pending deletion). */
 export class KeyDisabledError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'KeyDisabledError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_KEY_DISABLED', message, options);
   }
@@ -89,6 +101,8 @@ export const DECRYPTION_FAILED_MESSAGE = 'decryption failed';
  * The message is always the same, so the error reveals nothing about the cause.
  */
 export class DecryptionFailedError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'DecryptionFailedError';
   constructor(options?: { cause?: unknown }) {
     super('ERR_DECRYPTION_FAILED', DECRYPTION_FAILED_MESSAGE, options);
   }
@@ -96,6 +110,8 @@ export class DecryptionFailedError extends EnvelopeKitError {
 
 /** A provider misbehaved (returned a malformed answer) or failed for a reason outside the other categories. */
 export class ProviderError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'ProviderError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_PROVIDER', message, options);
   }
@@ -103,6 +119,8 @@ export class ProviderError extends EnvelopeKitError {
 
 /** A keyring file could not be read: corrupt, tampered, wrong passphrase, or not a keyring file. */
 export class KeyringFileError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'KeyringFileError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_KEYRING_FILE', message, options);
   }
@@ -110,6 +128,8 @@ export class KeyringFileError extends EnvelopeKitError {
 
 /** A value cannot be encoded (function, symbol, class instance, cycle, too deep, throwing getter...). */
 export class UnsupportedValueError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'UnsupportedValueError';
   /** Where in the value the problem is, e.g. `$.address.lines[2]`. */
   readonly path: string;
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
@@ -124,6 +144,8 @@ export class UnsupportedValueError extends EnvelopeKitError {
  * lists. The message names the rule broken, never the value.
  */
 export class MalformedValueError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'MalformedValueError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_MALFORMED_VALUE', message, options);
   }
@@ -140,6 +162,8 @@ export interface SchemaIssue {
  * The message names paths and issue codes only, never the values.
  */
 export class SchemaMismatchError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'SchemaMismatchError';
   readonly issues: readonly SchemaIssue[];
   constructor(issues: readonly SchemaIssue[]) {
     const list = issues.slice(0, 10).map((i) => `${i.path} (${i.code})`).join(', ');
@@ -150,6 +174,8 @@ export class SchemaMismatchError extends EnvelopeKitError {
 
 /** A field that should hold ciphertext holds something else (fail closed). */
 export class UnencryptedFieldError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'UnencryptedFieldError';
   readonly path: string;
   constructor(path: string) {
     super('ERR_UNENCRYPTED_FIELD', `field ${path} should be encrypted but is not`);
@@ -162,6 +188,8 @@ export class UnencryptedFieldError extends EnvelopeKitError {
  * A selector that may match nothing is written with a trailing `?`. Nothing was done.
  */
 export class FieldNotFoundError extends EnvelopeKitError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'FieldNotFoundError';
   /** The selector, as the app wrote it (selectors are code, never data). */
   readonly selector: string;
   constructor(selector: string) {

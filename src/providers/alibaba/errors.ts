@@ -61,6 +61,8 @@ export interface AlibabaKmsErrorDetails {
  * credential, a key or a plaintext.
  */
 export class AlibabaKmsError extends ProviderError {
+  /** The class name as a literal, so that it survives minification. */
+  override readonly name: string = 'AlibabaKmsError';
   /** Why it failed. */
   readonly failure: AlibabaKmsFailure;
   /** The KMS API operation. */
