@@ -191,6 +191,21 @@ describe('options are checked before any work', () => {
     expect(reads).toBe(1);
   });
 
+  it('the batch functions check every option once, before the first item (a bad provider fails the call)', async () => {
+    await expect(encryptObjects([1, 2], { provider: {} as never, keyId: 'alias/app' })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    await expect(decryptObjects(['ek1.AAAA'], { provider: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    const { calls, provider } = counting();
+    let reads = 0;
+    const enc = { keyId: 'alias/app', get provider() { reads++; return provider; } };
+    const texts = (await encryptObjects([1, 2, 3], enc)).map((r) => (r.ok ? r.value : ''));
+    expect(reads).toBe(1);
+    reads = 0;
+    const dec = { get provider() { reads++; return provider; } };
+    expect((await decryptObjects(texts, dec)).map((r) => r.ok && r.value)).toEqual([1, 2, 3]);
+    expect(reads).toBe(1);
+    expect(calls).toEqual({ generate: 3, decrypt: 3 });
+  });
+
   it('the batch functions refuse a bad maxDepth or schema as a whole, before any item', async () => {
     const { calls, provider } = counting();
     await expect(encryptObjects([1, 2], { provider, keyId: 'alias/app', maxDepth: 1001 })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });

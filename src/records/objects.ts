@@ -4,9 +4,18 @@
  * validated by a schema on the way out. Plus bounded-concurrency batches.
  * @module
  */
-import { type DecryptOptions, type EncryptOptions, checkEncryptOptions, decrypt, encryptText } from '../core/envelope.js';
+import {
+  type CheckedDecryptOptions,
+  type DecryptOptions,
+  type EncryptOptions,
+  checkDecryptOptions,
+  checkEncryptOptions,
+  checkPlaintext,
+  decryptChecked,
+  encryptChecked,
+} from '../core/envelope.js';
 import { EnvelopeKitError, InvalidParameterError, SchemaMismatchError, type SchemaIssue } from '../core/errors.js';
-import { envelopeFromTextForDecrypt } from '../core/format.js';
+import { MAX_TEXT_ENVELOPE_BYTES, envelopeFromTextForDecrypt, envelopeToText } from '../core/format.js';
 import { isBytes, wipe } from '../internal/bytes.js';
 import { readOptions } from '../internal/options.js';
 import { checkMaxDepth, decodeValueParts, encodeValue, pathKey } from './value-encoding.js';
@@ -157,15 +166,30 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
  * ```
  */
 export async function encryptObject(value: unknown, options: EncryptObjectOptions): Promise<string> {
-  if (options === null || typeof options !== 'object') throw new InvalidParameterError('encryptObject expects an options object');
-  const { maxDepth } = readOptions(options, ['maxDepth'], 'encryptObject options');
+  return encryptPlanned(value, planEncrypt(options, 'encryptObject'));
+}
+
+/** The options of {@link encryptObject}, checked once (a batch checks them once for all its values). */
+interface EncryptPlan {
+  readonly depth: number;
+  readonly encryption: ReturnType<typeof checkEncryptOptions>;
+}
+
+function planEncrypt(options: unknown, fn: string): EncryptPlan {
+  if (options === null || typeof options !== 'object') throw new InvalidParameterError(`${fn} expects an options object`);
+  const { maxDepth } = readOptions(options, ['maxDepth'], `${fn} options`);
   const depth = checkMaxDepth(maxDepth);
-  // Every option is checked before the value is read (encrypt checks its own again, on its own read).
-  checkEncryptOptions(options, 'encryptObject');
-  const bytes = encodeValue(value, { maxDepth: depth });
+  return { depth, encryption: checkEncryptOptions(options, fn) };
+}
+
+/** The body of {@link encryptObject}: every option was checked before the value is read. */
+async function encryptPlanned(value: unknown, plan: EncryptPlan): Promise<string> {
+  const { provider, keyId, keySpec, context, aead } = plan.encryption;
+  const bytes = encodeValue(value, { maxDepth: plan.depth });
   try {
-    // encryptText refuses a value too long for the text form before the provider is asked.
-    return await encryptText(bytes, options);
+    // A value too long for the text form is refused before the provider is asked (SPEC.md §5).
+    const pt = checkPlaintext(bytes, MAX_TEXT_ENVELOPE_BYTES);
+    return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead));
   } finally {
     wipe(bytes);
   }
@@ -181,20 +205,35 @@ export async function encryptObject(value: unknown, options: EncryptObjectOption
  *   SchemaMismatchError (distinct from decryption failures; never shows values).
  */
 export async function decryptObject<T = unknown>(envelope: string, options: DecryptObjectOptions<T>): Promise<T> {
-  // Every option is checked before any work (parsing, a provider call).
-  if (options === null || typeof options !== 'object') throw new InvalidParameterError('decryptObject expects an options object');
-  const { schema, maxDepth } = readOptions(options, ['schema', 'maxDepth'], 'decryptObject options');
+  return decryptPlanned(envelope, planDecrypt<T>(options, 'decryptObject'));
+}
+
+/** The options of {@link decryptObject}, checked once. */
+interface DecryptPlan<T> {
+  readonly schema: ValueSchema<T> | undefined;
+  readonly depth: number;
+  readonly decryption: CheckedDecryptOptions;
+}
+
+function planDecrypt<T>(options: unknown, fn: string): DecryptPlan<T> {
+  if (options === null || typeof options !== 'object') throw new InvalidParameterError(`${fn} expects an options object`);
+  const { schema, maxDepth } = readOptions(options, ['schema', 'maxDepth'], `${fn} options`);
   checkSchema(schema);
   const depth = checkMaxDepth(maxDepth);
+  return { schema: schema as ValueSchema<T> | undefined, depth, decryption: checkDecryptOptions(options) };
+}
+
+/** The body of {@link decryptObject}: every option was checked before the envelope is parsed. */
+async function decryptPlanned<T>(envelope: string, plan: DecryptPlan<T>): Promise<T> {
   const bytes = envelopeFromTextForDecrypt(envelope);
-  const { plaintext } = await decrypt(bytes, options);
+  const { plaintext } = await decryptChecked(bytes, plan.decryption);
   let decoded: ReturnType<typeof decodeValueParts>;
   try {
-    decoded = decodeValueParts(plaintext, depth);
+    decoded = decodeValueParts(plaintext, plan.depth);
   } finally {
     wipe(plaintext);
   }
-  return applySchema(schema as ValueSchema<T> | undefined, decoded.value, decoded.byteArrays);
+  return applySchema(plan.schema, decoded.value, decoded.byteArrays);
 }
 
 /** Check a schema argument without calling it. Never throws a foreign error. */
@@ -261,9 +300,9 @@ export async function mapBounded<I, O>(items: readonly I[], concurrency: unknown
 
 /** {@link encryptObject} over an array: one envelope (and one data key) per value. */
 export async function encryptObjects(values: readonly unknown[], options: EncryptObjectOptions & BatchOptions): Promise<BatchResult<string>[]> {
-  const { concurrency, maxDepth } = readOptions(options, ['concurrency', 'maxDepth'], 'encryptObjects options');
-  checkMaxDepth(maxDepth); // a bad option fails the call, not each item
-  return mapBounded(values, concurrency, (v) => encryptObject(v, options));
+  const plan = planEncrypt(options, 'encryptObjects'); // a bad option fails the call, not each item
+  const { concurrency } = readOptions(options, ['concurrency'], 'encryptObjects options');
+  return mapBounded(values, concurrency, (v) => encryptPlanned(v, plan));
 }
 
 /** {@link decryptObject} over an array of text envelopes. */
@@ -271,8 +310,7 @@ export async function decryptObjects<T = unknown>(
   envelopes: readonly string[],
   options: DecryptObjectOptions<T> & BatchOptions,
 ): Promise<BatchResult<T>[]> {
-  const { concurrency, maxDepth, schema } = readOptions(options, ['concurrency', 'maxDepth', 'schema'], 'decryptObjects options');
-  checkMaxDepth(maxDepth); // a bad option fails the call, not each item
-  checkSchema(schema);
-  return mapBounded(envelopes, concurrency, (e) => decryptObject<T>(e, options));
+  const plan = planDecrypt<T>(options, 'decryptObjects'); // a bad option fails the call, not each item
+  const { concurrency } = readOptions(options, ['concurrency'], 'decryptObjects options');
+  return mapBounded(envelopes, concurrency, (e) => decryptPlanned(e, plan));
 }
