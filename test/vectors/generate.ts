@@ -15,8 +15,6 @@
  * Usage: `npm run vectors` or `npx tsx test/vectors/generate.ts [output-folder]`.
  * @module
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { nobleAesGcm } from '../../src/core/aead/noble.js';
@@ -29,7 +27,7 @@ import { ByteWriter, concatBytes, utf8Encode } from '../../src/internal/bytes.js
 import { LABELS, deriveKeys } from '../../src/core/kdf.js';
 import { wrapDataKey } from '../../src/providers/local/blob.js';
 import { BLOB_NONCE, DATA_KEY_128, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from './inputs.js';
-import { writeVectorFiles } from './write.js';
+import { writeFromCommandLine } from './write.js';
 
 // ---------------------------------------------------------------- fixed inputs
 
@@ -740,17 +738,4 @@ export function buildVectors(): Vector[] {
   });
 }
 
-/**
- * Write every vector to `<dir>/<name>.txt`, and remove any other `.txt` file in
- * `dir` (a renamed scenario must not leave a stale vector behind).
- */
-export function writeVectors(dir: string): string[] {
-  return writeVectorFiles(dir, buildVectors());
-}
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const out = path.resolve(process.argv[2] ?? here);
-  const written = writeVectors(out);
-  console.log(`wrote ${written.length} vectors to ${out}`);
-}
+writeFromCommandLine(import.meta.url, 'vectors', buildVectors);

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** A vector file: its name (without `.txt`) and its whole text. */
 export interface VectorText {
@@ -19,4 +20,16 @@ export function writeVectorFiles(dir: string, vectors: readonly VectorText[]): s
   for (const f of readdirSync(dir)) if (f.endsWith('.txt') && !names.has(f)) rmSync(path.join(dir, f));
   for (const v of vectors) writeFileSync(path.join(dir, `${v.name}.txt`), v.text);
   return [...names];
+}
+
+/**
+ * The command line of a generator: when `moduleUrl` is the script being run, write what `build`
+ * gives into the folder named by the first argument (default: the generator's own folder).
+ */
+export function writeFromCommandLine(moduleUrl: string, what: string, build: () => readonly VectorText[]): void {
+  const self = fileURLToPath(moduleUrl);
+  if (!process.argv[1] || path.resolve(process.argv[1]) !== self) return;
+  const out = path.resolve(process.argv[2] ?? path.dirname(self));
+  const written = writeVectorFiles(out, build());
+  console.log(`wrote ${written.length} ${what} to ${out}`);
 }

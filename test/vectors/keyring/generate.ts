@@ -18,8 +18,6 @@
  * @module
  */
 import { createCipheriv } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { nobleAesGcm } from '../../../src/core/aead/noble.js';
 import { checkContext, encodeContext } from '../../../src/core/context.js';
 import type { ErrorCode } from '../../../src/core/errors.js';
@@ -28,7 +26,7 @@ import { wrapDataKey } from '../../../src/providers/local/blob.js';
 import { xaesDerive, xaesSeal } from '../../../src/providers/local/xaes.js';
 import { type SpecFileJson, specFileKey, specMeta, specPlainFile, specSealedFile, specSkeleton } from '../../keyring-file-spec.js';
 import { BLOB_NONCE, DATA_KEY_128, DATA_KEY_256, KEY_ID, MASTER_KEY, hex, seq } from '../inputs.js';
-import { writeVectorFiles } from '../write.js';
+import { writeFromCommandLine } from '../write.js';
 
 type Expect = 'success' | ErrorCode;
 type Fields = [string, string][];
@@ -501,14 +499,4 @@ export function buildVectors(): Vector[] {
   return all;
 }
 
-/** Write every vector to `<dir>/<name>.txt` and remove any other `.txt` file there. */
-export function writeVectors(dir: string): string[] {
-  return writeVectorFiles(dir, buildVectors());
-}
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const out = path.resolve(process.argv[2] ?? here);
-  const written = writeVectors(out);
-  console.log(`wrote ${written.length} keyring vectors to ${out}`);
-}
+writeFromCommandLine(import.meta.url, 'keyring vectors', buildVectors);

@@ -7,8 +7,6 @@
  * Usage: `npx tsx test/vectors/records/generate.ts [output-folder]`.
  * @module
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { nobleAesGcm } from '../../../src/core/aead/noble.js';
@@ -25,7 +23,7 @@ import { encodeValue } from '../../../src/records/value-encoding.js';
 import { BLOB_NONCE, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from '../inputs.js';
 import { fromTagged, toTaggedJson } from './tagged-json.js';
 import { VALUE_FAILURE_VECTORS, VALUE_VECTORS } from './values.js';
-import { writeVectorFiles } from '../write.js';
+import { writeFromCommandLine } from '../write.js';
 
 const DATA_KEY = DATA_KEY_256;
 const CONTEXT = { table: 'users' };
@@ -308,11 +306,9 @@ function blindIndexVectors(): Vector[] {
   }));
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const out = path.resolve(process.argv[2] ?? here);
-const all = [...valueVectors(), ...fieldVectors(), ...blindIndexVectors()];
-writeVectorFiles(
-  out,
-  all.map((v) => ({ name: v.name, text: v.lines.map(([k, val]) => `${k}: ${val}`).join('\n') + '\n' })),
+writeFromCommandLine(import.meta.url, 'records vectors', () =>
+  [...valueVectors(), ...fieldVectors(), ...blindIndexVectors()].map((v) => ({
+    name: v.name,
+    text: v.lines.map(([k, val]) => `${k}: ${val}`).join('\n') + '\n',
+  })),
 );
-console.log(`wrote ${all.length} records vectors to ${out}`);
