@@ -153,6 +153,24 @@ describe('dist', () => {
 });
 
 describe('packing', () => {
+  it('npm pack of a clean checkout (no dist/) builds the package itself and ships it', async () => {
+    // What a git dependency or `npm pack` sees: the tracked sources, no dist/.
+    const clean = await fs.mkdtemp(path.join(tmpdir(), 'ek-clean-'));
+    try {
+      for (const f of ['package.json', 'tsconfig.json', 'tsup.config.ts', 'src', 'README.md', 'SPEC.md', 'LICENSE']) {
+        await fs.cp(path.join(root, f), path.join(clean, f), { recursive: true });
+      }
+      await fs.symlink(path.join(root, 'node_modules'), path.join(clean, 'node_modules'), 'dir');
+      expect(existsSync(path.join(clean, 'dist'))).toBe(false);
+      const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+      const { stdout } = await run(npm, ['pack', '--dry-run', '--json'], { cwd: clean, timeout: 120_000 });
+      const files = (JSON.parse(stdout.slice(stdout.indexOf('['))) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+      for (const f of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/node.js', 'dist/aead-default.node.js', 'LICENSE']) expect(files, f).toContain(f);
+    } finally {
+      await fs.rm(clean, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   it('the lockfile agrees with package.json, so `npm install` leaves it unchanged', () => {
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
     const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, Record<string, unknown>> };
