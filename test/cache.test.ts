@@ -18,8 +18,12 @@ import {
   ProviderError,
   decrypt,
   decryptObject,
+  decryptFields,
+  decryptObjects,
   encrypt,
+  encryptFields,
   encryptObject,
+  encryptObjects,
   inspect,
   withDataKeyCache,
 } from '../src/index.js';
@@ -394,6 +398,40 @@ describe('withDataKeyCache: refresh ahead and stale serving', () => {
     spy.failures.push(retryable());
     await decrypt(envelope, { provider: cache });
     expect(cache.stats.hookErrors).toBe(1);
+  });
+});
+
+describe('withDataKeyCache: the records API', () => {
+  it('encryptFields: rows bound to their ids share one data key; decryptFields asks once', async () => {
+    const spy = new SpyProvider();
+    const provider = withDataKeyCache(spy, { maxAge: 60_000 });
+    const rows = Array.from({ length: 200 }, (_, i) => ({ id: `u-${i}`, email: `u${i}@example.com`, ssn: `000-00-${String(i).padStart(4, '0')}` }));
+    const stored = [];
+    for (const r of rows) stored.push(await encryptFields(r, { provider, keyId: spy.keyId, fields: ['email', 'ssn'], recordId: r.id, encryptionContext: { table: 'users' } }));
+    expect(spy.generateCalls).toBe(1);
+    for (const [i, s] of stored.entries()) {
+      expect(await decryptFields(s, { provider, fields: ['email', 'ssn'], recordId: rows[i]!.id, encryptionContext: { table: 'users' } })).toEqual(rows[i]);
+    }
+    expect(spy.decryptCalls).toBe(1);
+    // A field moved to another row fails, although both rows share the data key.
+    const moved = { ...stored[1]!, email: stored[0]!.email };
+    await expect(decryptFields(moved, { provider, fields: ['email', 'ssn'], recordId: rows[1]!.id })).rejects.toBeInstanceOf(DecryptionFailedError);
+  });
+
+  it('batches: concurrent items share flights and keys', async () => {
+    const spy = new SpyProvider();
+    spy.delay = 2;
+    const provider = withDataKeyCache(spy, { maxAge: 60_000, maxMessages: 50 });
+    const values = Array.from({ length: 200 }, (_, i) => ({ i }));
+    const written = await encryptObjects(values, { provider, keyId: spy.keyId, concurrency: 16 });
+    expect(written.every((w) => w.ok)).toBe(true);
+    expect(spy.generateCalls).toBe(4);
+    const read = await decryptObjects(
+      written.map((w) => (w.ok ? w.value : '')),
+      { provider, concurrency: 16 },
+    );
+    expect(read.map((r) => (r.ok ? r.value : undefined))).toEqual(values);
+    expect(spy.decryptCalls).toBe(4);
   });
 });
 
