@@ -8,9 +8,11 @@ import { shake128 } from '@noble/hashes/sha3.js';
 import { describe, expect, it, vi } from 'vitest';
 import { nobleAesGcm } from '../src/core/aead/noble.js';
 import { nodeAesGcm } from '../src/core/aead/node.js';
+import type { AesGcm } from '../src/core/aead/types.js';
 import { checkContext, encodeContext } from '../src/core/context.js';
 import { concatBytes } from '../src/internal/bytes.js';
-import { xaesDerive, xaesOpen, xaesSeal } from '../src/providers/local/xaes.js';
+import { xaesDerive, xaesKey, xaesOpen, xaesSeal } from '../src/providers/local/xaes.js';
+import { xaesDerive as specXaesDerive } from './spec-crypto.js';
 import { parseHeader } from '../src/core/format.js';
 import {
   DecryptionFailedError,
@@ -440,12 +442,19 @@ describe('XAES-256-GCM (C2SP) under the local blob', () => {
     const { keyring, keyId } = keyringWithKey();
     const spy = vi.spyOn(globalThis.crypto, 'getRandomValues');
     const a = await keyring.generateDataKey({ keyId });
-    // one call for the data key and one for the blob nonce, each of exactly its own size (the pool draws 1 KiB)
-    const sizes = spy.mock.calls.map(([arr]) => (arr as Uint8Array).length);
+    // One direct call for this blob, of exactly the data key and the nonce (the pool draws 1 KiB):
+    // the key is its first 32 bytes, the nonce the 24 after them.
+    const calls = spy.mock.calls.map(([arr]) => arr as Uint8Array);
+    const drawn = spy.mock.results.map((r) => r.value as Uint8Array);
     spy.mockRestore();
-    expect(sizes).toEqual([32, 24]);
-    const b = await keyring.generateDataKey({ keyId });
+    expect(calls.map((c) => c.length)).toEqual([56]);
     const ha = parseLocalBlob(a.ciphertextBlob);
+    expect(hex(drawn[0]!.subarray(32))).toBe(hex(ha.nonce));
+    expect(drawn[0]!.subarray(0, 32).every((x) => x === 0)).toBe(true); // the key's bytes left the draw
+    // the caller owns the whole array the data key is in
+    expect(a.plaintext.byteOffset).toBe(0);
+    expect(a.plaintext.buffer.byteLength).toBe(32);
+    const b = await keyring.generateDataKey({ keyId });
     const hb = parseLocalBlob(b.ciphertextBlob);
     expect(ha.nonce).toHaveLength(24);
     expect(a.ciphertextBlob[0]).toBe(0x02);
@@ -467,41 +476,111 @@ describe('XAES-256-GCM (C2SP) under the local blob', () => {
   });
 });
 
-describe('the XAES-256-GCM subkey of each master key version', () => {
-  /** The node backend, counting its AES-256 block calls. */
+describe('the XAES-256-GCM key of each master key version (subkey and AES-256 context made once)', () => {
+  /** The node backend, counting its AES-256 contexts, their block calls and disposals, and one-shot block calls. */
   function countingBackend() {
-    const calls = { ecb: 0 };
-    const aead = { ...nodeAesGcm, aes256Ecb: (k: Uint8Array, b: Uint8Array) => (calls.ecb++, nodeAesGcm.aes256Ecb!(k, b)) };
+    const calls = { contexts: 0, blocks: 0, disposed: 0, oneShot: 0 };
+    const aead: AesGcm = {
+      ...nodeAesGcm,
+      aes256Ecb: (k: Uint8Array, b: Uint8Array) => (calls.oneShot++, nodeAesGcm.aes256Ecb!(k, b)),
+      aes256EcbKey: (k: Uint8Array) => {
+        calls.contexts++;
+        const inner = nodeAesGcm.aes256EcbKey!(k);
+        return {
+          encrypt: (b: Uint8Array) => (calls.blocks++, inner.encrypt(b)),
+          dispose: () => (calls.disposed++, inner.dispose()),
+        };
+      },
+    };
     return { aead, calls };
   }
 
-  it('is derived once per version, so each blob costs one AES call, and gives the same blobs as without it', async () => {
+  it('is made once per version, so each blob costs one AES call on a context made once, and gives the same blobs as without it', async () => {
     const { aead, calls } = countingBackend();
     const kr = new LocalKeyring({ aead });
     const { keyId } = kr.createKey();
     const ctx = { a: 'b' };
     const first = await kr.generateDataKey({ keyId, encryptionContext: ctx });
-    expect(calls.ecb).toBe(2); // the subkey, then the blob
+    expect(calls).toEqual({ contexts: 1, blocks: 2, disposed: 0, oneShot: 0 }); // L for the subkey, then the blob
     for (let i = 0; i < 10; i++) await kr.generateDataKey({ keyId, encryptionContext: ctx });
-    expect(calls.ecb).toBe(12);
+    expect(calls).toEqual({ contexts: 1, blocks: 12, disposed: 0, oneShot: 0 });
     await kr.decrypt({ ciphertextBlob: first.ciphertextBlob, encryptionContext: ctx });
-    expect(calls.ecb).toBe(13);
-    // Another keyring with the same material and no subkey kept yet opens it, and the subkey-less path agrees byte for byte.
-    const other = LocalKeyring.fromState(kr.exportState());
-    expect((await other.decrypt({ ciphertextBlob: first.ciphertextBlob, encryptionContext: ctx })).plaintext).toEqual(first.plaintext);
+    expect(calls).toEqual({ contexts: 1, blocks: 13, disposed: 0, oneShot: 0 });
+    // A new version gets its own; the old one still opens its blobs.
+    kr.rotateKey(keyId);
+    const second = await kr.generateDataKey({ keyId, encryptionContext: ctx });
+    expect(calls.contexts).toBe(2);
+    expect((await kr.decrypt({ ciphertextBlob: first.ciphertextBlob, encryptionContext: ctx })).plaintext).toEqual(first.plaintext);
+    expect((await kr.decrypt({ ciphertextBlob: second.ciphertextBlob, encryptionContext: ctx })).plaintext).toEqual(second.plaintext);
+    // Another keyring with the same material, and backends without the context or without any
+    // AES-256 of their own, open it, and the one-message path agrees byte for byte.
+    const state = kr.exportState();
+    for (const backend of [undefined, nobleAesGcm, { ...nodeAesGcm, aes256EcbKey: undefined }, { ...nobleAesGcm, aes256Ecb: undefined }]) {
+      const other = LocalKeyring.fromState(state, backend ? { aead: backend } : {});
+      expect((await other.decrypt({ ciphertextBlob: first.ciphertextBlob, encryptionContext: ctx })).plaintext).toEqual(first.plaintext);
+    }
     const h = parseLocalBlob(first.ciphertextBlob);
-    const material = kr.exportState().keys[0]!.versions[0]!.material;
+    const material = state.keys[0]!.versions[0]!.material;
     const out = new Uint8Array(first.plaintext.length);
     expect(xaesOpen(nodeAesGcm, material, h.nonce, concatBytes(h.prefix, encodeContext(checkContext(ctx))), h.sealed, out)).toBe(true);
     expect(out).toEqual(first.plaintext);
   });
 
-  it('is wiped with the material (destroy): the keyring cannot wrap with a stale subkey afterwards', async () => {
-    const kr = new LocalKeyring();
-    const { keyId } = kr.createKey();
-    await kr.generateDataKey({ keyId });
+  it('property: a context made once gives the AES-256 blocks and XAES keys of the one-shot and portable code, call after call', () => {
+    const blocks = fc.integer({ min: 0, max: 4 }).chain((n) => fc.uint8Array({ minLength: 16 * n, maxLength: 16 * n }));
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.array(blocks, { minLength: 1, maxLength: 6 }), fc.array(fc.uint8Array({ minLength: 24, maxLength: 24 }), { minLength: 1, maxLength: 6 }), (key, inputs, nonces) => {
+        const ctx = nodeAesGcm.aes256EcbKey!(key);
+        for (const b of inputs) {
+          expect(hex(ctx.encrypt(b))).toBe(hex(nobleAesGcm.aes256Ecb!(key, b)));
+          expect(hex(ctx.encrypt(b))).toBe(hex(nodeAesGcm.aes256Ecb!(key, b)));
+        }
+        ctx.dispose();
+        const prepared = [nodeAesGcm, nobleAesGcm, { ...nodeAesGcm, aes256EcbKey: undefined }].map((a) => xaesKey(a, key));
+        for (const nonce of nonces) {
+          const expected = hex(specXaesDerive(key, nonce).Kx);
+          expect(hex(xaesDerive(nodeAesGcm, key, nonce).Kx)).toBe(expected);
+          for (const p of prepared) expect(hex(p.messageKey(nonce))).toBe(expected);
+        }
+        for (const p of prepared) p.dispose();
+      }),
+      { numRuns: numRuns(200) },
+    );
+  });
+
+  it('refuses every use once disposed, and a context refuses lengths that are not whole blocks', () => {
+    const key = new Uint8Array(32).fill(9);
+    const ctx = nodeAesGcm.aes256EcbKey!(key);
+    expect(() => ctx.encrypt(new Uint8Array(15))).toThrow(RangeError);
+    expect(() => nodeAesGcm.aes256EcbKey!(new Uint8Array(16))).toThrow(RangeError);
+    ctx.dispose();
+    ctx.dispose(); // idempotent
+    expect(() => ctx.encrypt(new Uint8Array(16))).toThrow('disposed');
+    const p = xaesKey(nodeAesGcm, key);
+    p.dispose();
+    expect(() => p.messageKey(new Uint8Array(24))).toThrow('disposed');
+  });
+
+  it('is disposed of with the material (deleteKeyMaterial, destroy), and the keyring refuses the key afterwards', async () => {
+    const { aead, calls } = countingBackend();
+    const kr = new LocalKeyring({ aead });
+    const a = kr.createKey().keyId;
+    const b = kr.createKey().keyId;
+    const blobA = (await kr.generateDataKey({ keyId: a })).ciphertextBlob;
+    kr.rotateKey(a);
+    await kr.generateDataKey({ keyId: a });
+    await kr.generateDataKey({ keyId: b });
+    expect(calls.contexts).toBe(3);
+    kr.scheduleKeyDeletion(a);
+    kr.deleteKeyMaterial(a);
+    expect(calls.disposed).toBe(2); // both versions of a
+    await expect(kr.decrypt({ ciphertextBlob: blobA })).rejects.toMatchObject({ code: 'ERR_KEY_NOT_FOUND' });
+    await expect(kr.generateDataKey({ keyId: a })).rejects.toMatchObject({ code: 'ERR_KEY_NOT_FOUND' });
+    expect(calls.contexts).toBe(3);
     kr.destroy();
-    await expect(kr.generateDataKey({ keyId })).rejects.toMatchObject({ code: 'ERR_KEY_NOT_FOUND' });
+    expect(calls.disposed).toBe(3);
+    await expect(kr.generateDataKey({ keyId: b })).rejects.toMatchObject({ code: 'ERR_KEY_NOT_FOUND' });
+    expect(calls.contexts).toBe(3);
   });
 });
 

@@ -56,7 +56,9 @@ function pid(): number | undefined {
 export function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
   const c = csprng();
-  for (let i = 0; i < n; i += 65536) c.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
+  // getRandomValues fills at most 65536 bytes a call.
+  if (n <= 65536) c.getRandomValues(out);
+  else for (let i = 0; i < n; i += 65536) c.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
   return out;
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
-import type { AesGcm } from './types.js';
+import type { Aes256Key, AesGcm } from './types.js';
 
 type GcmAlgorithm = 'aes-128-gcm' | 'aes-256-gcm';
 
@@ -39,6 +39,34 @@ export const nodeAesGcm: AesGcm = Object.freeze({
     out.set(b, a.length);
     a.fill(0);
     return out;
+  },
+  /**
+   * OpenSSL's AES-256 block function under one key, its context made once: one `update()` per call
+   * instead of a cipher object each time. The cipher never pads and never finishes, so each
+   * `update()` of whole blocks returns exactly those blocks encrypted. `dispose()` ends it with
+   * `final()`, which frees the OpenSSL context (and so cleanses the key schedule).
+   */
+  aes256EcbKey(key: Uint8Array): Aes256Key {
+    if (key.length !== 32) throw new RangeError(`"key" expected Uint8Array of length 32, got length=${key.length}`);
+    let c: ReturnType<typeof createCipheriv> | undefined = createCipheriv('aes-256-ecb', key, null).setAutoPadding(false);
+    return Object.freeze({
+      encrypt(blocks: Uint8Array): Uint8Array {
+        if (c === undefined) throw new Error('this AES-256 key was disposed');
+        if (blocks.length % 16 !== 0) throw new RangeError(`"blocks" expected a multiple of 16 bytes, got length=${blocks.length}`);
+        // A Buffer over its own ArrayBuffer (never the shared pool), so the caller may wipe it.
+        const out = c.update(blocks);
+        if (out.length !== blocks.length) {
+          out.fill(0);
+          throw new Error('AES-256-ECB returned a wrong length');
+        }
+        return out;
+      },
+      dispose(): void {
+        const d = c;
+        c = undefined;
+        if (d !== undefined) d.final().fill(0);
+      },
+    });
   },
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
     const c = createCipheriv(algorithm(key), key, nonce, { authTagLength: 16 });

@@ -43,6 +43,23 @@ export interface AesGcm {
    * AES-256. Both built-in backends provide it.
    */
   readonly aes256Ecb?: (key: Uint8Array, blocks: Uint8Array) => Uint8Array;
+  /**
+   * Optional: the same AES-256 block function under one fixed 32-byte `key`,
+   * set up once (its key schedule kept) for many calls: the local keyring
+   * keeps one per master key version and derives each blob's XAES-256-GCM key
+   * (SPEC.md §6) with a single `encrypt`. It must give exactly what
+   * {@link AesGcm.aes256Ecb} gives; `dispose` erases the key schedule, and
+   * `encrypt` throws afterwards. A backend without it loses nothing but speed.
+   */
+  readonly aes256EcbKey?: (key: Uint8Array) => Aes256Key;
+}
+
+/** AES-256 (FIPS 197) under one key, set up once: see {@link AesGcm.aes256EcbKey}. Holds key material until disposed. */
+export interface Aes256Key {
+  /** AES-256 in ECB mode without padding over `blocks` (a whole number of 16-byte blocks), as a fresh array the caller wipes. */
+  encrypt(blocks: Uint8Array): Uint8Array;
+  /** Erase the key schedule; later calls of `encrypt` throw. Idempotent. */
+  dispose(): void;
 }
 
 /** GCM tag length used everywhere in the format. */

@@ -9,7 +9,7 @@ import { type CheckedContext, contextLength, encodeContext, writeContext } from 
 import { DecryptionFailedError, UnsupportedVersionError } from '../../core/errors.js';
 import { ByteReader, ByteWriter, concatBytes, lenSize, utf8DecodeStrict, utf8Encode, wipe } from '../../internal/bytes.js';
 import { PROVIDER_LIMITS } from '../../core/provider.js';
-import { XAES_NONCE_LENGTH, xaesOpen, xaesSeal } from './xaes.js';
+import { XAES_NONCE_LENGTH, type XaesKey, xaesOpen, xaesSeal } from './xaes.js';
 
 /** First byte of every local blob of this layout (XAES-256-GCM). */
 export const LOCAL_BLOB_FORMAT = 0x02;
@@ -50,7 +50,7 @@ export function wrapDataKey(
   nonce: Uint8Array,
   dataKey: Uint8Array,
   ctx: CheckedContext,
-  k1?: Uint8Array,
+  prepared?: XaesKey,
 ): Uint8Array {
   const prefix = blobPrefix(keyId, version);
   const aad = new Uint8Array(prefix.length + contextLength(ctx));
@@ -63,7 +63,7 @@ export function wrapDataKey(
   const out = new Uint8Array(prefix.length + BLOB_NONCE_LENGTH + dataKey.length + TAG_LENGTH);
   out.set(prefix, 0);
   out.set(nonce, prefix.length);
-  xaesSeal(aead, master, nonce, aad, dataKey, out.subarray(prefix.length + BLOB_NONCE_LENGTH), k1);
+  xaesSeal(aead, master, nonce, aad, dataKey, out.subarray(prefix.length + BLOB_NONCE_LENGTH), prepared);
   return out;
 }
 
@@ -91,12 +91,12 @@ export function parseLocalBlob(blob: Uint8Array): LocalBlobHeader {
 
 /**
  * Open a parsed blob with the master key material; throws DecryptionFailedError on any mismatch.
- * @param k1 - optional: the master key's XAES-256-GCM subkey (`xaesSubkey`), kept by the keyring.
+ * @param prepared - optional: the master key made ready for XAES-256-GCM (`xaesKey`), kept by the keyring.
  */
-export function unwrapDataKey(aead: AesGcm, master: Uint8Array, header: LocalBlobHeader, ctx: CheckedContext, k1?: Uint8Array): Uint8Array {
+export function unwrapDataKey(aead: AesGcm, master: Uint8Array, header: LocalBlobHeader, ctx: CheckedContext, prepared?: XaesKey): Uint8Array {
   const aad = concatBytes(header.prefix, encodeContext(ctx));
   const out = new Uint8Array(header.sealed.length - TAG_LENGTH);
-  if (!xaesOpen(aead, master, header.nonce, aad, header.sealed, out, k1)) {
+  if (!xaesOpen(aead, master, header.nonce, aad, header.sealed, out, prepared)) {
     wipe(out);
     throw new DecryptionFailedError();
   }

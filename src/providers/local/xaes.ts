@@ -6,13 +6,13 @@
  * 96-bit nonce is limited to 2^32. The local keyring wraps data keys with it
  * (SPEC.md §6).
  *
- * The AES-256 block function comes from the backend's optional `aes256Ecb`
- * (OpenSSL with `envelope-kit/node`), else from @noble/ciphers; the GCM part
- * from the backend's `seal` / `open`.
+ * The AES-256 block function comes from the backend's optional `aes256EcbKey`
+ * or `aes256Ecb` (OpenSSL with `envelope-kit/node`), else from @noble/ciphers;
+ * the GCM part from the backend's `seal` / `open`.
  * @module
  */
 import { ecb } from '@noble/ciphers/aes.js';
-import type { AesGcm } from '../../core/aead/types.js';
+import type { Aes256Key, AesGcm } from '../../core/aead/types.js';
 import { wipe } from '../../internal/bytes.js';
 
 /** XAES-256-GCM nonce length: 24 bytes (192 bits). */
@@ -39,10 +39,35 @@ export interface XaesDerivation {
   readonly Nx: Uint8Array;
 }
 
+/** The AES-256 block function under one key: the backend's `aes256EcbKey` when it has one, else a call per use. */
+function blockFunction(aead: AesGcm, key: Uint8Array): Aes256Key {
+  const keyed = aead.aes256EcbKey;
+  if (typeof keyed === 'function') {
+    const k = keyed.call(aead, key);
+    return {
+      encrypt(blocks: Uint8Array): Uint8Array {
+        const out = k.encrypt(blocks);
+        if (!(out instanceof Uint8Array) || out.length !== blocks.length) throw new Error('AesGcm.aes256EcbKey returned a wrong length');
+        return out;
+      },
+      dispose: () => k.dispose(),
+    };
+  }
+  let held: Uint8Array | undefined = key;
+  return {
+    encrypt(blocks: Uint8Array): Uint8Array {
+      if (held === undefined) throw new Error('this AES-256 key was disposed');
+      return aes256Ecb(aead, held, blocks);
+    },
+    dispose(): void {
+      held = undefined;
+    },
+  };
+}
+
 /** Steps 1 and 2: `L` and the CMAC subkey `K1`, which depend on the key alone. Fresh arrays; wipe them. */
-function subkeys(aead: AesGcm, key: Uint8Array): { L: Uint8Array; K1: Uint8Array } {
-  if (key.length !== 32) throw new RangeError(`"key" expected Uint8Array of length 32, got length=${key.length}`);
-  const L = aes256Ecb(aead, key, new Uint8Array(16)); // 1.
+function subkeys(block: Aes256Key): { L: Uint8Array; K1: Uint8Array } {
+  const L = block.encrypt(new Uint8Array(16)); // 1.
   const K1 = new Uint8Array(16); // 2.
   for (let i = 0; i < 15; i++) K1[i] = ((L[i]! << 1) | (L[i + 1]! >>> 7)) & 0xff;
   K1[15] = (L[15]! << 1) & 0xff;
@@ -50,15 +75,52 @@ function subkeys(aead: AesGcm, key: Uint8Array): { L: Uint8Array; K1: Uint8Array
   return { L, K1 };
 }
 
+function checkKey(key: Uint8Array): void {
+  if (key.length !== 32) throw new RangeError(`"key" expected Uint8Array of length 32, got length=${key.length}`);
+}
+
 /**
- * The CMAC subkey `K1` of a key (steps 1 and 2), to pass to {@link xaesSeal} and
- * {@link xaesOpen} for many messages under one key: it saves one AES call per
- * message. Secret: wipe it with the key.
+ * A key made ready for many XAES-256-GCM messages: steps 1 and 2 (the CMAC
+ * subkey `K1`) done once, and the AES-256 block function under the key set up
+ * once (the backend's `aes256EcbKey`, one OpenSSL context on Node), so that
+ * each message costs a single AES call of two blocks. Holds secrets:
+ * `dispose` wipes `K1` and erases the key schedule, and every use afterwards
+ * throws.
  */
-export function xaesSubkey(aead: AesGcm, key: Uint8Array): Uint8Array {
-  const { L, K1 } = subkeys(aead, key);
-  wipe(L);
-  return K1;
+export interface XaesKey {
+  /** Steps 3 to 5: `Kx` for one 24-byte nonce, a fresh array the caller wipes. @throws Error after `dispose` */
+  messageKey(nonce: Uint8Array): Uint8Array;
+  /** Wipe `K1` and erase the key schedule. Idempotent. */
+  dispose(): void;
+}
+
+/**
+ * Prepare `key` (32 bytes) for {@link xaesSeal} and {@link xaesOpen} over many messages.
+ * The caller disposes of it when the key goes (the local keyring: with the material).
+ */
+export function xaesKey(aead: AesGcm, key: Uint8Array): XaesKey {
+  checkKey(key);
+  const block = blockFunction(aead, key);
+  let K1: Uint8Array | undefined;
+  try {
+    const s = subkeys(block);
+    wipe(s.L);
+    K1 = s.K1;
+  } catch (e) {
+    block.dispose();
+    throw e;
+  }
+  return Object.freeze({
+    messageKey(nonce: Uint8Array): Uint8Array {
+      if (K1 === undefined) throw new Error('this XAES-256-GCM key was disposed');
+      return deriveKx(block, K1, nonce);
+    },
+    dispose(): void {
+      wipe(K1);
+      K1 = undefined;
+      block.dispose();
+    },
+  });
 }
 
 /**
@@ -68,44 +130,50 @@ export function xaesSubkey(aead: AesGcm, key: Uint8Array): Uint8Array {
  */
 export function xaesDerive(aead: AesGcm, key: Uint8Array, nonce: Uint8Array): XaesDerivation {
   if (nonce.length !== XAES_NONCE_LENGTH) throw new RangeError(`"nonce" expected Uint8Array of length 24, got length=${nonce.length}`);
-  const { L, K1 } = subkeys(aead, key);
-  return { L, K1, Kx: deriveKx(aead, key, K1, nonce), Nx: nonce.subarray(12, 24) };
+  checkKey(key);
+  const block = blockFunction(aead, key);
+  try {
+    const { L, K1 } = subkeys(block);
+    return { L, K1, Kx: deriveKx(block, K1, nonce), Nx: nonce.subarray(12, 24) };
+  } finally {
+    block.dispose();
+  }
 }
 
-/** Steps 3 to 5: `Kx` from the key, its subkey `K1` and the nonce. */
-function deriveKx(aead: AesGcm, key: Uint8Array, K1: Uint8Array, nonce: Uint8Array): Uint8Array {
+/** Steps 3 to 5: `Kx` from the key's block function, its subkey `K1` and the nonce. */
+function deriveKx(block: Aes256Key, K1: Uint8Array, nonce: Uint8Array): Uint8Array {
   if (nonce.length !== XAES_NONCE_LENGTH) throw new RangeError(`"nonce" expected Uint8Array of length 24, got length=${nonce.length}`);
-  if (K1.length !== 16) throw new RangeError(`"K1" expected Uint8Array of length 16, got length=${K1.length}`);
   const M = new Uint8Array(32); // 3. and 4., xored with K1
-  M.set([0x00, 0x01, 0x58, 0x00], 0);
-  M.set(nonce.subarray(0, 12), 4);
-  M.set([0x00, 0x02, 0x58, 0x00], 16);
-  M.set(nonce.subarray(0, 12), 20);
+  M[1] = 0x01;
+  M[2] = 0x58;
+  M[17] = 0x02;
+  M[18] = 0x58;
+  for (let i = 0; i < 12; i++) M[4 + i] = M[20 + i] = nonce[i]!;
   for (let i = 0; i < 32; i++) M[i]! ^= K1[i & 15]!;
   try {
-    return aes256Ecb(aead, key, M); // 5.
+    return block.encrypt(M); // 5.
   } finally {
     wipe(M);
   }
 }
 
-/** `Kx` for one message, from `K1` when the caller keeps it (else derived and wiped here). */
-function messageKey(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, k1: Uint8Array | undefined): Uint8Array {
-  if (k1 !== undefined) return deriveKx(aead, key, k1, nonce);
-  const K1 = xaesSubkey(aead, key);
+/** `Kx` for one message, from the prepared key when the caller keeps one (else derived here, and everything wiped). */
+function messageKey(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, prepared: XaesKey | undefined): Uint8Array {
+  if (prepared !== undefined) return prepared.messageKey(nonce);
+  const k = xaesKey(aead, key);
   try {
-    return deriveKx(aead, key, K1, nonce);
+    return k.messageKey(nonce);
   } finally {
-    wipe(K1);
+    k.dispose();
   }
 }
 
 /**
  * XAES-256-GCM seal: writes `ciphertext || tag` into `out` (`plaintext.length + 16` bytes).
- * @param k1 - optional: the key's {@link xaesSubkey}, kept by a caller that seals many messages.
+ * @param prepared - optional: {@link xaesKey} of this same `key`, kept by a caller that seals many messages.
  */
-export function xaesSeal(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, k1?: Uint8Array): void {
-  const Kx = messageKey(aead, key, nonce, k1);
+export function xaesSeal(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, prepared?: XaesKey): void {
+  const Kx = messageKey(aead, key, nonce, prepared);
   try {
     aead.seal(Kx, nonce.subarray(12, 24), aad, plaintext, out); // 6.
   } finally {
@@ -115,10 +183,10 @@ export function xaesSeal(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, aad: 
 
 /**
  * XAES-256-GCM open of `ciphertext || tag` into `out`; false (and `out` zeroed) when the tag does not verify.
- * @param k1 - optional, as in {@link xaesSeal}.
+ * @param prepared - optional, as in {@link xaesSeal}.
  */
-export function xaesOpen(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array, k1?: Uint8Array): boolean {
-  const Kx = messageKey(aead, key, nonce, k1);
+export function xaesOpen(aead: AesGcm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array, prepared?: XaesKey): boolean {
+  const Kx = messageKey(aead, key, nonce, prepared);
   try {
     return aead.open(Kx, nonce.subarray(12, 24), aad, sealed, out); // 6.
   } finally {
