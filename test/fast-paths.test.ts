@@ -17,7 +17,7 @@ import { utf8Encode, utf8Length } from '../src/internal/bytes.js';
 import { randomBytes, randomPublicBytes } from '../src/internal/random.js';
 import { deriveKeys, hmacOf } from '../src/core/kdf.js';
 import { nodeAesGcm } from '../src/node.js';
-import { decodeValue, encodeValue } from '../src/records/value-encoding.js';
+import { _encoderSpare, decodeValue, encodeValue } from '../src/records/value-encoding.js';
 import { numRuns, utf8 } from './core-helpers.js';
 
 const STD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \u00e9';
@@ -159,6 +159,47 @@ describe('value encoding fast paths', () => {
     }
     // ASCII strings are stored as tag, one length byte, the bytes.
     expect([...encodeValue('ab')]).toEqual([0x01, 0x05, 0x02, 0x61, 0x62]);
+  });
+
+  it('property: the decoder\'s short-ASCII path reads any bytes in the UTF-8 tag exactly as TextDecoder does', () => {
+    const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+    // Mostly ASCII, with a few bytes of every other kind (UTF-8 lead and continuation bytes, invalid ones) anywhere.
+    const byte = fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: 0x7f }) }, { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) });
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 80 }), (bytes) => {
+        const encoded = Uint8Array.of(0x01, 0x05, bytes.length, ...bytes);
+        let expected: string | undefined;
+        try {
+          expected = strict.decode(Uint8Array.from(bytes));
+        } catch {
+          expected = undefined;
+        }
+        if (expected === undefined) expect(() => decodeValue(encoded)).toThrow(expect.objectContaining({ code: 'ERR_MALFORMED_VALUE' }));
+        else expect(decodeValue(encoded)).toBe(expected);
+      }),
+      { numRuns: numRuns(500) },
+    );
+    // Every length around the eight-character steps and the limit of the path, ASCII and not.
+    for (let n = 0; n <= 70; n++) {
+      for (const s of ['k'.repeat(n), 'k'.repeat(n) + '\u00e9', '\u00e9' + 'k'.repeat(n)]) expect(decodeValue(encodeValue({ [s]: s }))).toEqual({ [s]: s });
+    }
+  });
+
+  it('the encoder leaves its reused buffer zeroed after values short and long, non-ASCII, outgrown, and after a failure', () => {
+    const spare = _encoderSpare()!;
+    const zeroed = (): boolean => spare.every((x) => x === 0);
+    const values: unknown[] = ['short', { a: 'k'.repeat(127), b: -0, c: 2n ** 70n }, { b: 'é'.repeat(300) }, 'x\ud800'.repeat(100), { a: 'x'.repeat(5000) }];
+    for (const v of values) {
+      expect(decodeValue(encodeValue(v))).toEqual(v);
+      expect(_encoderSpare()).toBe(spare);
+      expect(zeroed()).toBe(true);
+    }
+    expect(() => encodeValue({ a: 'secret'.repeat(20), f: () => 0 })).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_VALUE' }));
+    expect(zeroed()).toBe(true);
+    // A getter that encodes while the buffer is lent out: the inner encoder makes its own.
+    const nested = { get a() { return encodeValue('inner ' + 'y'.repeat(50)).length; } };
+    expect(decodeValue(encodeValue(nested))).toEqual({ a: 59 });
+    expect(zeroed()).toBe(true);
   });
 
   it('keeps "__proto__" as an own property and does not touch Object.prototype', () => {

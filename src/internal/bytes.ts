@@ -61,21 +61,12 @@ function isDetachedView(value: unknown): boolean {
 export function isBytes(value: unknown): value is Uint8Array {
   try {
     if (tagOf.call(value) !== 'Uint8Array' || isDetachedView(value)) return false;
-    return lengthProperty(value as Uint8Array) === lengthOf.call(value);
+    // `length` as property access sees it: the intrinsic getter for an honest array, else whatever
+    // an own or inherited property answers (a getter of the caller's runs here, inside the try).
+    return (value as Uint8Array).length === lengthOf.call(value);
   } catch {
     return false;
   }
-}
-
-/** The value's `length` as property access sees it, without running our own getter when it is the intrinsic one. */
-function lengthProperty(value: Uint8Array): unknown {
-  let o: object | null = value;
-  while (o !== null) {
-    const d = Object.getOwnPropertyDescriptor(o, 'length');
-    if (d !== undefined) return d.get === lengthOf ? lengthOf.call(value) : Reflect.get(o, 'length', value);
-    o = Object.getPrototypeOf(o);
-  }
-  return undefined;
 }
 
 /**

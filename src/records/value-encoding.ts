@@ -170,12 +170,19 @@ let spare: { buf: Uint8Array; view: DataView } | undefined = (() => {
   return { buf, view: new DataView(buf.buffer) };
 })();
 
+/** The encoder's reused buffer when no encoder holds it, for the tests that check it is left zeroed. @internal */
+export function _encoderSpare(): Uint8Array | undefined {
+  return spare?.buf;
+}
+
 class Encoder {
   buf: Uint8Array;
   view: DataView;
   pos = 0;
   readonly stack = new Set<object>();
   readonly #lent: { buf: Uint8Array; view: DataView } | undefined;
+  /** The furthest `pos + n` that `ensure` has granted: nothing is written at or past it. */
+  #extent = 0;
   constructor(readonly maxDepth: number) {
     this.#lent = spare;
     spare = undefined;
@@ -183,19 +190,20 @@ class Encoder {
     this.view = this.#lent?.view ?? new DataView(this.buf.buffer);
   }
 
-  /** Wipe what was written and give the spare buffer back (outgrown, it was wiped when the data moved). */
+  /**
+   * Wipe what was written and give the spare buffer back. Every write lies below the furthest
+   * extent `ensure` granted (fixLength and the ASCII fast path can leave bytes past `pos`, never
+   * past that), so the wipe stops there. An outgrown spare was wiped when the data moved.
+   */
   release(): void {
-    // The whole buffer: fixLength and the ASCII fast path can leave bytes past `pos`.
-    this.buf.fill(0);
-    if (this.#lent) {
-      this.#lent.buf.fill(0);
-      spare = this.#lent;
-    }
+    this.buf.fill(0, 0, Math.min(this.#extent, this.buf.length));
+    if (this.#lent) spare = this.#lent;
   }
 
   /** Make room for `n` more bytes; the encoding is bounded by MAX_ENCODED_BYTES before anything is allocated. */
   ensure(n: number): void {
     const need = this.pos + n;
+    if (need > this.#extent) this.#extent = need;
     if (need <= this.buf.length) return;
     if (need > MAX_ENCODED_BYTES) throw new UnsupportedValueError('$', `the encoding would be longer than ${MAX_ENCODED_BYTES} bytes`);
     const size = Math.min(Math.max(this.buf.length * 2, need), MAX_ENCODED_BYTES);
@@ -518,6 +526,33 @@ export function encodeValue(value: unknown, options: { maxDepth?: number } = {})
   return e.finish();
 }
 
+/** Longest string the decoder builds itself when it is ASCII (SPEC.md §11.2 tag 0x05); longer ones go to TextDecoder. */
+const SHORT_ASCII = 64;
+const fromCharCode = String.fromCharCode;
+
+/**
+ * The string of `n` bytes at `at` when they are all ASCII, else undefined (the caller then
+ * decodes them as UTF-8). Short strings (keys, names, codes) cost less built here, eight
+ * characters a call, than a call into the runtime's decoder; ASCII is valid UTF-8 and decodes to
+ * the same code units, so the result is the decoder's.
+ */
+function shortAscii(b: Uint8Array, at: number, n: number): string | undefined {
+  let s = '';
+  let i = at;
+  const end = at + n;
+  for (; i + 8 <= end; i += 8) {
+    const c0 = b[i]!, c1 = b[i + 1]!, c2 = b[i + 2]!, c3 = b[i + 3]!, c4 = b[i + 4]!, c5 = b[i + 5]!, c6 = b[i + 6]!, c7 = b[i + 7]!;
+    if ((c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7) & 0x80) return undefined;
+    s += fromCharCode(c0, c1, c2, c3, c4, c5, c6, c7);
+  }
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c & 0x80) return undefined;
+    s += fromCharCode(c);
+  }
+  return s;
+}
+
 class Decoder {
   pos = 0;
   readonly view: DataView;
@@ -574,7 +609,15 @@ class Decoder {
   }
   stringAt(tag: number): string {
     if (tag === T_STRING) {
-      const bytes = this.take(this.count(1));
+      const n = this.count(1);
+      if (n <= SHORT_ASCII) {
+        const s = shortAscii(this.buf, this.pos, n);
+        if (s !== undefined) {
+          this.pos += n;
+          return s;
+        }
+      }
+      const bytes = this.take(n);
       try {
         return decoder.decode(bytes);
       } catch {
