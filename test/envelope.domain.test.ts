@@ -328,6 +328,29 @@ describe('properties of the reserved keys and the provider context', () => {
     );
   });
 
+  it('the provider context of the empty context is made once, frozen throughout, and needs no second check', async () => {
+    const a = providerContext(checkContext({}));
+    expect(providerContext(checkContext(undefined))).toBe(a);
+    expect(Object.isFrozen(a) && Object.isFrozen(a.map) && Object.isFrozen(a.entries)).toBe(true);
+    expect({ ...a.map }).toEqual({ [PROVIDER_PURPOSE_KEY]: PROVIDER_PURPOSE_VALUE });
+    expect(checkContext(a.map)).toBe(a);
+    // An envelope without a context reads back the same (frozen, empty) context, and the provider
+    // gets the shared provider context; one with a context gets a fresh one.
+    const { kr, keyId } = keyring();
+    const seen: object[] = [];
+    const spy = { providerId: 'local', generateDataKey: (r: GenerateDataKeyRequest) => (seen.push(r.encryptionContext!), kr.generateDataKey(r)), decrypt: (r: DecryptRequest) => (seen.push(r.encryptionContext!), kr.decrypt(r)) };
+    const env = await encrypt(utf8('x'), { provider: spy, keyId });
+    const back = await decrypt(env, { provider: spy });
+    expect(back.encryptionContext).toEqual({});
+    expect(Object.isFrozen(back.encryptionContext)).toBe(true);
+    expect(seen).toEqual([a.map, a.map]);
+    expect(seen[0]).toBe(a.map);
+    expect(seen[1]).toBe(a.map);
+    await decrypt(await encrypt(utf8('x'), { provider: spy, keyId, encryptionContext: { t: 'u' } }), { provider: spy });
+    expect(seen[2]).not.toBe(a.map);
+    expect({ ...seen[3] }).toEqual({ t: 'u', [PROVIDER_PURPOSE_KEY]: PROVIDER_PURPOSE_VALUE });
+  });
+
   it('any context with an "ek:" key is refused by encrypt, and any other round-trips', async () => {
     const { kr, keyId } = keyring();
     await fc.assert(

@@ -111,12 +111,26 @@ export function checkCallerContext(input: unknown, what = 'encryptionContext'): 
  * @internal
  */
 export function providerContext(ctx: CheckedContext): CheckedContext {
+  return ctx === EMPTY_CONTEXT ? PROVIDER_CONTEXT_OF_EMPTY : withPurpose(ctx);
+}
+
+function withPurpose(ctx: CheckedContext): CheckedContext {
   const pairs: [string, string][] = Object.keys(ctx.map).map((k) => [k, ctx.map[k]!]);
   const bytes: [Uint8Array, Uint8Array][] = ctx.entries.map(([k, v]) => [k, v]);
   pairs.push([PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE]);
   bytes.push([PURPOSE_ENTRY[0], PURPOSE_ENTRY[1]]);
   return finish(pairs, bytes);
 }
+
+/**
+ * The provider context of the empty context, made once and shared (most envelopes have no
+ * context of their own): frozen throughout, like {@link EMPTY_CONTEXT}.
+ */
+const PROVIDER_CONTEXT_OF_EMPTY: CheckedContext = (() => {
+  const c = withPurpose(EMPTY_CONTEXT);
+  Object.freeze(c.entries);
+  return Object.freeze(c);
+})();
 
 /**
  * Check the caller-supplied encryption context given to a provider, and return a canonical copy.
@@ -204,6 +218,7 @@ export function encodeContext(ctx: CheckedContext): Uint8Array {
 export function readContext(r: ByteReader, fail: (m: string) => Error): CheckedContext {
   const count = r.u8('context count');
   if (count > CONTEXT_LIMITS.maxEntries) throw fail(`context has ${count} entries; the limit is ${CONTEXT_LIMITS.maxEntries}`);
+  if (count === 0) return EMPTY_CONTEXT;
   const pairs: [string, string][] = [];
   const bytes: [Uint8Array, Uint8Array][] = [];
   let prev: Uint8Array | undefined;
