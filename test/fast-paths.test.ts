@@ -13,7 +13,7 @@ import { nobleAesGcm } from '../src/core/aead/noble.js';
 import { LocalKeyring, decrypt, decryptObject, encrypt, encryptObject } from '../src/index.js';
 import * as nodeEntry from '../src/index.js';
 import { base64Decode, base64DecodeAscii, base64Encode, base64UrlDecode, base64UrlEncode } from '../src/internal/base64.js';
-import { utf8Encode, utf8Length } from '../src/internal/bytes.js';
+import { utf8DecodeStrict, utf8Encode, utf8Length } from '../src/internal/bytes.js';
 import { randomBytes, randomPublicBytes } from '../src/internal/random.js';
 import { deriveKeys, hmacOf } from '../src/core/kdf.js';
 import { nodeAesGcm } from '../src/node.js';
@@ -61,6 +61,29 @@ describe('UTF-8 helpers', () => {
       }),
       { numRuns: numRuns(5000) },
     );
+  });
+});
+
+describe('strict UTF-8 decoding', () => {
+  it('property: utf8DecodeStrict (ASCII built directly when short) gives what a fatal TextDecoder gives, or undefined where it throws', () => {
+    const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+    const byte = fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: 0x7f }) }, { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) });
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 100 }), fc.nat(8), (list, at) => {
+        // Also as a view that does not start at the start of its buffer.
+        const whole = Uint8Array.from([...new Array<number>(at).fill(0x41), ...list]);
+        const bytes = whole.subarray(at);
+        let expected: string | undefined;
+        try {
+          expected = strict.decode(bytes);
+        } catch {
+          expected = undefined;
+        }
+        expect(utf8DecodeStrict(bytes)).toBe(expected);
+      }),
+      { numRuns: numRuns(500) },
+    );
+    expect(utf8DecodeStrict(utf8('\ufeffa'))).toBe('\ufeffa'); // a BOM is kept, as the decoder keeps it
   });
 });
 
@@ -200,6 +223,33 @@ describe('value encoding fast paths', () => {
     const nested = { get a() { return encodeValue('inner ' + 'y'.repeat(50)).length; } };
     expect(decodeValue(encodeValue(nested))).toEqual({ a: 59 });
     expect(zeroed()).toBe(true);
+  });
+
+  it('encryptObject seals from the lent encoder buffer: values encrypted at once, around a slow provider, each decrypt as given', async () => {
+    const keyring = new LocalKeyring();
+    const { keyId } = keyring.createKey();
+    let inFlight = 0;
+    let most = 0;
+    // While one value's encoding waits for its data key, the others are encoded (in buffers of their own).
+    const slow = {
+      providerId: 'local',
+      async generateDataKey(r: Parameters<LocalKeyring['generateDataKey']>[0]) {
+        most = Math.max(most, ++inFlight);
+        await new Promise((f) => setTimeout(f, 5));
+        inFlight--;
+        return keyring.generateDataKey(r);
+      },
+      decrypt: (r: Parameters<LocalKeyring['decrypt']>[0]) => keyring.decrypt(r),
+    };
+    const values = Array.from({ length: 6 }, (_, i) => ({ i, name: 'n'.repeat(i * 40), bytes: new Uint8Array(i * 30).fill(i) }));
+    const texts = await Promise.all(values.map((v) => encryptObject(v, { provider: slow, keyId })));
+    expect(most).toBe(values.length);
+    for (const [i, t] of texts.entries()) expect(await decryptObject(t, { provider: keyring })).toEqual(values[i]);
+    expect(_encoderSpare()!.every((x) => x === 0)).toBe(true);
+    // A value that cannot be encoded, or a provider that fails, leaves it zeroed too.
+    await expect(encryptObject({ a: 'x'.repeat(50), f: () => 0 }, { provider: keyring, keyId })).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_VALUE' });
+    await expect(encryptObject({ a: 'x'.repeat(50) }, { provider: keyring, keyId: 'missing' })).rejects.toMatchObject({ code: 'ERR_KEY_NOT_FOUND' });
+    expect(_encoderSpare()!.every((x) => x === 0)).toBe(true);
   });
 
   it('keeps "__proto__" as an own property and does not touch Object.prototype', () => {

@@ -148,8 +148,37 @@ export function utf8Length(s: string): number {
   return n;
 }
 
+const fromCharCode = String.fromCharCode;
+
+/**
+ * The string of the `n` bytes of `b` at `at` when they are all ASCII, else undefined (the caller
+ * then decodes them as UTF-8). ASCII is valid UTF-8 and decodes to the same code units, so the
+ * result is what a UTF-8 decoder gives; for short strings (ids, keys, names) building it here,
+ * eight characters a call, costs less than a call into the runtime's decoder.
+ */
+export function asciiString(b: Uint8Array, at: number, n: number): string | undefined {
+  let s = '';
+  let i = at;
+  const end = at + n;
+  for (; i + 8 <= end; i += 8) {
+    const c0 = b[i]!, c1 = b[i + 1]!, c2 = b[i + 2]!, c3 = b[i + 3]!, c4 = b[i + 4]!, c5 = b[i + 5]!, c6 = b[i + 6]!, c7 = b[i + 7]!;
+    if ((c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7) & 0x80) return undefined;
+    s += fromCharCode(c0, c1, c2, c3, c4, c5, c6, c7);
+  }
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c & 0x80) return undefined;
+    s += fromCharCode(c);
+  }
+  return s;
+}
+
 /** Decode UTF-8, or return undefined when the bytes are not valid UTF-8. */
 export function utf8DecodeStrict(bytes: Uint8Array): string | undefined {
+  if (bytes.length <= 64) {
+    const s = asciiString(bytes, 0, bytes.length);
+    if (s !== undefined) return s;
+  }
   try {
     return strictDecoder.decode(bytes);
   } catch {

@@ -23,6 +23,20 @@ export function readOptions<K extends string>(options: unknown, names: readonly 
   return out;
 }
 
+/**
+ * Read one field of an options object already known to be an object: the single-field form of
+ * {@link readOptions}, with no object or name list made per call, for functions called once per
+ * record. `fn` names the function in the error (`"<fn> options could not be read"`).
+ * @throws InvalidParameterError when reading throws (a proxy, a getter).
+ */
+export function readOptionOf(options: object, name: string, fn: string): unknown {
+  try {
+    return (options as Record<string, unknown>)[name];
+  } catch (e) {
+    throw new InvalidParameterError(`${fn} options could not be read`, { cause: e });
+  }
+}
+
 /** True when `a` has the shape of an {@link AesGcm} backend. Never throws. */
 export function isAesGcm(a: unknown): a is AesGcm {
   try {

@@ -17,8 +17,8 @@ import {
 import { EnvelopeKitError, InvalidParameterError, SchemaMismatchError, type SchemaIssue } from '../core/errors.js';
 import { MAX_TEXT_ENVELOPE_BYTES, envelopeFromTextForDecrypt, envelopeToText } from '../core/format.js';
 import { isBytes, wipe } from '../internal/bytes.js';
-import { readOptions } from '../internal/options.js';
-import { checkMaxDepth, decodeValueParts, encodeValue, pathKey } from './value-encoding.js';
+import { readOptionOf, readOptions } from '../internal/options.js';
+import { checkMaxDepth, decodeValueParts, encodeValueLent, pathKey } from './value-encoding.js';
 
 /**
  * A validator with zod's `safeParse` shape (any zod 4 schema fits). Its output
@@ -165,8 +165,15 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
  * const back = await decryptObject(text, { provider });
  * ```
  */
-export async function encryptObject(value: unknown, options: EncryptObjectOptions): Promise<string> {
-  return encryptPlanned(value, planEncrypt(options, 'encryptObject'));
+export function encryptObject(value: unknown, options: EncryptObjectOptions): Promise<string> {
+  // Not an async function itself (one promise less per call); a bad option still rejects.
+  let plan: EncryptPlan;
+  try {
+    plan = planEncrypt(options, 'encryptObject');
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return encryptPlanned(value, plan);
 }
 
 /** The options of {@link encryptObject}, checked once (a batch checks them once for all its values). */
@@ -177,21 +184,21 @@ interface EncryptPlan {
 
 function planEncrypt(options: unknown, fn: string): EncryptPlan {
   if (options === null || typeof options !== 'object') throw new InvalidParameterError(`${fn} expects an options object`);
-  const { maxDepth } = readOptions(options, ['maxDepth'], `${fn} options`);
-  const depth = checkMaxDepth(maxDepth);
+  const depth = checkMaxDepth(readOptionOf(options, 'maxDepth', fn));
   return { depth, encryption: checkEncryptOptions(options, fn) };
 }
 
 /** The body of {@link encryptObject}: every option was checked before the value is read. */
 async function encryptPlanned(value: unknown, plan: EncryptPlan): Promise<string> {
   const { provider, keyId, keySpec, context, aead } = plan.encryption;
-  const bytes = encodeValue(value, { maxDepth: plan.depth });
+  // The encoding is sealed straight from the encoder's buffer, and wiped there.
+  const encoded = encodeValueLent(value, plan.depth);
   try {
     // A value too long for the text form is refused before the provider is asked (SPEC.md §5).
-    const pt = checkPlaintext(bytes, MAX_TEXT_ENVELOPE_BYTES);
+    const pt = checkPlaintext(encoded.bytes, MAX_TEXT_ENVELOPE_BYTES);
     return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead));
   } finally {
-    wipe(bytes);
+    encoded.release();
   }
 }
 
@@ -204,8 +211,15 @@ async function encryptPlanned(value: unknown, plan: EncryptPlan): Promise<string
  *   value (SPEC.md §11.3) or is nested deeper than `maxDepth`;
  *   SchemaMismatchError (distinct from decryption failures; never shows values).
  */
-export async function decryptObject<T = unknown>(envelope: string, options: DecryptObjectOptions<T>): Promise<T> {
-  return decryptPlanned(envelope, planDecrypt<T>(options, 'decryptObject'));
+export function decryptObject<T = unknown>(envelope: string, options: DecryptObjectOptions<T>): Promise<T> {
+  // Not an async function itself (one promise less per call); a bad option still rejects.
+  let plan: DecryptPlan<T>;
+  try {
+    plan = planDecrypt<T>(options, 'decryptObject');
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return decryptPlanned(envelope, plan);
 }
 
 /** The options of {@link decryptObject}, checked once. */
@@ -217,7 +231,8 @@ interface DecryptPlan<T> {
 
 function planDecrypt<T>(options: unknown, fn: string): DecryptPlan<T> {
   if (options === null || typeof options !== 'object') throw new InvalidParameterError(`${fn} expects an options object`);
-  const { schema, maxDepth } = readOptions(options, ['schema', 'maxDepth'], `${fn} options`);
+  const schema = readOptionOf(options, 'schema', fn);
+  const maxDepth = readOptionOf(options, 'maxDepth', fn);
   checkSchema(schema);
   const depth = checkMaxDepth(maxDepth);
   return { schema: schema as ValueSchema<T> | undefined, depth, decryption: checkDecryptOptions(options) };

@@ -10,7 +10,7 @@
  */
 import { EnvelopeKitError, InvalidParameterError, MalformedValueError, UnsupportedValueError } from '../core/errors.js';
 import { readOptions } from '../internal/options.js';
-import { isBytes, isWellFormed } from '../internal/bytes.js';
+import { asciiString, isBytes, isWellFormed } from '../internal/bytes.js';
 
 /** First byte of every encoded value. */
 export const VALUE_ENCODING_VERSION = 0x01;
@@ -309,6 +309,36 @@ class Encoder {
     this.pos = p;
   }
 
+  /**
+   * Write `v` when it is a primitive whose encoding cannot fail (a string, a number, a boolean,
+   * `undefined`, `null`), and say so; containers below the top write their children through it, so
+   * that a path step is made only for a child that needs one (a container, a value that may fail).
+   * The bytes are those {@link value} writes.
+   */
+  leaf(v: unknown): boolean {
+    switch (typeof v) {
+      case 'string':
+        this.string(v);
+        return true;
+      case 'number':
+        this.u8(T_NUMBER);
+        this.f64(v);
+        return true;
+      case 'boolean':
+        this.u8(v ? T_TRUE : T_FALSE);
+        return true;
+      case 'undefined':
+        this.u8(T_UNDEFINED);
+        return true;
+      case 'object':
+        if (v !== null) return false;
+        this.u8(T_NULL);
+        return true;
+      default:
+        return false;
+    }
+  }
+
   value(v: unknown, path: Path, depth: number): void {
     switch (typeof v) {
       case 'undefined':
@@ -378,8 +408,8 @@ class Encoder {
         if (keys.length !== n) throw new UnsupportedValueError(pathText(path), 'sparse arrays and arrays with extra properties cannot be encoded');
         this.uvar(n);
         for (let i = 0; i < n; i++) {
-          const p: PathStep = { parent: path, index: i, kind: 1 };
-          this.value(this.read(o, i, p), p, depth + 1);
+          const item = this.read(o, i, path, i, 1);
+          if (!this.leaf(item)) this.value(item, { parent: path, index: i, kind: 1 }, depth + 1);
         }
         return;
       }
@@ -391,8 +421,8 @@ class Encoder {
         let i = 0;
         for (const [k, val] of m) {
           if (i === n) break;
-          this.value(k, { parent: path, index: i, kind: 2 }, depth + 1);
-          this.value(val, { parent: path, index: i, kind: 3 }, depth + 1);
+          if (!this.leaf(k)) this.value(k, { parent: path, index: i, kind: 2 }, depth + 1);
+          if (!this.leaf(val)) this.value(val, { parent: path, index: i, kind: 3 }, depth + 1);
           i++;
         }
         if (i !== n || m.size !== n) throw new UnsupportedValueError(pathText(path), 'the map changed while it was being encoded');
@@ -406,7 +436,7 @@ class Encoder {
         let i = 0;
         for (const item of s) {
           if (i === n) break;
-          this.value(item, { parent: path, index: i, kind: 4 }, depth + 1);
+          if (!this.leaf(item)) this.value(item, { parent: path, index: i, kind: 4 }, depth + 1);
           i++;
         }
         if (i !== n || s.size !== n) throw new UnsupportedValueError(pathText(path), 'the set changed while it was being encoded');
@@ -421,9 +451,9 @@ class Encoder {
         this.uvar(keys.length);
         for (let i = 0; i < keys.length; i++) {
           const k = keys[i]!;
-          const p: PathStep = { parent: path, index: i, kind: 0 };
           this.string(k);
-          this.value(this.read(o, k, p), p, depth + 1);
+          const item = this.read(o, k, path, i, 0);
+          if (!this.leaf(item)) this.value(item, { parent: path, index: i, kind: 0 }, depth + 1);
         }
         return;
       }
@@ -462,11 +492,12 @@ class Encoder {
     return out;
   }
 
-  read(o: object, k: string | number, path: Path): unknown {
+  /** Read property `k` of `o`, the `index`-th step of `kind` below `parent` (a path made only for an error). */
+  read(o: object, k: string | number, parent: Path, index: number, kind: PathStep['kind']): unknown {
     try {
       return (o as Record<string | number, unknown>)[k];
     } catch (e) {
-      throw new UnsupportedValueError(pathText(path), 'reading the property threw', { cause: e });
+      throw new UnsupportedValueError(pathText({ parent, index, kind }), 'reading the property threw', { cause: e });
     }
   }
 
@@ -513,7 +544,12 @@ export function checkMaxDepth(maxDepth: unknown): number {
  */
 export function encodeValue(value: unknown, options: { maxDepth?: number } = {}): Uint8Array {
   const { maxDepth } = readOptions(options, ['maxDepth'], 'encodeValue options');
-  const e = new Encoder(checkMaxDepth(maxDepth));
+  return encodeWith(value, checkMaxDepth(maxDepth)).finish();
+}
+
+/** Run an encoder over `value`; on failure its buffers are wiped and the error is the library's own. */
+function encodeWith(value: unknown, maxDepth: number): Encoder {
+  const e = new Encoder(maxDepth);
   try {
     e.u8(VALUE_ENCODING_VERSION);
     e.value(value, '$', 0);
@@ -523,36 +559,39 @@ export function encodeValue(value: unknown, options: { maxDepth?: number } = {})
     if (err instanceof EnvelopeKitError) throw err;
     throw new UnsupportedValueError('$', 'the value could not be read', { cause: err });
   }
-  return e.finish();
+  return e;
+}
+
+/** An encoding lent by {@link encodeValueLent}: `bytes` holds it until `release()` wipes it. */
+export interface LentEncoding {
+  /** The encoding, a view of the encoder's own buffer: read it, never keep or hand it out. */
+  readonly bytes: Uint8Array;
+  /** Wipe the encoding and give the buffer back. Idempotent. */
+  release(): void;
+}
+
+/**
+ * {@link encodeValue} for a caller that only reads the encoding (encryptObject seals it): the
+ * bytes stay in the encoder's reused buffer, a view of which is lent until `release()` (call it
+ * in a `finally`), instead of being copied into a new array. While it is lent, other encodings
+ * use buffers of their own. `maxDepth` is already checked.
+ * @internal
+ */
+export function encodeValueLent(value: unknown, maxDepth: number): LentEncoding {
+  const e = encodeWith(value, maxDepth);
+  let lent = true;
+  return {
+    bytes: e.buf.subarray(0, e.pos),
+    release(): void {
+      if (!lent) return;
+      lent = false;
+      e.release();
+    },
+  };
 }
 
 /** Longest string the decoder builds itself when it is ASCII (SPEC.md §11.2 tag 0x05); longer ones go to TextDecoder. */
 const SHORT_ASCII = 64;
-const fromCharCode = String.fromCharCode;
-
-/**
- * The string of `n` bytes at `at` when they are all ASCII, else undefined (the caller then
- * decodes them as UTF-8). Short strings (keys, names, codes) cost less built here, eight
- * characters a call, than a call into the runtime's decoder; ASCII is valid UTF-8 and decodes to
- * the same code units, so the result is the decoder's.
- */
-function shortAscii(b: Uint8Array, at: number, n: number): string | undefined {
-  let s = '';
-  let i = at;
-  const end = at + n;
-  for (; i + 8 <= end; i += 8) {
-    const c0 = b[i]!, c1 = b[i + 1]!, c2 = b[i + 2]!, c3 = b[i + 3]!, c4 = b[i + 4]!, c5 = b[i + 5]!, c6 = b[i + 6]!, c7 = b[i + 7]!;
-    if ((c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7) & 0x80) return undefined;
-    s += fromCharCode(c0, c1, c2, c3, c4, c5, c6, c7);
-  }
-  for (; i < end; i++) {
-    const c = b[i]!;
-    if (c & 0x80) return undefined;
-    s += fromCharCode(c);
-  }
-  return s;
-}
-
 class Decoder {
   pos = 0;
   readonly view: DataView;
@@ -611,7 +650,7 @@ class Decoder {
     if (tag === T_STRING) {
       const n = this.count(1);
       if (n <= SHORT_ASCII) {
-        const s = shortAscii(this.buf, this.pos, n);
+        const s = asciiString(this.buf, this.pos, n);
         if (s !== undefined) {
           this.pos += n;
           return s;

@@ -5,9 +5,9 @@
  */
 import type { AesGcm } from '../../core/aead/types.js';
 import { TAG_LENGTH } from '../../core/aead/types.js';
-import { type CheckedContext, contextLength, encodeContext, writeContext } from '../../core/context.js';
+import { type CheckedContext, contextLength, writeContext } from '../../core/context.js';
 import { DecryptionFailedError, UnsupportedVersionError } from '../../core/errors.js';
-import { ByteReader, ByteWriter, concatBytes, lenSize, utf8DecodeStrict, utf8Encode, wipe } from '../../internal/bytes.js';
+import { ByteReader, ByteWriter, lenSize, utf8DecodeStrict, utf8Encode, wipe } from '../../internal/bytes.js';
 import { PROVIDER_LIMITS } from '../../core/provider.js';
 import { XAES_NONCE_LENGTH, type XaesKey, xaesOpen, xaesSeal } from './xaes.js';
 
@@ -38,6 +38,17 @@ function blobPrefix(keyId: string, version: number): Uint8Array {
   return out;
 }
 
+/** SPEC.md §6: the associated data `prefix || context`, written into one array. */
+function blobAad(prefix: Uint8Array, ctx: CheckedContext): Uint8Array {
+  const aad = new Uint8Array(prefix.length + contextLength(ctx));
+  aad.set(prefix, 0);
+  const ctxPart = aad.subarray(prefix.length);
+  const w = new ByteWriter(ctxPart);
+  writeContext(w, ctx);
+  w.expectFull(ctxPart);
+  return aad;
+}
+
 /**
  * SPEC.md §6: `blob = 0x02 || len(keyId) || keyId || len(version) || nonce || XAES-256-GCM(master, nonce, dataKey, aad = prefix || context)`.
  * @param nonce - 24 bytes; callers draw it with `randomBytes` (the CSPRNG itself, never the public pool). Only the vector generator fixes it.
@@ -52,14 +63,9 @@ export function wrapDataKey(
   ctx: CheckedContext,
   prepared?: XaesKey,
 ): Uint8Array {
-  const prefix = blobPrefix(keyId, version);
-  const aad = new Uint8Array(prefix.length + contextLength(ctx));
-  aad.set(prefix, 0);
-  const ctxPart = aad.subarray(prefix.length);
-  const w = new ByteWriter(ctxPart);
-  writeContext(w, ctx);
-  w.expectFull(ctxPart);
   if (nonce.length !== BLOB_NONCE_LENGTH) throw new RangeError(`"nonce" expected Uint8Array of length ${BLOB_NONCE_LENGTH}, got length=${nonce.length}`);
+  const prefix = blobPrefix(keyId, version);
+  const aad = blobAad(prefix, ctx);
   const out = new Uint8Array(prefix.length + BLOB_NONCE_LENGTH + dataKey.length + TAG_LENGTH);
   out.set(prefix, 0);
   out.set(nonce, prefix.length);
@@ -94,7 +100,7 @@ export function parseLocalBlob(blob: Uint8Array): LocalBlobHeader {
  * @param prepared - optional: the master key made ready for XAES-256-GCM (`xaesKey`), kept by the keyring.
  */
 export function unwrapDataKey(aead: AesGcm, master: Uint8Array, header: LocalBlobHeader, ctx: CheckedContext, prepared?: XaesKey): Uint8Array {
-  const aad = concatBytes(header.prefix, encodeContext(ctx));
+  const aad = blobAad(header.prefix, ctx);
   const out = new Uint8Array(header.sealed.length - TAG_LENGTH);
   if (!xaesOpen(aead, master, header.nonce, aad, header.sealed, out, prepared)) {
     wipe(out);
