@@ -26,7 +26,7 @@ import {
   decrypt,
   encrypt,
 } from '../src/index.js';
-import { parseLocalBlob } from '../src/providers/local/blob.js';
+import { parseLocalBlob, readLocalBlob } from '../src/providers/local/blob.js';
 import { caught, expectCode, expectNoSecret, fromUtf8, hex, numRuns, utf8 } from './core-helpers.js';
 
 function keyringWithKey(alias?: string): { keyring: LocalKeyring; keyId: string } {
@@ -465,6 +465,27 @@ describe('XAES-256-GCM (C2SP) under the local blob', () => {
     expect(nodeAesGcm.open(master, ha.nonce.subarray(12), concatBytes(ha.prefix, encodeContext(checkContext({}))), ha.sealed, out)).toBe(false);
     expect(nodeAesGcm.open(xaesDerive(nodeAesGcm, master, ha.nonce).Kx, ha.nonce.subarray(12), concatBytes(ha.prefix, encodeContext(checkContext({}))), ha.sealed, out)).toBe(true);
     expect(hex(out)).toBe(hex(a.plaintext));
+  });
+
+  it('parseLocalBlob copies what it returns; readLocalBlob (the keyring\'s, over its own copy) gives views of the same bytes', async () => {
+    const { keyring, keyId } = keyringWithKey();
+    const { ciphertextBlob } = await keyring.generateDataKey({ keyId });
+    const blob = ciphertextBlob.slice();
+    const copied = parseLocalBlob(blob);
+    const viewed = readLocalBlob(blob);
+    for (const f of ['prefix', 'nonce', 'sealed'] as const) {
+      expect(hex(viewed[f])).toBe(hex(copied[f]));
+      expect(viewed[f].buffer).toBe(blob.buffer);
+      expect(copied[f].buffer).not.toBe(blob.buffer);
+    }
+    expect([viewed.keyId, viewed.version]).toEqual([copied.keyId, copied.version]);
+    const before = hex(copied.sealed);
+    blob.fill(0);
+    expect(hex(copied.sealed)).toBe(before);
+    // The keyring opens the caller's blob even if the caller changes it right after asking.
+    const p = keyring.decrypt({ ciphertextBlob });
+    ciphertextBlob.fill(0);
+    expect((await p).plaintext).toHaveLength(32);
   });
 
   it('a blob of the former layout (0x01, AES-256-GCM under the master key) is refused as a decryption failure', async () => {

@@ -76,9 +76,20 @@ export function wrapDataKey(
 /**
  * Parse a local blob's header (SPEC.md §6 step 2). A format byte other than 0x02 is an
  * {@link UnsupportedVersionError} (the keyring reports it as a decryption failure); any other
- * malformation is a decryption failure (the blob is opaque to callers).
+ * malformation is a decryption failure (the blob is opaque to callers). `prefix`, `nonce` and
+ * `sealed` are copies.
  */
 export function parseLocalBlob(blob: Uint8Array): LocalBlobHeader {
+  const h = readLocalBlob(blob);
+  return { keyId: h.keyId, version: h.version, prefix: h.prefix.slice(), nonce: h.nonce.slice(), sealed: h.sealed.slice() };
+}
+
+/**
+ * {@link parseLocalBlob} with `prefix`, `nonce` and `sealed` as views of `blob`, for a caller
+ * whose `blob` is a private copy that nothing else writes (the keyring's own copy of a request).
+ * @internal
+ */
+export function readLocalBlob(blob: Uint8Array): LocalBlobHeader {
   const fail = () => new DecryptionFailedError();
   const r = new ByteReader(blob, fail);
   const format = r.u8('format');
@@ -87,9 +98,9 @@ export function parseLocalBlob(blob: Uint8Array): LocalBlobHeader {
   const keyId = utf8DecodeStrict(keyIdBytes);
   if (keyId === undefined || !LOCAL_KEY_ID_RE.test(keyId)) throw fail();
   const version = r.len('version', MAX_KEY_VERSION, 1);
-  const prefix = blob.slice(0, r.pos);
-  const nonce = r.take(BLOB_NONCE_LENGTH, 'nonce').slice();
-  const sealed = r.buf.subarray(r.pos).slice();
+  const prefix = blob.subarray(0, r.pos);
+  const nonce = r.take(BLOB_NONCE_LENGTH, 'nonce');
+  const sealed = blob.subarray(r.pos);
   const n = sealed.length - TAG_LENGTH;
   if (n < PROVIDER_LIMITS.minNumberOfBytes || n > PROVIDER_LIMITS.maxNumberOfBytes) throw fail();
   return { keyId, version, prefix, nonce, sealed };

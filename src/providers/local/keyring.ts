@@ -25,7 +25,7 @@ import {
   checkDecryptRequest,
   checkGenerateDataKeyRequest,
 } from '../../core/provider.js';
-import { BLOB_NONCE_LENGTH, LOCAL_KEY_ID_RE, MAX_KEY_VERSION, parseLocalBlob, unwrapDataKey, wrapDataKey } from './blob.js';
+import { BLOB_NONCE_LENGTH, LOCAL_KEY_ID_RE, MAX_KEY_VERSION, readLocalBlob, unwrapDataKey, wrapDataKey } from './blob.js';
 import { type XaesKey, xaesKey } from './xaes.js';
 
 /** Provider id the local keyring writes into envelopes. */
@@ -385,10 +385,11 @@ export class LocalKeyring implements KeyProvider {
 
   /** {@inheritDoc KeyProvider.decrypt} */
   async decrypt(request: DecryptRequest): Promise<DecryptedDataKey> {
+    // `blob` is the request check's own copy: the header may be views of it.
     const { blob, context } = checkDecryptRequest(request);
     let header;
     try {
-      header = parseLocalBlob(blob);
+      header = readLocalBlob(blob);
     } catch (e) {
       if (e instanceof UnsupportedVersionError) throw new DecryptionFailedError({ cause: e });
       throw e;
