@@ -8,6 +8,8 @@
  */
 export { encrypt, decrypt, encryptText, decryptText, inspect, MAX_PLAINTEXT_BYTES, MAX_ALLOWED_KEY_IDS } from './core/envelope.js';
 export type { EncryptOptions, DecryptOptions, DecryptResult, EnvelopeInfo } from './core/envelope.js';
+export { withDataKeyCache, isRetryableError, CACHE_LIMITS, CACHE_DEFAULTS } from './cache/index.js';
+export type { DataKeyCache, DataKeyCacheOptions, CacheStats, CacheSideStats, CacheSide, StaleServeEvent, RefreshErrorEvent } from './cache/index.js';
 export { LocalKeyring, LOCAL_PROVIDER_ID, KEYRING_LIMITS, checkAlias } from './providers/local/keyring.js';
 export type { KeyInfo, KeyState, CreateKeyOptions, LocalKeyringOptions, KeyringState } from './providers/local/keyring.js';
 export {

@@ -273,7 +273,6 @@ describe('the public randomness pool (src/internal/random.ts)', () => {
     expect(uses.sort()).toEqual([
       'core/envelope.ts: MESSAGE_ID_LENGTH',
       'providers/local/keyring.ts: 6',
-      'records/fields.ts: MESSAGE_ID_LENGTH',
     ]);
   });
 });

@@ -46,14 +46,24 @@ function fromEntries(pairs: [string, string][]): Record<string, string> {
   return out;
 }
 
+/**
+ * The checked context of each frozen map this module made. Such a map cannot change, so a map
+ * handed back (the envelope layer gives providers `providerContext(...).map`, and a cache in front
+ * of a provider checks it again) needs no second check.
+ */
+const CHECKED = new WeakMap<object, CheckedContext>();
+
 function finish(pairs: [string, string][], bytes: [Uint8Array, Uint8Array][]): CheckedContext {
   const idx = bytes.map((_, i) => i).sort((i, j) => compareBytes(bytes[i]![0], bytes[j]![0]));
   const map = Object.freeze(fromEntries(idx.map((i) => pairs[i]!)));
-  return { map, entries: idx.map((i) => bytes[i]!) };
+  const checked: CheckedContext = { map, entries: idx.map((i) => bytes[i]!) };
+  CHECKED.set(map, checked);
+  return checked;
 }
 
 /** The empty context, shared: everything in it is frozen. */
 const EMPTY_CONTEXT: CheckedContext = Object.freeze({ map: Object.freeze({}), entries: Object.freeze([]) });
+CHECKED.set(EMPTY_CONTEXT.map, EMPTY_CONTEXT);
 
 /**
  * Prefix of the context keys reserved for the library's own bindings (SPEC.md §3.2.1): a
@@ -119,6 +129,8 @@ export function checkContext(input: unknown, what = 'encryptionContext'): Checke
   if (input === null || typeof input !== 'object') {
     throw new InvalidParameterError(`"${what}" must be a plain object of string values`);
   }
+  const known = CHECKED.get(input);
+  if (known !== undefined) return known;
   let pairs: [string, string][];
   try {
     // Inside the try: a proxy (even a revoked one) throws from these.

@@ -41,7 +41,7 @@ import {
 } from './format.js';
 import { byteView, constantTimeEqual, isSharedMemory, isWellFormed, utf8Length, wipe } from '../internal/bytes.js';
 import { readOptions } from '../internal/options.js';
-import { randomPublicBytes } from '../internal/random.js';
+import { randomBytes, randomPublicBytes } from '../internal/random.js';
 import { deriveKeys, hmacOf } from './kdf.js';
 import { type KeyProvider, type KeySpec, KEY_SPEC_BYTES, PROVIDER_LIMITS, checkKeyId, checkKeySpec, isProviderId } from './provider.js';
 
@@ -255,12 +255,12 @@ export async function encryptChecked(
   aead: AesGcm,
 ): Promise<Uint8Array> {
   const n = pt.length;
-  const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
+  const { dataKey, edk, messageId } = await obtainDataKey(provider, keyId, keySpec, context, n);
   try {
     // The caller may have transferred or shrunk the plaintext's buffer while the provider was awaited:
     // sealing the view then would silently encrypt fewer bytes than were given.
     if (pt.length !== n) throw new InvalidParameterError('"plaintext" was detached or resized while the data key was requested');
-    return sealWithDataKey(aead, dataKey, randomPublicBytes(MESSAGE_ID_LENGTH), context, [edk], pt);
+    return sealWithDataKey(aead, dataKey, messageId, context, [edk], pt);
   } finally {
     wipe(dataKey);
   }
@@ -286,8 +286,9 @@ export function checkEncryptOptions(
 }
 
 /**
- * Ask a provider for a data key and check its answer. The caller wipes `dataKey`.
- * The provider is asked with the provider context of `context` (SPEC.md §3.2.1).
+ * Ask a provider for a data key and check its answer, and draw the message id to seal with it.
+ * The caller wipes `dataKey`. The provider is asked with the provider context of `context`
+ * (SPEC.md §3.2.1) and told how many plaintext bytes the key will seal (a cache counts them).
  * @internal
  */
 export async function obtainDataKey(
@@ -295,10 +296,11 @@ export async function obtainDataKey(
   keyId: string,
   keySpec: KeySpec,
   context: CheckedContext,
-): Promise<{ dataKey: Uint8Array; edk: EncryptedDataKey }> {
+  plaintextLength: number,
+): Promise<{ dataKey: Uint8Array; edk: EncryptedDataKey; messageId: Uint8Array }> {
   let dk: unknown;
   try {
-    dk = await provider.generateDataKey({ keyId, keySpec, encryptionContext: providerContext(context).map });
+    dk = await provider.generateDataKey({ keyId, keySpec, encryptionContext: providerContext(context).map, plaintextLength });
   } catch (e) {
     throw asProviderError(e, 'generateDataKey failed');
   }
@@ -322,7 +324,10 @@ export async function obtainDataKey(
     }
     const resolvedKeyId = field('keyId');
     if (!isAnswerKeyId(resolvedKeyId)) throw new ProviderError('provider returned an invalid keyId');
-    return { dataKey, edk: { providerId: provider.providerId, keyId: resolvedKeyId, blob: new Uint8Array(blob) } };
+    // SPEC.md §9.2: a data key that may seal other envelopes (a cache's) gets message ids straight
+    // from the CSPRNG, never from the pool of public random bytes.
+    const messageId = field('reused') === true ? randomBytes(MESSAGE_ID_LENGTH) : randomPublicBytes(MESSAGE_ID_LENGTH);
+    return { dataKey, edk: { providerId: provider.providerId, keyId: resolvedKeyId, blob: new Uint8Array(blob) }, messageId };
   } catch (e) {
     wipe(dataKey);
     throw e;

@@ -112,8 +112,18 @@ export class DecryptionFailedError extends EnvelopeKitError {
 export class ProviderError extends EnvelopeKitError {
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'ProviderError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * True when the failure is of a kind that may pass (throttling, a 5xx, a network failure) and the
+   * provider's own retries ran out; false when retrying cannot help or nothing is known.
+   */
+  readonly retryable: boolean;
+  /**
+   * @param message - what failed (never key material).
+   * @param options - `cause`: the underlying error; `retryable`: see {@link ProviderError.retryable} (default false).
+   */
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
     super('ERR_PROVIDER', message, options);
+    this.retryable = options?.retryable === true;
   }
 }
 

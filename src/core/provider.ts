@@ -30,6 +30,12 @@
  *   material in an error.
  * - Ownership: the `plaintext` a provider returns belongs to the caller, who
  *   wipes it when done. A provider must not keep a reference it relies on.
+ * - A fresh data key per call is the norm. A provider that hands out one data
+ *   key more than once (a cache, `withDataKeyCache`) marks those answers
+ *   `reused: true` (SPEC.md §9.2).
+ * - Failures worth retrying later (throttling, a 5xx, the network) may say so
+ *   with `retryable: true` on the error (see {@link ProviderError}); a cache's
+ *   `staleIfError` window acts only on those.
  * @module
  */
 import { type CheckedContext, type EncryptionContext, checkContext } from './context.js';
@@ -52,6 +58,11 @@ export interface GenerateDataKeyRequest {
   readonly numberOfBytes?: number;
   /** String-to-string map bound to the blob; `decrypt` must be given an equal map. */
   readonly encryptionContext?: EncryptionContext;
+  /**
+   * How many plaintext bytes the data key will seal, when the caller knows. A hint for a data-key
+   * cache (which counts bytes per key); a KMS provider ignores it and never sends it.
+   */
+  readonly plaintextLength?: number;
 }
 
 /** Answer of {@link KeyProvider.generateDataKey}. */
@@ -62,6 +73,12 @@ export interface DataKey {
   readonly plaintext: Uint8Array;
   /** The data key encrypted under the master key; identifies its own key. */
   readonly ciphertextBlob: Uint8Array;
+  /**
+   * True when this data key may seal more than one envelope (a data-key cache's answer). The
+   * envelope layer then draws every message id straight from the CSPRNG (SPEC.md §9.2). A provider
+   * that ever returns one data key twice MUST set it.
+   */
+  readonly reused?: boolean;
 }
 
 /** Parameters of {@link KeyProvider.decrypt}. */

@@ -20,10 +20,11 @@
  * A process image restored twice (checkpoint/restore, a cloned VM) holds the
  * same pool in both copies, and both hand out the same bytes. The pool is
  * therefore used for exactly these, and nothing else (a test keeps this list):
- * - the message id of an envelope (`encrypt`, src/core/envelope.ts) and of a
- *   record (`encryptFields`, src/records/fields.ts): each has a data key fresh
- *   from the provider, so a repeated message id never meets the same data key.
- *   A data-key cache MUST NOT take message ids from the pool;
+ * - the message id of an envelope or a record (`obtainDataKey`,
+ *   src/core/envelope.ts, for `encrypt` and `encryptFields`) when its data key
+ *   is fresh from the provider, so a repeated message id never meets the same
+ *   data key. A data key that may seal other envelopes (a cache's answer,
+ *   marked `reused`) gets its message ids from {@link randomBytes} instead;
  * - the 6 random bytes of a new local key id (src/providers/local/keyring.ts),
  *   which is public and checked for uniqueness.
  * Never use it for keys, for the nonce or salt of a blob under a master key,

@@ -31,7 +31,6 @@ import {
   COMPACT_FIELD_PREFIX,
   LAYOUT_FIELD,
   RECORD_HEADER_PREFIX,
-  MESSAGE_ID_LENGTH,
   SINGLE_PASS_NONCE,
   type EnvelopeHeader,
   encodeHeader,
@@ -42,7 +41,6 @@ import {
 import { base64UrlDecode, base64UrlEncode } from '../internal/base64.js';
 import { constantTimeEqual, isWellFormed, utf8Encode, utf8Length, wipe } from '../internal/bytes.js';
 import { readOptions } from '../internal/options.js';
-import { randomPublicBytes } from '../internal/random.js';
 import { type HmacSha256, hkdfExtract, hmacOf, keysFromPrk, nobleHmacSha256 } from '../core/kdf.js';
 import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, checkSchema, mapBounded } from './objects.js';
 import type { KeyProvider, KeySpec } from '../core/provider.js';
@@ -444,10 +442,15 @@ async function encryptRecord(copy: RecordCopy, plan: EncryptPlan, binding: Recor
       return computeIndex(b, l, encoded[i]!);
     });
     if (located.length === 0) return out;
-    const { dataKey, edk } = await obtainDataKey(provider, keyId, keySpec, context);
+    const { dataKey, edk, messageId } = await obtainDataKey(
+      provider,
+      keyId,
+      keySpec,
+      context,
+      encoded.reduce((sum, e) => sum + e.length, 0),
+    );
     let prk: Uint8Array | undefined;
     try {
-      const messageId = randomPublicBytes(MESSAGE_ID_LENGTH);
       const mac = hmacOf(aead);
       prk = hkdfExtract(mac, messageId, dataKey);
       const { contentKey, commitment } = keysFromPrk(mac, prk);

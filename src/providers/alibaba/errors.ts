@@ -77,8 +77,6 @@ export class AlibabaKmsError extends ProviderError {
   readonly httpStatus: number | undefined;
   /** Attempts made. */
   readonly attempts: number;
-  /** True when a retryable failure outlived every attempt. */
-  readonly retryable: boolean;
   /** KMS `Message` (shortened; an echoed string-to-sign is removed). */
   readonly kmsMessage: string | undefined;
 
@@ -87,7 +85,7 @@ export class AlibabaKmsError extends ProviderError {
    * @param options - `cause`: the underlying error, if any.
    */
   constructor(details: AlibabaKmsErrorDetails, options?: { cause?: unknown }) {
-    super(describe(details), options);
+    super(describe(details), { ...options, retryable: details.retryable });
     this.failure = details.failure;
     this.action = details.action;
     this.kmsCode = details.kmsCode;
@@ -95,7 +93,6 @@ export class AlibabaKmsError extends ProviderError {
     this.hostId = details.hostId;
     this.httpStatus = details.httpStatus;
     this.attempts = details.attempts;
-    this.retryable = details.retryable;
     this.kmsMessage = details.kmsMessage;
   }
 }
