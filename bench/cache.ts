@@ -14,16 +14,17 @@
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import {
+  type DataKey,
+  type DataKeyCache,
   type DecryptRequest,
   type DecryptedDataKey,
-  type DataKey,
   type GenerateDataKeyRequest,
   type KeyProvider,
   LocalKeyring,
   decryptObject,
   encryptObject,
+  withDataKeyCache,
 } from 'envelope-kit';
-import * as envelopeKit from 'envelope-kit';
 import { AlibabaKmsProvider } from 'envelope-kit/alibaba';
 import { type KmsEmulator, startKmsEmulator } from 'envelope-kit/alibaba-emulator';
 import {
@@ -41,32 +42,7 @@ import { type RecordRow, log, now, rates, roundRobin } from './lib.js';
 
 // ---------------------------------------------------------------- the cache under test
 
-/** The counters of one side of the cache that the bench reads. */
-interface CacheSideStats {
-  readonly hits: number;
-  readonly misses: number;
-  readonly kmsCalls: number;
-  readonly evictions: number;
-}
-
-/** The cache as the bench uses it: a key provider with counters and `dispose()`. */
-interface DataKeyCache extends KeyProvider {
-  readonly stats: { readonly encrypt: CacheSideStats; readonly decrypt: CacheSideStats };
-  dispose(): void;
-}
-
-type WithDataKeyCache = (provider: KeyProvider, options: CacheLimits) => DataKeyCache;
-
-/** `withDataKeyCache` of the built package, or undefined in a build that has none. */
-const withDataKeyCache = (envelopeKit as unknown as { withDataKeyCache?: WithDataKeyCache }).withDataKeyCache;
-
-/** True when the built package has a data-key cache (the cache scenarios run only then). */
-export const CACHE_AVAILABLE = typeof withDataKeyCache === 'function';
-
-function cache(provider: KeyProvider, limits: CacheLimits): DataKeyCache {
-  if (!withDataKeyCache) throw new Error('this build of envelope-kit has no withDataKeyCache');
-  return withDataKeyCache(provider, limits);
-}
+const cache = (provider: KeyProvider, limits: CacheLimits): DataKeyCache => withDataKeyCache(provider, limits);
 
 /** The limits of every cache in the bench, both libraries. */
 export const LIMITS: CacheLimits = { maxAge: 60_000, maxMessages: 1000, capacity: 1000 };
@@ -314,9 +290,9 @@ export interface KmsConfig {
 /** What the emulator scenarios measured and counted. */
 export interface KmsResult {
   readonly config: KmsConfig;
-  readonly cached: RecordRow | undefined;
+  readonly cached: RecordRow;
   readonly uncached: RecordRow;
-  readonly tenants: RecordRow | undefined;
+  readonly tenants: RecordRow;
   readonly checks: CountCheck[];
 }
 
@@ -374,37 +350,35 @@ export async function benchKms(records: readonly CustomerRecord[], config: KmsCo
       },
       check: async (rec) => isDeepStrictEqual(await decryptObject(await encryptObject(rec, { provider, keyId }), { provider }), rec),
     };
-    const cachedC: RecordContender | undefined = CACHE_AVAILABLE
-      ? {
-          label: `envelope-kit, \`withDataKeyCache(AlibabaKmsProvider)\` on the emulator, ${config.latencyMs} ms latency`,
-          records: config.cachedRecords,
-          async run(recs) {
-            const writer = cache(provider, LIMITS);
-            const reader = cache(provider, LIMITS);
-            const mark = kms.requests.length;
-            const out: string[] = new Array(recs.length);
-            const t0 = now();
-            for (let i = 0; i < recs.length; i++) out[i] = await encryptObject(recs[i], { provider: writer, keyId, ...bind(i) });
-            const t1 = now();
-            for (let i = 0; i < recs.length; i++) await decryptObject(out[i]!, { provider: reader, ...bind(i) });
-            const t2 = now();
-            countCached(recs.length, countRequests(kms, mark));
-            writer.dispose();
-            reader.dispose();
-            return { encrypt: t1 - t0, decrypt: t2 - t1 };
-          },
-          async check(rec) {
-            const c = cache(provider, LIMITS);
-            try {
-              return isDeepStrictEqual(await decryptObject(await encryptObject(rec, { provider: c, keyId, ...bind(3) }), { provider: c, ...bind(3) }), rec);
-            } finally {
-              c.dispose();
-            }
-          },
+    const cachedC: RecordContender = {
+      label: `envelope-kit, \`withDataKeyCache(AlibabaKmsProvider)\` on the emulator, ${config.latencyMs} ms latency`,
+      records: config.cachedRecords,
+      async run(recs) {
+        const writer = cache(provider, LIMITS);
+        const reader = cache(provider, LIMITS);
+        const mark = kms.requests.length;
+        const out: string[] = new Array(recs.length);
+        const t0 = now();
+        for (let i = 0; i < recs.length; i++) out[i] = await encryptObject(recs[i], { provider: writer, keyId, ...bind(i) });
+        const t1 = now();
+        for (let i = 0; i < recs.length; i++) await decryptObject(out[i]!, { provider: reader, ...bind(i) });
+        const t2 = now();
+        countCached(recs.length, countRequests(kms, mark));
+        writer.dispose();
+        reader.dispose();
+        return { encrypt: t1 - t0, decrypt: t2 - t1 };
+      },
+      async check(rec) {
+        const c = cache(provider, LIMITS);
+        try {
+          return isDeepStrictEqual(await decryptObject(await encryptObject(rec, { provider: c, keyId, ...bind(3) }), { provider: c, ...bind(3) }), rec);
+        } finally {
+          c.dispose();
         }
-      : undefined;
+      },
+};
 
-    const contenders = cachedC ? [cachedC, uncached] : [uncached];
+    const contenders = [cachedC, uncached];
     for (const c of contenders) if (!(await c.check(records[0]!))) throw new Error(`${c.label}: round trip failed`);
     const samples = await roundRobin(
       contenders,
@@ -417,9 +391,8 @@ export async function benchKms(records: readonly CustomerRecord[], config: KmsCo
     const result = {
       config,
       uncached: rates(uncached.label, uncached.records, samples.get(uncached)!),
-      cached: cachedC ? rates(cachedC.label, cachedC.records, samples.get(cachedC)!) : undefined,
+      cached: rates(cachedC.label, cachedC.records, samples.get(cachedC)!),
     };
-    if (!cachedC) return { ...result, tenants: undefined, checks };
     checks.push(...checkRuns('emulator, cache on', where, cachedRuns, keysFor));
 
     // Cold cache, `concurrent` callers at once: one GenerateDataKey (single flight), then as many

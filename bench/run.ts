@@ -20,7 +20,6 @@ import { isDeepStrictEqual } from 'node:util';
 import { LocalKeyring, decryptFields, decryptObject, encrypt, encryptFields, encryptObject, encryptText } from 'envelope-kit';
 import { BULK_LABELS, type BulkContender, type BulkKeys, type BulkName, bulkContender } from './bulk.js';
 import {
-  CACHE_AVAILABLE,
   type CountCheck,
   type KmsConfig,
   type KmsResult,
@@ -69,8 +68,8 @@ const loadAtStart = loadAverage();
 interface RecordsResult {
   /** Uncached contenders: `ek`, `awsCommit`, `awsDefault`, `floor`. */
   readonly rows: Record<string, RecordRow>;
-  /** With a data-key cache (`ek`, `aws`), when the build has one; timed in the same round robin. */
-  readonly cached: Record<string, RecordRow> | undefined;
+  /** With a data-key cache (`ek`, `aws`), timed in the same round robin. */
+  readonly cached: Record<string, RecordRow>;
   readonly checks: CountCheck[];
 }
 
@@ -129,11 +128,11 @@ async function benchRecords(records: readonly CustomerRecord[]): Promise<Records
     awsDefault: awsContender('default', 'AWS SDK, default suite (committing, ECDSA P-384)', CONFIG.awsDefaultRecords),
     floor: floorContender,
   };
-  const cached = CACHE_AVAILABLE ? cachedRecordContenders(provider, keyId, CONFIG.records) : undefined;
-  const cachedList: Record<string, RecordContender> = cached ? { ek: cached.ek, aws: cached.aws } : {};
+  const cached = cachedRecordContenders(provider, keyId, CONFIG.records);
+  const cachedList: Record<string, RecordContender> = { ek: cached.ek, aws: cached.aws };
   const list = [...Object.values(contenders), ...Object.values(cachedList)];
   for (const c of list) if (!(await c.check(records[0]!))) throw new Error(`${c.label}: round trip failed`);
-  const controls = cached ? await cached.controls(10, records) : [];
+  const controls = await cached.controls(10, records);
   const samples = await roundRobin(
     list,
     CONFIG.recordReps,
@@ -141,7 +140,7 @@ async function benchRecords(records: readonly CustomerRecord[]): Promise<Records
     (r) => log(`records: repetition ${r + 1}/${CONFIG.recordReps}`),
   );
   const rowsOf = (cs: Record<string, RecordContender>) => Object.fromEntries(Object.entries(cs).map(([k, c]) => [k, rates(c.label, c.records, samples.get(c)!)]));
-  return { rows: rowsOf(contenders), cached: cached ? rowsOf(cachedList) : undefined, checks: cached ? [...controls, ...cached.checks()] : [] };
+  return { rows: rowsOf(contenders), cached: rowsOf(cachedList), checks: [...controls, ...cached.checks()] };
 }
 
 // ---------------------------------------------------------------- 2. fields
@@ -354,9 +353,9 @@ async function main(): Promise<void> {
     const records = makeRecords(CONFIG.records);
     const avgJson = records.reduce((a, r) => a + JSON.stringify(r).length, 0) / records.length;
 
-    const recordIds = CACHE_AVAILABLE && (await recordIdBinding());
+    const recordIds = await recordIdBinding();
     bindRecordIds(recordIds);
-    if (!CACHE_AVAILABLE) log('this build has no withDataKeyCache: the cache scenarios are left out');
+    log(`record ids ${recordIds ? '' : 'not '}bound in the cached scenarios`);
 
     log('1. records');
     const records1 = await benchRecords(records);
@@ -402,7 +401,7 @@ interface RunResult {
   m: ReturnType<typeof machine>;
   avgJson: number;
   rec: Record<string, RecordRow>;
-  cached: Record<string, RecordRow> | undefined;
+  cached: Record<string, RecordRow>;
   kms: KmsResult;
   checks: CountCheck[];
   recordIds: boolean;
@@ -451,17 +450,9 @@ function targetRows(r: RunResult): TargetRow[] {
   const rows: TargetRow[] = [
     ge('recordsVsAws', 'records, no cache, vs AWS SDK committing unsigned', rec.ek!.bothPerSec, rec.awsCommit!.bothPerSec, 'records/s', TARGETS.recordsVsAws),
     ge('recordsVsFloor', 'records, no cache, vs minimal node:crypto envelope', rec.ek!.bothPerSec, rec.floor!.bothPerSec, 'records/s', TARGETS.recordsVsFloor),
-  ];
-  if (cached) {
-    rows.push(
-      ge('cachedVsFloor', 'records, cache on (local keyring), vs minimal node:crypto envelope', cached.ek!.bothPerSec, rec.floor!.bothPerSec, 'records/s', TARGETS.cachedVsFloor),
-      ge('cachedVsAwsCaching', 'records, cache on (local keyring), vs AWS SDK caching materials manager, committing unsigned', cached.ek!.bothPerSec, cached.aws!.bothPerSec, 'records/s', TARGETS.cachedVsAwsCaching),
-    );
-  }
-  if (kms.cached) {
-    rows.push(ge('kmsCachedVsUncached', `records on the Alibaba KMS emulator (${kms.config.latencyMs} ms latency), cache on vs no cache`, kms.cached.bothPerSec, kms.uncached.bothPerSec, 'records/s', TARGETS.kmsCachedVsUncached));
-  }
-  rows.push(
+    ge('cachedVsFloor', 'records, cache on (local keyring), vs minimal node:crypto envelope', cached.ek!.bothPerSec, rec.floor!.bothPerSec, 'records/s', TARGETS.cachedVsFloor),
+    ge('cachedVsAwsCaching', 'records, cache on (local keyring), vs AWS SDK caching materials manager, committing unsigned', cached.ek!.bothPerSec, cached.aws!.bothPerSec, 'records/s', TARGETS.cachedVsAwsCaching),
+    ge('kmsCachedVsUncached', `records on the Alibaba KMS emulator (${kms.config.latencyMs} ms latency), cache on vs no cache`, kms.cached.bothPerSec, kms.uncached.bothPerSec, 'records/s', TARGETS.kmsCachedVsUncached),
     ge('bulkEncryptVsRaw', 'bulk 64 MiB encrypt vs one node:crypto pass', ek64.encMBs, raw64.encMBs, 'MB/s', TARGETS.bulkVsRaw),
     ge('bulkDecryptVsRaw', 'bulk 64 MiB decrypt vs one node:crypto pass', ek64.decMBs, raw64.decMBs, 'MB/s', TARGETS.bulkVsRaw),
     {
@@ -475,7 +466,7 @@ function targetRows(r: RunResult): TargetRow[] {
     },
     le('overheadVsAws', 'overhead for 200 B vs AWS SDK committing unsigned', size.rows.ekBinary!.overhead, size.rows.awsCommit!.overhead, 'B', TARGETS.overheadVsAws),
     le('importVsAws', 'import time vs AWS SDK', startup.ekMs, startup.awsMs, 'ms', TARGETS.importVsAws),
-  );
+  ];
   return rows;
 }
 
@@ -483,7 +474,6 @@ function targetRows(r: RunResult): TargetRow[] {
 function summary(r: RunResult): unknown {
   return {
     quick: QUICK,
-    cache: CACHE_AVAILABLE,
     recordIdsBound: r.recordIds,
     targets: Object.fromEntries(targetRows(r).map((t) => [t.id, { ratio: t.ratio === undefined ? null : Number(t.ratio.toFixed(3)), needed: `${{ '≥': '>=', '≤': '<=', '<': '<' }[t.op]}${t.needed}`, met: t.met }])),
     counts: r.checks.map((c) => ({ scenario: c.scenario, what: c.what, counted: c.counted, expected: c.expected, ok: c.ok })),
@@ -630,10 +620,6 @@ function reportCache(r: RunResult, p: (s?: string) => void): void {
   const count = (scenario: string, what: string) => r.checks.find((c) => c.scenario.startsWith(scenario) && c.what.startsWith(what));
   p('## 7. Data-key cache');
   p();
-  if (!CACHE_AVAILABLE) {
-    p('This build of envelope-kit has no `withDataKeyCache`: only the emulator without a cache was measured.');
-    p();
-  }
   p(`Every cache has the same limits: \`maxAge\` ${LIMITS.maxAge / 1000} s, ${fmt(LIMITS.maxMessages)} messages per data key, ${fmt(LIMITS.capacity)} entries. envelope-kit: \`withDataKeyCache(provider, { maxAge: ${LIMITS.maxAge}, maxMessages: ${LIMITS.maxMessages}, capacity: ${LIMITS.capacity} })\`. AWS SDK: \`NodeCachingMaterialsManager\` over the raw AES keyring with \`getLocalCryptographicMaterialsCache(${LIMITS.capacity})\`, \`maxMessagesEncrypted: ${LIMITS.maxMessages}\`, \`maxAge: ${LIMITS.maxAge}\`, \`maxBytesEncrypted\` left at the SDK's maximum (envelope-kit's cache runs without a byte limit too), a named partition, the committing unsigned suite.`);
   p('Each timed run starts from two cold caches: one that encrypts, and a second that decrypts, as a reader that did not write the records would; so both directions pay their misses, and their calls are counted apart.');
   p(
@@ -642,23 +628,21 @@ function reportCache(r: RunResult, p: (s?: string) => void): void {
       : "Records are not bound to their ids: this build's `encryptObject` does not bind a `recordId` (the bench checks: a record written under id 1 must not read under id 2)."
   );
   p();
-  if (cached) {
-    p('### Records on local keys');
-    p();
-    p(`The records of section 1, timed in the same round robin (${CONFIG.recordReps} repetitions after a warm-up, median).`);
-    p();
-    p('| contender | records | encrypt /s | decrypt /s | encrypt + decrypt /s | spread | envelope-kit with cache is |');
-    p('| --- | --- | --- | --- | --- | --- | --- |');
-    for (const x of [cached.ek!, cached.aws!, rec.floor!, rec.ek!, rec.awsCommit!]) row(x, cached.ek);
-    p();
-    const onEnc = count('records, AWS SDK', 'keyring `onEncrypt`');
-    const onDec = count('records, AWS SDK', 'keyring `onDecrypt`');
-    p(
-      `That the AWS SDK's cache caches is counted, not assumed: its keyring is wrapped in one that counts the calls reaching the raw AES keyring (\`CountingKeyringNode\`, bench/contenders.ts). In every timed run of ${fmt(CONFIG.records)} records it saw ${onEnc?.counted ?? '?'} \`onEncrypt\` and ${onDec?.counted ?? '?'} \`onDecrypt\` calls (without the cache: one per record each way); likewise envelope-kit's \`LocalKeyring\` behind a counting provider. ` +
-        'The SDK caches only when `encrypt()` is given the plaintext whole (a string or bytes: it passes `plaintextLength` to the materials manager; `encryptStream()` does not) and only cache-safe suites (the HKDF suites; the committing unsigned suite is one).',
-    );
-    p();
-  }
+  p('### Records on local keys');
+  p();
+  p(`The records of section 1, timed in the same round robin (${CONFIG.recordReps} repetitions after a warm-up, median).`);
+  p();
+  p('| contender | records | encrypt /s | decrypt /s | encrypt + decrypt /s | spread | envelope-kit with cache is |');
+  p('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const x of [cached.ek!, cached.aws!, rec.floor!, rec.ek!, rec.awsCommit!]) row(x, cached.ek);
+  p();
+  const onEnc = count('records, AWS SDK', 'keyring `onEncrypt`');
+  const onDec = count('records, AWS SDK', 'keyring `onDecrypt`');
+  p(
+    `That the AWS SDK's cache caches is counted, not assumed: its keyring is wrapped in one that counts the calls reaching the raw AES keyring (\`CountingKeyringNode\`, bench/contenders.ts). In every timed run of ${fmt(CONFIG.records)} records it saw ${onEnc?.counted ?? '?'} \`onEncrypt\` and ${onDec?.counted ?? '?'} \`onDecrypt\` calls (without the cache: one per record each way); likewise envelope-kit's \`LocalKeyring\` behind a counting provider. ` +
+      'The SDK caches only when `encrypt()` is given the plaintext whole (a string or bytes: it passes `plaintextLength` to the materials manager; `encryptStream()` does not) and only cache-safe suites (the HKDF suites; the committing unsigned suite is one).',
+  );
+  p();
   p(`### Alibaba Cloud KMS emulator, ${kms.config.latencyMs} ms latency`);
   p();
   p(`\`AlibabaKmsProvider\` against the bundled emulator (\`envelope-kit/alibaba-emulator\`) on 127.0.0.1, over HTTP, with ${kms.config.latencyMs} ms added to every request by its fault injector (\`latency(${kms.config.latencyMs}, { times: Infinity })\`). Records one after the other; ${kms.config.reps === 1 ? 'one repetition' : `${kms.config.reps} interleaved repetitions`} after a warm-up, median. Without a cache every record costs a GenerateDataKey and a Decrypt round trip, so that run takes ${fmt(kms.config.uncachedRecords)} records; the rates per second are compared.`);
@@ -666,16 +650,14 @@ function reportCache(r: RunResult, p: (s?: string) => void): void {
   p();
   p('| contender | records | encrypt /s | decrypt /s | encrypt + decrypt /s | spread | envelope-kit with cache is |');
   p('| --- | --- | --- | --- | --- | --- | --- |');
-  if (kms.cached) row(kms.cached, kms.cached);
+  row(kms.cached, kms.cached);
   row(kms.uncached, kms.cached);
-  if (kms.tenants) row(kms.tenants, kms.cached);
+  row(kms.tenants, kms.cached);
   p();
-  if (kms.cached) {
-    p(`Cold cache under load: ${kms.config.concurrent} \`encryptObject\` calls started at once on a cold cache must make one GenerateDataKey, and ${kms.config.concurrent} \`decryptObject\` calls of their envelopes at once on another cold cache one Decrypt.`);
-    p(`Many tenants: ${fmt(kms.config.tenantRecords)} records, record i under the encryption context \`{ tenant: "t" + (i mod ${kms.config.tenants}) }\` (contexts interleaved), cache capacity ${fmt(LIMITS.capacity)}: one data key per context each way (its row above is one run).`);
-    p('The counts, with what each must be, are in the second table of "Targets".');
-    p();
-  }
+  p(`Cold cache under load: ${kms.config.concurrent} \`encryptObject\` calls started at once on a cold cache must make one GenerateDataKey, and ${kms.config.concurrent} \`decryptObject\` calls of their envelopes at once on another cold cache one Decrypt.`);
+  p(`Many tenants: ${fmt(kms.config.tenantRecords)} records, record i under the encryption context \`{ tenant: "t" + (i mod ${kms.config.tenants}) }\` (contexts interleaved), cache capacity ${fmt(LIMITS.capacity)}: one data key per context each way (its row above is one run).`);
+  p('The counts, with what each must be, are in the second table of "Targets".');
+  p();
 }
 
 function awsVersion(): string {
