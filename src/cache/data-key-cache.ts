@@ -1,5 +1,5 @@
 /**
- * A data-key cache in front of any {@link KeyProvider} (SPEC.md §9.11).
+ * A data-key cache in front of any {@link KeyProvider} (SPEC.md §9.12).
  *
  * `withDataKeyCache(provider, options)` returns a provider with the same
  * `providerId`, so envelopes written through it read without it and the other
