@@ -1,5 +1,5 @@
 /**
- * A data-key cache in front of any {@link KeyProvider} (SPEC.md §9.11).
+ * A data-key cache in front of any {@link KeyProvider} (SPEC.md §9.12).
  *
  * `withDataKeyCache(provider, options)` returns a provider with the same
  * `providerId`, so envelopes written through it read without it and the other
@@ -340,8 +340,16 @@ function checkInner(provider: unknown): { providerId: string; generate: KeyProvi
 
 /** The context as a string that two equal maps share and two different maps never do. */
 function contextKey(ctx: CheckedContext): string {
-  return JSON.stringify(Object.entries(ctx.map));
+  let key = CONTEXT_KEYS.get(ctx.map);
+  if (key === undefined) {
+    key = JSON.stringify(Object.entries(ctx.map));
+    CONTEXT_KEYS.set(ctx.map, key);
+  }
+  return key;
 }
+
+/** {@link contextKey} of each frozen context map already seen. */
+const CONTEXT_KEYS = new WeakMap<object, string>();
 
 /** The bytes as a string of one char per byte: a map key two blobs share only when they are equal. */
 function byteString(bytes: Uint8Array): string {
