@@ -624,7 +624,7 @@ function reportCache(r: RunResult, p: (s?: string) => void): void {
   p('Each timed run starts from two cold caches: one that encrypts, and a second that decrypts, as a reader that did not write the records would; so both directions pay their misses, and their calls are counted apart.');
   p(
     r.recordIds
-      ? 'Each record is bound to its id (`recordId: i`, in the envelope, not sent to the KMS), so rows that share a data key cannot be swapped.'
+      ? "envelope-kit binds each record to its id (`recordId: i`, in the envelope, not sent to the KMS), so rows that share a data key cannot be swapped. The AWS SDK's rows are not bound: it has no binding outside the encryption context, and the context is part of its cache key (an id there would mean a data key per row)."
       : "Records are not bound to their ids: this build's `encryptObject` does not bind a `recordId` (the bench checks: a record written under id 1 must not read under id 2)."
   );
   p();
