@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: envelope-kit side by side with the AWS Encryption SDK and
  * raw `node:crypto`, in one run on this machine, written to `bench/RESULTS.md`
- * as figures and ratios. See docs/benchmarks.md.
+ * as figures and ratios. See the "Benchmarks" section of README.md.
  *
  * Runs against the built package (`dist/`, through the package's own `node`
  * export condition), which `npm run bench` builds first.

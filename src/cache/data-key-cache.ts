@@ -489,15 +489,10 @@ class CachingProvider implements DataKeyCache {
     this.#checkLive();
     const checked = checkGenerateDataKeyRequest(request);
     const length = readPlaintextLength(request);
-    let keySpec: unknown, numberOfBytes: unknown;
-    try {
-      ({ keySpec, numberOfBytes } = request as unknown as Record<string, unknown>);
-    } catch (e) {
-      throw new InvalidParameterError('generateDataKey request could not be read', { cause: e });
-    }
+    // Forwarded as numberOfBytes, which every provider honours over keySpec: the length the entry is checked against.
     const forward: GenerateDataKeyRequest = {
       keyId: checked.keyId,
-      ...(numberOfBytes !== undefined ? { numberOfBytes: checked.numberOfBytes } : keySpec !== undefined ? { keySpec: keySpec as 'AES_256' | 'AES_128' } : {}),
+      numberOfBytes: checked.numberOfBytes,
       encryptionContext: checked.context.map,
       ...(length !== undefined ? { plaintextLength: length } : {}),
     };
@@ -514,7 +509,8 @@ class CachingProvider implements DataKeyCache {
       }
     }
     const bytes = length ?? 0;
-    const mapKey = `e\u0000${JSON.stringify([checked.keyId, checked.numberOfBytes])}\u0000${contextKey(checked.context)}`;
+    // Injective: the context key is JSON (no raw NUL), so the key id is everything after the second NUL.
+    const mapKey = `e${checked.numberOfBytes}\u0000${contextKey(checked.context)}\u0000${checked.keyId}`;
     let missed = false;
     for (;;) {
       this.#checkLive();
