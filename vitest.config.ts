@@ -27,6 +27,7 @@ export default defineConfig({
           include: [
             'test/envelope.test.ts',
             'test/envelope.property.test.ts',
+            'test/envelope.binding.test.ts',
             'test/fields.test.ts',
             'test/objects.test.ts',
             'test/tamper.test.ts',

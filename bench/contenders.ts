@@ -9,9 +9,15 @@
 import {
   AlgorithmSuiteIdentifier,
   CommitmentPolicy,
+  type EncryptedDataKey,
+  KeyringNode,
+  NodeCachingMaterialsManager,
+  type NodeDecryptionMaterial,
+  type NodeEncryptionMaterial,
   RawAesKeyringNode,
   RawAesWrappingSuiteIdentifier,
   buildClient,
+  getLocalCryptographicMaterialsCache,
 } from '@aws-crypto/client-node';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
@@ -39,6 +45,73 @@ export function awsKeyring(material: Uint8Array, names = { keyNamespace: AWS_KEY
     ...names,
     unencryptedMasterKey: material,
     wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+  });
+}
+
+/**
+ * A keyring that counts the calls that reach the keyring it wraps: one
+ * `onEncrypt` per data key the AWS SDK makes, one `onDecrypt` per data key it
+ * unwraps. Behind a caching materials manager these are its cache misses, so
+ * the counts show whether the SDK's cache is caching at all.
+ */
+export class CountingKeyringNode extends KeyringNode {
+  encryptCalls = 0;
+  decryptCalls = 0;
+
+  constructor(private readonly inner: KeyringNode) {
+    super();
+  }
+
+  async _onEncrypt(material: NodeEncryptionMaterial): Promise<NodeEncryptionMaterial> {
+    this.encryptCalls++;
+    return (await this.inner.onEncrypt(material)) as NodeEncryptionMaterial;
+  }
+
+  async _onDecrypt(material: NodeDecryptionMaterial, encryptedDataKeys: EncryptedDataKey[]): Promise<NodeDecryptionMaterial> {
+    this.decryptCalls++;
+    return (await this.inner.onDecrypt(material, encryptedDataKeys)) as NodeDecryptionMaterial;
+  }
+}
+
+/** Limits of a data-key cache, as both libraries take them. */
+export interface CacheLimits {
+  /** Longest time one data key serves, in ms. */
+  readonly maxAge: number;
+  /** Most messages one data key encrypts. */
+  readonly maxMessages: number;
+  /** Most entries in the cache. */
+  readonly capacity: number;
+}
+
+/**
+ * The AWS SDK's own data-key cache: a `NodeCachingMaterialsManager` over
+ * `keyring` with a fresh `getLocalCryptographicMaterialsCache(capacity)`.
+ *
+ * How it is set up, from the SDK's source (@aws-crypto/cache-material 5.x,
+ * `caching_cryptographic_materials_decorators.ts`):
+ * - It caches only when the request carries `plaintextLength`. `encrypt()`
+ *   sets it from the plaintext when that is a string or a Uint8Array, which is
+ *   how the bench calls it (a string of JSON); `encryptStream()` does not.
+ * - It caches only `cacheSafe` suites: the HKDF suites, of which the committing
+ *   unsigned suite is one (the signed suites are not cache-safe).
+ * - An entry is used for `maxMessagesEncrypted` messages: it is stored with a
+ *   count of 1 and refused once the count exceeds the limit, so 1000 serves
+ *   1000 messages, like envelope-kit's `maxMessages`.
+ * - `maxBytesEncrypted` is left at the SDK's maximum (2^53 - 1): envelope-kit's
+ *   cache is run without a byte limit either, and 10,000 records of 265 B are
+ *   far from any.
+ * - `partition` is named, not left random: it is part of every cache key, and
+ *   each run has its own cache anyway.
+ * - Decryption materials are cached by suite, encrypted data keys and context,
+ *   so the messages that share one data key share one entry.
+ */
+export function awsCachingCmm(keyring: KeyringNode, limits: CacheLimits): NodeCachingMaterialsManager {
+  return new NodeCachingMaterialsManager({
+    backingMaterials: keyring,
+    cache: getLocalCryptographicMaterialsCache(limits.capacity),
+    partition: 'envelope-kit-bench',
+    maxAge: limits.maxAge,
+    maxMessagesEncrypted: limits.maxMessages,
   });
 }
 
@@ -186,6 +259,16 @@ export function makeRecords(n: number, seed = 1): CustomerRecord[] {
       createdAt: new Date(Date.UTC(2024, 0, 1) + Math.floor(r() * 3e10)).toISOString(),
     };
   });
+}
+
+/** One contender of the records benchmark: times encrypting then decrypting `recs` one by one. */
+export interface RecordContender {
+  readonly label: string;
+  /** How many records a timed run takes. */
+  readonly records: number;
+  run(recs: readonly CustomerRecord[]): Promise<{ encrypt: number; decrypt: number }>;
+  /** One round trip of `rec`, compared with it. */
+  check(rec: CustomerRecord): Promise<boolean>;
 }
 
 /** The five fields encrypted by the field-level benchmark. */

@@ -28,6 +28,29 @@ export function spread(xs: readonly number[]): number {
 /** Samples per phase (`encrypt`, `decrypt`, ...) in milliseconds. */
 export type Samples = Record<string, number[]>;
 
+/** Rates of one records contender: records per second, from the median of its samples. */
+export interface RecordRow {
+  readonly label: string;
+  readonly records: number;
+  readonly encPerSec: number;
+  readonly decPerSec: number;
+  readonly bothPerSec: number;
+  readonly spreadPct: number;
+}
+
+/** The {@link RecordRow} of `n` records timed in `s` (phases `encrypt` and `decrypt`). */
+export function rates(label: string, n: number, s: Samples): RecordRow {
+  const both = s.encrypt!.map((e, i) => e + s.decrypt![i]!);
+  return {
+    label,
+    records: n,
+    encPerSec: n / (median(s.encrypt!) / 1000),
+    decPerSec: n / (median(s.decrypt!) / 1000),
+    bothPerSec: n / (median(both) / 1000),
+    spreadPct: spread(both),
+  };
+}
+
 /**
  * Run `measure` for every contender, `reps` times, round-robin: repetition r
  * starts at contender r mod n, so that drift of the machine (other load,

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: envelope-kit side by side with the AWS Encryption SDK and
  * raw `node:crypto`, in one run on this machine, written to `bench/RESULTS.md`
- * as figures and ratios. See docs/benchmarks.md.
+ * as figures and ratios. See the "Benchmarks" section of README.md.
  *
  * Runs against the built package (`dist/`, through the package's own `node`
  * export condition), which `npm run bench` builds first.
@@ -20,18 +20,29 @@ import { isDeepStrictEqual } from 'node:util';
 import { LocalKeyring, decryptFields, decryptObject, encrypt, encryptFields, encryptObject, encryptText } from 'envelope-kit';
 import { BULK_LABELS, type BulkContender, type BulkKeys, type BulkName, bulkContender } from './bulk.js';
 import {
+  type CountCheck,
+  type KmsConfig,
+  type KmsResult,
+  LIMITS,
+  benchKms,
+  bindRecordIds,
+  cachedRecordContenders,
+  recordIdBinding,
+} from './cache.js';
+import {
   AWS_KEY_NAME,
   AWS_KEY_NAMESPACE,
   type AwsSuite,
   type CustomerRecord,
   ENCRYPTED_FIELDS,
   FloorEnvelope,
+  type RecordContender,
   aws,
   awsKeyring,
   awsSuiteOptions,
   makeRecords,
 } from './contenders.js';
-import { fmt, gc, log, machine, median, now, ratio, roundRobin, spread } from './lib.js';
+import { type RecordRow, fmt, gc, log, machine, median, now, ratio, rates, roundRobin, spread } from './lib.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -43,6 +54,10 @@ const CONFIG = QUICK
   ? { records: 1000, awsDefaultRecords: 100, recordReps: 3, fieldRecords: 1000, fieldReps: 3, bulkReps: 3, startupRuns: 5, mib1Ops: 4 }
   : { records: 10_000, awsDefaultRecords: 1000, recordReps: 5, fieldRecords: 10_000, fieldReps: 5, bulkReps: 5, startupRuns: 21, mib1Ops: 16 };
 
+const KMS: KmsConfig = QUICK
+  ? { latencyMs: 2, cachedRecords: 1000, uncachedRecords: 100, reps: 1, concurrent: 64, tenants: 100, tenantRecords: 1000 }
+  : { latencyMs: 2, cachedRecords: 10_000, uncachedRecords: 1000, reps: 3, concurrent: 64, tenants: 100, tenantRecords: 10_000 };
+
 const MiB = 2 ** 20;
 const started = now();
 const loadAverage = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -50,35 +65,15 @@ const loadAtStart = loadAverage();
 
 // ---------------------------------------------------------------- 1. records
 
-interface RecordRow {
-  readonly label: string;
-  readonly records: number;
-  readonly encPerSec: number;
-  readonly decPerSec: number;
-  readonly bothPerSec: number;
-  readonly spreadPct: number;
+interface RecordsResult {
+  /** Uncached contenders: `ek`, `awsCommit`, `awsDefault`, `floor`. */
+  readonly rows: Record<string, RecordRow>;
+  /** With a data-key cache (`ek`, `aws`), timed in the same round robin. */
+  readonly cached: Record<string, RecordRow>;
+  readonly checks: CountCheck[];
 }
 
-interface RecordContender {
-  readonly label: string;
-  readonly records: number;
-  run(recs: readonly CustomerRecord[]): Promise<{ encrypt: number; decrypt: number }>;
-  check(rec: CustomerRecord): Promise<boolean>;
-}
-
-function rates(label: string, n: number, s: Record<string, number[]>): RecordRow {
-  const both = s.encrypt!.map((e, i) => e + s.decrypt![i]!);
-  return {
-    label,
-    records: n,
-    encPerSec: n / (median(s.encrypt!) / 1000),
-    decPerSec: n / (median(s.decrypt!) / 1000),
-    bothPerSec: n / (median(both) / 1000),
-    spreadPct: spread(both),
-  };
-}
-
-async function benchRecords(records: readonly CustomerRecord[]): Promise<Record<string, RecordRow>> {
+async function benchRecords(records: readonly CustomerRecord[]): Promise<RecordsResult> {
   const provider = new LocalKeyring();
   const { keyId } = provider.createKey();
   const floor = new FloorEnvelope(randomBytes(32));
@@ -133,15 +128,19 @@ async function benchRecords(records: readonly CustomerRecord[]): Promise<Record<
     awsDefault: awsContender('default', 'AWS SDK, default suite (committing, ECDSA P-384)', CONFIG.awsDefaultRecords),
     floor: floorContender,
   };
-  for (const c of Object.values(contenders)) if (!(await c.check(records[0]!))) throw new Error(`${c.label}: round trip failed`);
-  const list = Object.values(contenders);
+  const cached = cachedRecordContenders(provider, keyId, CONFIG.records);
+  const cachedList: Record<string, RecordContender> = { ek: cached.ek, aws: cached.aws };
+  const list = [...Object.values(contenders), ...Object.values(cachedList)];
+  for (const c of list) if (!(await c.check(records[0]!))) throw new Error(`${c.label}: round trip failed`);
+  const controls = await cached.controls(10, records);
   const samples = await roundRobin(
     list,
     CONFIG.recordReps,
     (c, warm) => c.run(records.slice(0, warm ? Math.ceil(c.records / 10) : c.records)),
     (r) => log(`records: repetition ${r + 1}/${CONFIG.recordReps}`),
   );
-  return Object.fromEntries(Object.entries(contenders).map(([k, c]) => [k, rates(c.label, c.records, samples.get(c)!)]));
+  const rowsOf = (cs: Record<string, RecordContender>) => Object.fromEntries(Object.entries(cs).map(([k, c]) => [k, rates(c.label, c.records, samples.get(c)!)]));
+  return { rows: rowsOf(contenders), cached: rowsOf(cachedList), checks: [...controls, ...cached.checks()] };
 }
 
 // ---------------------------------------------------------------- 2. fields
@@ -331,8 +330,11 @@ function benchRss(size: number, dir: string): RssRow[] {
 // ---------------------------------------------------------------- report
 
 const TARGETS = {
-  recordsVsAws: 15,
+  recordsVsAws: 12,
   recordsVsFloor: 0.6,
+  cachedVsFloor: 1.5,
+  cachedVsAwsCaching: 15,
+  kmsCachedVsUncached: 50,
   bulkVsRaw: 0.7,
   bulkExtraPayloads: 2,
   overheadVsAws: 0.7,
@@ -351,10 +353,17 @@ async function main(): Promise<void> {
     const records = makeRecords(CONFIG.records);
     const avgJson = records.reduce((a, r) => a + JSON.stringify(r).length, 0) / records.length;
 
+    const recordIds = await recordIdBinding();
+    bindRecordIds(recordIds);
+    log(`record ids ${recordIds ? '' : 'not '}bound in the cached scenarios`);
+
     log('1. records');
-    const rec = await benchRecords(records);
+    const records1 = await benchRecords(records);
+    const rec = records1.rows;
     log('2. field-level');
     const fields = await benchFields(records);
+    log('7. KMS emulator');
+    const kms = await benchKms(records, KMS);
 
     const keys: BulkKeys = {
       ekKeyId: 'bench1',
@@ -374,18 +383,28 @@ async function main(): Promise<void> {
     log('6. peak memory');
     const rss = [...benchRss(MiB, dir), ...benchRss(64 * MiB, dir)];
 
-    const md = report({ m, avgJson, rec, fields, bulk: [...bulk1, ...bulk64], size, startup, rss, seconds: (now() - started) / 1000, load: { start: loadAtStart } });
-    writeFileSync(OUT, md);
+    const checks = [...records1.checks, ...kms.checks];
+    const r = { m, avgJson, rec, cached: records1.cached, kms, checks, recordIds, fields, bulk: [...bulk1, ...bulk64], size, startup, rss, seconds: (now() - started) / 1000, load: { start: loadAtStart } };
+    writeFileSync(OUT, report(r));
     log(`wrote ${OUT} in ${((now() - started) / 1000).toFixed(0)} s`);
+    // The machine-readable summary: one JSON line on stdout (the log goes to stderr).
+    process.stdout.write(`${JSON.stringify(summary(r))}\n`);
+    const failed = checks.filter((c) => !c.ok);
+    for (const c of failed) log(`COUNT FAILED: ${c.scenario}: ${c.what} = ${c.counted}, expected ${c.expected}`);
+    if (failed.length > 0) process.exitCode = 1;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function report(r: {
+interface RunResult {
   m: ReturnType<typeof machine>;
   avgJson: number;
   rec: Record<string, RecordRow>;
+  cached: Record<string, RecordRow>;
+  kms: KmsResult;
+  checks: CountCheck[];
+  recordIds: boolean;
   fields: RecordRow;
   bulk: BulkRow[];
   size: Awaited<ReturnType<typeof benchSize>>;
@@ -393,19 +412,79 @@ function report(r: {
   rss: RssRow[];
   seconds: number;
   load: { start: string };
-}): string {
-  const { rec, bulk, size, startup, rss } = r;
+}
+
+/** One target: its figure, the ratio, and the bound the ratio (or the figure, without a ratio) must keep. */
+interface TargetRow {
+  readonly id: string;
+  readonly what: string;
+  readonly figure: string;
+  readonly ratio: number | undefined;
+  readonly op: '≥' | '≤' | '<';
+  readonly needed: number;
+  readonly met: boolean;
+}
+
+function targetRows(r: RunResult): TargetRow[] {
+  const { rec, cached, kms, bulk, size, startup, rss } = r;
   const b = (name: BulkName, s: number) => bulk.find((x) => x.name === name && x.size === s)!;
   const mem = (name: BulkName, s: number, op: 'encrypt' | 'decrypt') => rss.find((x) => x.name === name && x.size === s && x.op === op)!;
+  const ge = (id: string, what: string, a: number, bb: number, unit: string, needed: number): TargetRow => ({
+    id,
+    what,
+    figure: `${fmt(a)} vs ${fmt(bb)} ${unit}`,
+    ratio: a / bb,
+    op: '≥',
+    needed,
+    met: a / bb >= needed,
+  });
+  const le = (id: string, what: string, a: number, bb: number, unit: string, needed: number): TargetRow => ({
+    ...ge(id, what, a, bb, unit, needed),
+    op: '≤',
+    met: a / bb <= needed,
+  });
   const ek64 = b('envelope-kit', 64 * MiB);
   const raw64 = b('node-crypto-raw', 64 * MiB);
-  const vsAws = rec.ek!.bothPerSec / rec.awsCommit!.bothPerSec;
-  const vsFloor = rec.ek!.bothPerSec / rec.floor!.bothPerSec;
-  const encVsRaw = ek64.encMBs / raw64.encMBs;
-  const decVsRaw = ek64.decMBs / raw64.decMBs;
   const memEnc = mem('envelope-kit', 64 * MiB, 'encrypt').extraPayloads;
   const memDec = mem('envelope-kit', 64 * MiB, 'decrypt').extraPayloads;
-  const ovh = size.rows.ekBinary!.overhead / size.rows.awsCommit!.overhead;
+  const rows: TargetRow[] = [
+    ge('recordsVsAws', 'records, no cache, vs AWS SDK committing unsigned', rec.ek!.bothPerSec, rec.awsCommit!.bothPerSec, 'records/s', TARGETS.recordsVsAws),
+    ge('recordsVsFloor', 'records, no cache, vs minimal node:crypto envelope', rec.ek!.bothPerSec, rec.floor!.bothPerSec, 'records/s', TARGETS.recordsVsFloor),
+    ge('cachedVsFloor', 'records, cache on (local keyring), vs minimal node:crypto envelope', cached.ek!.bothPerSec, rec.floor!.bothPerSec, 'records/s', TARGETS.cachedVsFloor),
+    ge('cachedVsAwsCaching', 'records, cache on (local keyring), vs AWS SDK caching materials manager, committing unsigned', cached.ek!.bothPerSec, cached.aws!.bothPerSec, 'records/s', TARGETS.cachedVsAwsCaching),
+    ge('kmsCachedVsUncached', `records on the Alibaba KMS emulator (${kms.config.latencyMs} ms latency), cache on vs no cache`, kms.cached.bothPerSec, kms.uncached.bothPerSec, 'records/s', TARGETS.kmsCachedVsUncached),
+    ge('bulkEncryptVsRaw', 'bulk 64 MiB encrypt vs one node:crypto pass', ek64.encMBs, raw64.encMBs, 'MB/s', TARGETS.bulkVsRaw),
+    ge('bulkDecryptVsRaw', 'bulk 64 MiB decrypt vs one node:crypto pass', ek64.decMBs, raw64.decMBs, 'MB/s', TARGETS.bulkVsRaw),
+    {
+      id: 'bulkMemory',
+      what: 'bulk 64 MiB memory: no more than one extra copy of the payload (peak growth during the call)',
+      figure: `encrypt ${memEnc.toFixed(2)}, decrypt ${memDec.toFixed(2)} payloads`,
+      ratio: undefined,
+      op: '<',
+      needed: TARGETS.bulkExtraPayloads,
+      met: memEnc < TARGETS.bulkExtraPayloads && memDec < TARGETS.bulkExtraPayloads,
+    },
+    le('overheadVsAws', 'overhead for 200 B vs AWS SDK committing unsigned', size.rows.ekBinary!.overhead, size.rows.awsCommit!.overhead, 'B', TARGETS.overheadVsAws),
+    le('importVsAws', 'import time vs AWS SDK', startup.ekMs, startup.awsMs, 'ms', TARGETS.importVsAws),
+  ];
+  return rows;
+}
+
+/** The run in one JSON object: targets (ratio, needed, met) and counts (counted, expected, ok). */
+function summary(r: RunResult): unknown {
+  return {
+    quick: QUICK,
+    recordIdsBound: r.recordIds,
+    targets: Object.fromEntries(targetRows(r).map((t) => [t.id, { ratio: t.ratio === undefined ? null : Number(t.ratio.toFixed(3)), needed: `${{ '≥': '>=', '≤': '<=', '<': '<' }[t.op]}${t.needed}`, met: t.met }])),
+    counts: r.checks.map((c) => ({ scenario: c.scenario, what: c.what, counted: c.counted, expected: c.expected, ok: c.ok })),
+    countsOk: r.checks.every((c) => c.ok),
+  };
+}
+
+function report(r: RunResult): string {
+  const { rec, bulk, size, startup, rss } = r;
+  const b = (name: BulkName, s: number) => bulk.find((x) => x.name === name && x.size === s)!;
+  const ek64 = b('envelope-kit', 64 * MiB);
   const imp = startup.ekMs / startup.awsMs;
   const L: string[] = [];
   const p = (s = '') => L.push(s);
@@ -427,14 +506,19 @@ function report(r: {
   p();
   p('| target | figure | ratio | needed | |');
   p('| --- | --- | --- | --- | --- |');
-  p(`| records vs AWS SDK committing unsigned | ${fmt(rec.ek!.bothPerSec)} vs ${fmt(rec.awsCommit!.bothPerSec)} records/s | ${ratio(vsAws)} | ≥ ${TARGETS.recordsVsAws}× | ${verdict(vsAws >= TARGETS.recordsVsAws)} |`);
-  p(`| records vs minimal node:crypto envelope | ${fmt(rec.ek!.bothPerSec)} vs ${fmt(rec.floor!.bothPerSec)} records/s | ${ratio(vsFloor)} | ≥ ${TARGETS.recordsVsFloor}× | ${verdict(vsFloor >= TARGETS.recordsVsFloor)} |`);
-  p(`| bulk 64 MiB encrypt vs one node:crypto pass | ${fmt(ek64.encMBs)} vs ${fmt(raw64.encMBs)} MB/s | ${ratio(encVsRaw)} | ≥ ${TARGETS.bulkVsRaw}× | ${verdict(encVsRaw >= TARGETS.bulkVsRaw)} |`);
-  p(`| bulk 64 MiB decrypt vs one node:crypto pass | ${fmt(ek64.decMBs)} vs ${fmt(raw64.decMBs)} MB/s | ${ratio(decVsRaw)} | ≥ ${TARGETS.bulkVsRaw}× | ${verdict(decVsRaw >= TARGETS.bulkVsRaw)} |`);
-  p(`| bulk 64 MiB memory: no more than one extra copy of the payload (peak growth during the call) | encrypt ${memEnc.toFixed(2)}, decrypt ${memDec.toFixed(2)} payloads | | < ${TARGETS.bulkExtraPayloads} | ${verdict(memEnc < TARGETS.bulkExtraPayloads && memDec < TARGETS.bulkExtraPayloads)} |`);
-  p(`| overhead for 200 B vs AWS SDK committing unsigned | ${size.rows.ekBinary!.overhead} vs ${size.rows.awsCommit!.overhead} B | ${ratio(ovh)} | ≤ ${TARGETS.overheadVsAws}× | ${verdict(ovh <= TARGETS.overheadVsAws)} |`);
-  p(`| import time vs AWS SDK | ${fmt(startup.ekMs)} vs ${fmt(startup.awsMs)} ms | ${ratio(imp)} | ≤ ${TARGETS.importVsAws}× | ${verdict(imp <= TARGETS.importVsAws)} |`);
+  for (const t of targetRows(r)) {
+    p(`| ${t.what} | ${t.figure} | ${t.ratio === undefined ? '' : ratio(t.ratio)} | ${t.op} ${t.needed}${t.ratio === undefined ? '' : '×'} | ${verdict(t.met)} |`);
+  }
   p();
+  if (r.checks.length > 0) {
+    p('Counts of data-key calls (section 7): facts, not timings. Each must equal what a working cache makes, and the bench exits non-zero when one does not.');
+    p();
+    p('| scenario | what | where | counted | expected | |');
+    p('| --- | --- | --- | --- | --- | --- |');
+    const n = (x: number) => x.toLocaleString('en-US');
+    for (const c of r.checks) p(`| ${c.scenario} | ${c.what} | ${c.where} | ${n(c.counted)} | ${n(c.expected)} | ${c.ok ? '**ok**' : '**FAILED**'} |`);
+    p();
+  }
   p('## 1. Records');
   p();
   p(`${fmt(CONFIG.records)} customer records, ${r.avgJson.toFixed(0)} bytes of JSON on average, encrypted one by one (one envelope and a fresh data key per record), then decrypted.`);
@@ -515,6 +599,7 @@ function report(r: {
     p(`| ${sizeName(row.size)} | ${BULK_LABELS[row.name]} | ${row.op} | ${mib(row.baseRss)} | ${mib(row.peakRss)} | ${row.extraPayloads.toFixed(2)} |`);
   }
   p();
+  reportCache(r, p);
   p('## Reproduce');
   p();
   p('```sh');
@@ -525,6 +610,54 @@ function report(r: {
   p('`npx tsx bench/run.ts --quick` runs the same harness with fewer records and repetitions (after `npx tsup`). Close other work first: the contenders are interleaved so that load hits them alike, but the spread column shows how steady the machine was.');
   p();
   return L.join('\n');
+}
+
+/** Section 7 of RESULTS.md: the data-key cache. */
+function reportCache(r: RunResult, p: (s?: string) => void): void {
+  const { rec, cached, kms } = r;
+  const row = (x: RecordRow, base: RecordRow | undefined) =>
+    p(`| ${x.label} | ${fmt(x.records)} | ${fmt(x.encPerSec)} | ${fmt(x.decPerSec)} | ${fmt(x.bothPerSec)} | ${x.spreadPct.toFixed(0)}% | ${base && x !== base ? ratio(base.bothPerSec / x.bothPerSec) : ''} |`);
+  const count = (scenario: string, what: string) => r.checks.find((c) => c.scenario.startsWith(scenario) && c.what.startsWith(what));
+  p('## 7. Data-key cache');
+  p();
+  p(`Every cache has the same limits: \`maxAge\` ${LIMITS.maxAge / 1000} s, ${fmt(LIMITS.maxMessages)} messages per data key, ${fmt(LIMITS.capacity)} entries. envelope-kit: \`withDataKeyCache(provider, { maxAge: ${LIMITS.maxAge}, maxMessages: ${LIMITS.maxMessages}, capacity: ${LIMITS.capacity} })\`. AWS SDK: \`NodeCachingMaterialsManager\` over the raw AES keyring with \`getLocalCryptographicMaterialsCache(${LIMITS.capacity})\`, \`maxMessagesEncrypted: ${LIMITS.maxMessages}\`, \`maxAge: ${LIMITS.maxAge}\`, \`maxBytesEncrypted\` left at the SDK's maximum (envelope-kit's cache runs without a byte limit too), a named partition, the committing unsigned suite.`);
+  p('Each timed run starts from two cold caches: one that encrypts, and a second that decrypts, as a reader that did not write the records would; so both directions pay their misses, and their calls are counted apart.');
+  p(
+    r.recordIds
+      ? "envelope-kit binds each record to its id (`recordId: i`, in the envelope, not sent to the KMS), so rows that share a data key cannot be swapped. The AWS SDK's rows are not bound: it has no binding outside the encryption context, and the context is part of its cache key (an id there would mean a data key per row)."
+      : "Records are not bound to their ids: this build's `encryptObject` does not bind a `recordId` (the bench checks: a record written under id 1 must not read under id 2)."
+  );
+  p();
+  p('### Records on local keys');
+  p();
+  p(`The records of section 1, timed in the same round robin (${CONFIG.recordReps} repetitions after a warm-up, median).`);
+  p();
+  p('| contender | records | encrypt /s | decrypt /s | encrypt + decrypt /s | spread | envelope-kit with cache is |');
+  p('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const x of [cached.ek!, cached.aws!, rec.floor!, rec.ek!, rec.awsCommit!]) row(x, cached.ek);
+  p();
+  const onEnc = count('records, AWS SDK', 'keyring `onEncrypt`');
+  const onDec = count('records, AWS SDK', 'keyring `onDecrypt`');
+  p(
+    `That the AWS SDK's cache caches is counted, not assumed: its keyring is wrapped in one that counts the calls reaching the raw AES keyring (\`CountingKeyringNode\`, bench/contenders.ts). In every timed run of ${fmt(CONFIG.records)} records it saw ${onEnc?.counted ?? '?'} \`onEncrypt\` and ${onDec?.counted ?? '?'} \`onDecrypt\` calls (without the cache: one per record each way); likewise envelope-kit's \`LocalKeyring\` behind a counting provider. ` +
+      'The SDK caches only when `encrypt()` is given the plaintext whole (a string or bytes: it passes `plaintextLength` to the materials manager; `encryptStream()` does not) and only cache-safe suites (the HKDF suites; the committing unsigned suite is one).',
+  );
+  p();
+  p(`### Alibaba Cloud KMS emulator, ${kms.config.latencyMs} ms latency`);
+  p();
+  p(`\`AlibabaKmsProvider\` against the bundled emulator (\`envelope-kit/alibaba-emulator\`) on 127.0.0.1, over HTTP, with ${kms.config.latencyMs} ms added to every request by its fault injector (\`latency(${kms.config.latencyMs}, { times: Infinity })\`). Records one after the other; ${kms.config.reps === 1 ? 'one repetition' : `${kms.config.reps} interleaved repetitions`} after a warm-up, median. Without a cache every record costs a GenerateDataKey and a Decrypt round trip, so that run takes ${fmt(kms.config.uncachedRecords)} records; the rates per second are compared.`);
+  p('KMS calls are counted from the emulator\'s own record of the requests it answered (retries would count), not from the cache\'s counters.');
+  p();
+  p('| contender | records | encrypt /s | decrypt /s | encrypt + decrypt /s | spread | envelope-kit with cache is |');
+  p('| --- | --- | --- | --- | --- | --- | --- |');
+  row(kms.cached, kms.cached);
+  row(kms.uncached, kms.cached);
+  row(kms.tenants, kms.cached);
+  p();
+  p(`Cold cache under load: ${kms.config.concurrent} \`encryptObject\` calls started at once on a cold cache must make one GenerateDataKey, and ${kms.config.concurrent} \`decryptObject\` calls of their envelopes at once on another cold cache one Decrypt.`);
+  p(`Many tenants: ${fmt(kms.config.tenantRecords)} records, record i under the encryption context \`{ tenant: "t" + (i mod ${kms.config.tenants}) }\` (contexts interleaved), cache capacity ${fmt(LIMITS.capacity)}: one data key per context each way (its row above is one run).`);
+  p('The counts, with what each must be, are in the second table of "Targets".');
+  p();
 }
 
 function awsVersion(): string {

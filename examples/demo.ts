@@ -23,16 +23,16 @@ try {
   console.log(`keyring file: ${file}`);
   console.log(`master key:   ${key.keyId} (alias/demo)\n`);
 
-  // 2. Encrypt a record as one value.
+  // 2. Encrypt a record as one value, bound to its row by the record id (not stored in the envelope, not sent to the provider).
   const record = { id: 42, name: 'Ada Lovelace', email: 'ada@example.com', born: new Date('1815-12-10'), balance: 1234567890123n };
-  const context = { table: 'users', row: '42' };
-  const envelope = await encryptObject(record, { provider: keyring, keyId: 'alias/demo', encryptionContext: context });
+  const context = { table: 'users' };
+  const envelope = await encryptObject(record, { provider: keyring, keyId: 'alias/demo', encryptionContext: context, recordId: record.id });
   console.log('text envelope:');
   console.log(envelope + '\n');
   console.log('inspect (header only, nothing secret):');
   console.log(inspect(envelope));
 
-  const back = await decryptObject(envelope, { provider: keyring, encryptionContext: context });
+  const back = await decryptObject(envelope, { provider: keyring, encryptionContext: context, recordId: record.id });
   console.log('\ndecrypted:');
   console.log(back);
 

@@ -52,14 +52,22 @@ export type { ErrorCode } from './core/errors.js';
 export { serializeKeyring, parseKeyring, DEFAULT_SCRYPT, SCRYPT_BOUNDS, KEYRING_FORMAT, KEYRING_VERSION, MAX_KEYRING_TEXT_BYTES } from './providers/local/file-format.js';
 export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './providers/local/file-format.js';
 export { encryptObject, decryptObject, encryptObjects, decryptObjects } from './records/objects.js';
-export type { ValueSchema, EncryptObjectOptions, DecryptObjectOptions, BatchResult, BatchOptions } from './records/objects.js';
+export type {
+  ValueSchema,
+  EncryptObjectOptions,
+  DecryptObjectOptions,
+  EncryptObjectsOptions,
+  DecryptObjectsOptions,
+  BatchResult,
+  BatchOptions,
+} from './records/objects.js';
 export {
   encryptFields,
   decryptFields,
   encryptRecords,
   decryptRecords,
-  FIELD_KEY_LABEL,
-  FIELD_COMMITMENT_LABEL,
+  FIELD_RECORD_LABEL,
+  FIELD_LABEL,
   FIELD_COMMITMENT_LENGTH,
   MAX_RECORD_ID_BYTES,
 } from './records/fields.js';

@@ -236,9 +236,10 @@ describe('caller-supplied properties are read once', () => {
 });
 
 describe('format details', () => {
-  it('HKDF labels name the format version, the suite and, for the content key, the layout (SPEC.md §3.3)', () => {
-    expect(LABELS.content).toBe('envelope-kit/v1/suite-01/layout-00/content-key');
-    expect(LABELS.commitment).toBe('envelope-kit/v1/suite-01/key-commitment');
+  it('HKDF labels name the format version, the suite and the layout (SPEC.md §3.3, §12.2)', () => {
+    expect(LABELS.singlePass).toBe('envelope-kit/v1/suite-01/layout-00/keys');
+    expect(LABELS.fieldRecord).toBe('envelope-kit/v1/suite-01/layout-01/keys');
+    expect(LABELS.field).toBe('envelope-kit/v1/suite-01/layout-01/field');
   });
 
   it('a version prefix is "ek" + 1..255 in canonical decimal + "." (SPEC.md §4)', async () => {

@@ -1,12 +1,12 @@
 /**
  * The fast paths added for the benchmarks (bench/, docs/benchmarks.md) give the
  * same results as the general code they bypass: the native base64 codec, the
- * UTF-8 helpers, OpenSSL's HMAC behind the node:crypto backend, the random
+ * UTF-8 helpers, OpenSSL's HMAC-SHA-512 behind the node:crypto backend, the random
  * pool, in-place decryption, and the value encoder's ASCII path.
  */
 import { createHmac } from 'node:crypto';
 import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nobleAesGcm } from '../src/core/aead/noble.js';
@@ -15,7 +15,7 @@ import * as nodeEntry from '../src/index.js';
 import { base64Decode, base64DecodeAscii, base64Encode, base64UrlDecode, base64UrlEncode } from '../src/internal/base64.js';
 import { utf8DecodeStrict, utf8Encode, utf8Length } from '../src/internal/bytes.js';
 import { randomBytes, randomPublicBytes } from '../src/internal/random.js';
-import { deriveKeys, hmacOf } from '../src/core/kdf.js';
+import { deriveFieldKeys, deriveKeys, deriveRecordKeys, hmacOf, nobleHmacSha512 } from '../src/core/kdf.js';
 import { nodeAesGcm } from '../src/node.js';
 import { _encoderSpare, decodeValue, encodeValue } from '../src/records/value-encoding.js';
 import { numRuns, utf8 } from './core-helpers.js';
@@ -87,32 +87,61 @@ describe('strict UTF-8 decoding', () => {
   });
 });
 
-describe('HMAC-SHA-256 of the node:crypto backend', () => {
-  it('property: equals @noble/hashes and node:crypto', () => {
+describe('HMAC-SHA-512 of the node:crypto backend', () => {
+  it('property: equals @noble/hashes and node:crypto, and returns an array of its own', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 100 }), fc.uint8Array({ maxLength: 200 }), (k, m) => {
-        const got = nodeAesGcm.hmacSha256!(k, m);
-        expect(Buffer.from(got).equals(Buffer.from(hmac(sha256, k, m)))).toBe(true);
-        expect(Buffer.from(got).equals(createHmac('sha256', k).update(m).digest())).toBe(true);
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 300 }), (k, m) => {
+        const got = nodeAesGcm.hmacSha512!(k, m);
+        expect(got.length).toBe(64);
+        expect(got.buffer.byteLength).toBe(64); // not a slice of Buffer's shared pool: the caller may wipe it
+        expect(Buffer.from(got).equals(Buffer.from(hmac(sha512, k, m)))).toBe(true);
+        expect(Buffer.from(got).equals(createHmac('sha512', k).update(m).digest())).toBe(true);
       }),
       { numRuns: numRuns(500) },
     );
   });
 
-  it('gives the key schedule the same keys as the portable one', () => {
-    const dataKey = randomBytes(32);
-    const messageId = randomBytes(16);
-    const a = deriveKeys(dataKey, messageId);
-    const b = deriveKeys(dataKey, messageId, hmacOf(nodeAesGcm));
-    expect(Buffer.from(a.contentKey).equals(Buffer.from(b.contentKey))).toBe(true);
-    expect(Buffer.from(a.commitment).equals(Buffer.from(b.commitment))).toBe(true);
+  it('property: gives the key schedule the same keys as the portable one (every derivation of SPEC.md §3.3 and §12.2)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(16, 32), fc.uint8Array({ maxLength: 80 }), (n, binding) => {
+        const dataKey = randomBytes(n);
+        const messageId = randomBytes(16);
+        const node = hmacOf(nodeAesGcm);
+        expect(hmacOf(nobleAesGcm)).toBe(nobleHmacSha512);
+        for (const [a, b] of [
+          [deriveKeys(dataKey, messageId, binding), deriveKeys(dataKey, messageId, binding, node)],
+          [deriveRecordKeys(dataKey, messageId), deriveRecordKeys(dataKey, messageId, node)],
+          [deriveFieldKeys(dataKey, binding), deriveFieldKeys(dataKey, binding, node)],
+        ] as const) {
+          expect(Buffer.from(a.bytes).toString('hex')).toBe(Buffer.from(b.bytes).toString('hex'));
+          expect(Buffer.from(a.key).equals(Buffer.from(a.bytes.subarray(0, 32)))).toBe(true);
+          expect(Buffer.from(a.commitment).equals(Buffer.from(a.bytes.subarray(32)))).toBe(true);
+        }
+      }),
+      { numRuns: numRuns(200) },
+    );
   });
 
-  it('a backend whose HMAC does not return 32 bytes is refused', async () => {
+  it('a backend whose HMAC does not return 64 bytes is refused, and what it returned is wiped', async () => {
     const keyring = new LocalKeyring();
     const { keyId } = keyring.createKey();
-    const bad = { ...nobleAesGcm, hmacSha256: () => new Uint8Array(31) };
-    await expect(encrypt(utf8('x'), { provider: keyring, keyId, aead: bad })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    for (const n of [32, 63, 65]) {
+      const returned: Uint8Array[] = [];
+      const bad = {
+        ...nobleAesGcm,
+        hmacSha512: (k: Uint8Array, m: Uint8Array) => {
+          const out = new Uint8Array(n);
+          out.set(hmac(sha512, k, m).subarray(0, Math.min(n, 64)));
+          returned.push(out);
+          return out;
+        },
+      };
+      await expect(encrypt(utf8('x'), { provider: keyring, keyId, aead: bad })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+      expect(returned).toHaveLength(1);
+      expect(returned[0]!.every((b) => b === 0)).toBe(true);
+    }
+    const notBytes = { ...nobleAesGcm, hmacSha512: () => 'not bytes' };
+    await expect(encrypt(utf8('x'), { provider: keyring, keyId, aead: notBytes as never })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
   });
 });
 

@@ -10,8 +10,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkContext } from '../src/core/context.js';
 import { LAYOUT_FIELD, encodeHeader, envelopeToText } from '../src/core/format.js';
-import { deriveKeys } from '../src/core/kdf.js';
-import { FIELD_COMMITMENT_LABEL, FIELD_KEY_LABEL, deriveFieldKeys, fieldBinding } from '../src/records/fields.js';
+import { deriveFieldKeys, deriveRecordKeys } from '../src/core/kdf.js';
+import { FIELD_LABEL, FIELD_RECORD_LABEL, fieldBinding } from '../src/records/fields.js';
 import {
   DecryptionFailedError,
   EnvelopeKitError,
@@ -99,9 +99,12 @@ function keystream(key: Uint8Array, n: number): Uint8Array {
   return aesBlock(key, ctr).subarray(0, n);
 }
 
-const hmac = (key: Uint8Array, msg: Uint8Array) => new Uint8Array(createHmac('sha256', key).update(msg).digest());
-const expand = (prk: Uint8Array, label: string, binding: Uint8Array) =>
-  hmac(prk, Buffer.concat([Buffer.from(label), Buffer.of(0), binding, Buffer.of(1)]));
+const hmac = (key: Uint8Array, msg: Uint8Array) => new Uint8Array(createHmac('sha512', key).update(msg).digest());
+/** SPEC.md §12.2: the 64 bytes of one derivation, `HMAC-SHA-512(key, label || 0x00 || part || 0x01)`. */
+const expand = (key: Uint8Array, label: string, part: Uint8Array) => hmac(key, Buffer.concat([Buffer.from(label), Buffer.of(0), part, Buffer.of(1)]));
+/** The field root of a header (bytes 0..32 of its record keys) and the field key of a binding (bytes 0..32 of its field keys). */
+const fieldRootOf = (dataKey: Uint8Array, messageId: Uint8Array) => expand(dataKey, FIELD_RECORD_LABEL, messageId).subarray(0, 32);
+const fieldKeyOf = (root: Uint8Array, binding: Uint8Array) => expand(root, FIELD_LABEL, binding).subarray(0, 32);
 
 function gcmOpens(key: Uint8Array, aad: Uint8Array, ct: Uint8Array, tag: Uint8Array): Uint8Array | undefined {
   const d = createDecipheriv('aes-256-gcm', key, Buffer.alloc(12));
@@ -150,9 +153,9 @@ describe('field commitment: one ciphertext, one binding (SPEC.md §9.1, §12.2)'
     let found: { k1: Uint8Array; k2: Uint8Array; ct: Uint8Array; p2: Uint8Array } | undefined;
     for (let i = 0; i < 1 << 22 && !found; i++) {
       new DataView(messageId.buffer).setUint32(12, i);
-      const prk = hmac(messageId, DATA_KEY);
-      const k1 = expand(prk, FIELD_KEY_LABEL, b1);
-      const k2 = expand(prk, FIELD_KEY_LABEL, b2);
+      const root = fieldRootOf(DATA_KEY, messageId);
+      const k1 = fieldKeyOf(root, b1);
+      const k2 = fieldKeyOf(root, b2);
       const s1 = keystream(k1, p1.length);
       const s2 = keystream(k2, p1.length);
       if (s1[0] !== s2[0] || s1[1] !== s2[1]) continue;
@@ -169,8 +172,7 @@ describe('field commitment: one ciphertext, one binding (SPEC.md §9.1, §12.2)'
     }
     expect(found).toBeDefined();
     const { k1, k2, ct, p2 } = found!;
-    const { contentKey, commitment } = deriveKeys(DATA_KEY, messageId);
-    contentKey.fill(0);
+    const { commitment } = deriveRecordKeys(DATA_KEY, messageId);
     const header = encodeHeader({ layout: LAYOUT_FIELD, messageId, context, encryptedDataKeys: [edk, junk], commitment });
     // The free block: an aligned 16-byte block inside the junk blob (which ends just before the commitment).
     const blobEnd = header.length - 32;
@@ -202,8 +204,7 @@ describe('field commitment: one ciphertext, one binding (SPEC.md §9.1, §12.2)'
 
     // The library's field: a commitment to one binding's key, then the same ciphertext and tag.
     const read = (commitmentFor: Uint8Array, recordId: string) => {
-      const c = deriveFieldKeys(DATA_KEY, messageId, commitmentFor);
-      c.fieldKey.fill(0);
+      const c = deriveFieldKeys(deriveRecordKeys(DATA_KEY, messageId).key, commitmentFor);
       const field = envelopeToText(Buffer.concat([aad, c.commitment, ct, tag]));
       return decryptFields({ total: field }, { provider: fixedProvider, fields: ['total'], recordId, encryptionContext: { table: 'orders' } });
     };
@@ -226,15 +227,18 @@ describe('field commitment: one ciphertext, one binding (SPEC.md §9.1, §12.2)'
     }
   });
 
-  it('derives the field key and commitment with labels that name the suite and the layout', () => {
-    expect(FIELD_KEY_LABEL).toBe('envelope-kit/v1/suite-01/layout-01/field-key');
-    expect(FIELD_COMMITMENT_LABEL).toBe('envelope-kit/v1/suite-01/layout-01/field-commitment');
+  it('derives the field root, the field key and the commitments with labels that name the suite and the layout', () => {
+    expect(FIELD_RECORD_LABEL).toBe('envelope-kit/v1/suite-01/layout-01/keys');
+    expect(FIELD_LABEL).toBe('envelope-kit/v1/suite-01/layout-01/field');
     const mid = new Uint8Array(16).fill(9);
     const b = fieldBinding(['a', 0], 'r', 3);
-    const { fieldKey, commitment } = deriveFieldKeys(DATA_KEY, mid, b);
-    const prk = hmac(mid, DATA_KEY);
-    expect(Buffer.from(fieldKey).equals(Buffer.from(expand(prk, FIELD_KEY_LABEL, b)))).toBe(true);
-    expect(Buffer.from(commitment).equals(Buffer.from(expand(prk, FIELD_COMMITMENT_LABEL, b)))).toBe(true);
+    const record = deriveRecordKeys(DATA_KEY, mid);
+    const { key: fieldKey, commitment } = deriveFieldKeys(record.key, b);
+    const recordKeys = expand(DATA_KEY, FIELD_RECORD_LABEL, mid);
+    expect(Buffer.from(record.bytes).equals(Buffer.from(recordKeys))).toBe(true);
+    const fieldKeys = expand(recordKeys.subarray(0, 32), FIELD_LABEL, b);
+    expect(Buffer.from(fieldKey).equals(Buffer.from(fieldKeys.subarray(0, 32)))).toBe(true);
+    expect(Buffer.from(commitment).equals(Buffer.from(fieldKeys.subarray(32)))).toBe(true);
   });
 });
 

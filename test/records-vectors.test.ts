@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { gcmOpen } from './spec-crypto.js';
+import { bindingValue, expandOne, gcmOpen, jsonString } from './spec-crypto.js';
 import { fieldBinding } from '../src/records/fields.js';
 import { LocalKeyring, decodeValue, decryptFields, encodeValue, openBlindIndex } from '../src/index.js';
 import { runs, sameValue } from './helpers.js';
@@ -68,10 +68,9 @@ type Steps = (string | number)[];
 // ---------------------------------------------------------------------------
 // An independent reader of record fields (SPEC.md §12), from the document alone, with node:crypto.
 
-/** §3.3's label of the header's key commitment. */
-const KEY_COMMITMENT_LABEL = 'envelope-kit/v1/suite-01/key-commitment';
-const FIELD_KEY = 'envelope-kit/v1/suite-01/layout-01/field-key';
-const FIELD_COMMITMENT = 'envelope-kit/v1/suite-01/layout-01/field-commitment';
+/** §12.2's labels: once per header (field root, commitment), once per field (field key, field commitment). */
+const RECORD_KEYS_LABEL = 'envelope-kit/v1/suite-01/layout-01/keys';
+const FIELD_LABEL = 'envelope-kit/v1/suite-01/layout-01/field';
 const MAL = 'ERR_MALFORMED_ENVELOPE';
 const UNS = 'ERR_UNSUPPORTED_VERSION';
 const DF = 'ERR_DECRYPTION_FAILED';
@@ -144,37 +143,22 @@ function parseFieldHeader(env: Uint8Array, headerOnly: boolean): { header: Uint8
   return { header, messageId, blobs, commitment, body };
 }
 
-/** §12.1: a JSON string as the binding writes it. */
-function jsonString(s: string): string {
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const next = s.charCodeAt(i + 1);
-    const pair = c >= 0xd800 && c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff;
-    if (pair) {
-      out += s[i]! + s[i + 1]!;
-      i++;
-    } else if (c === 0x22) out += '\\"';
-    else if (c === 0x5c) out += '\\\\';
-    else if (c === 0x08) out += '\\b';
-    else if (c === 0x09) out += '\\t';
-    else if (c === 0x0a) out += '\\n';
-    else if (c === 0x0c) out += '\\f';
-    else if (c === 0x0d) out += '\\r';
-    else if (c < 0x20 || (c >= 0xd800 && c <= 0xdfff)) out += '\\u' + c.toString(16).padStart(4, '0');
-    else out += s[i];
-  }
-  return out + '"';
-}
-const bindingValue = (x: string | number | null) => (x === null ? 'null' : typeof x === 'string' ? jsonString(x) : Object.is(x, -0) ? '0' : String(x));
 /** §12.1. */
 function specBinding(path: Steps, id: string | number | null, version: string | number | null): Uint8Array {
   const p = '[' + path.map((s) => (typeof s === 'number' ? String(s) : jsonString(s))).join(',') + ']';
   return new TextEncoder().encode(`[${p},${bindingValue(id)},${bindingValue(version)}]`);
 }
 
-const expandLabel = (prk: Uint8Array, label: string, binding: Uint8Array = new Uint8Array(0), separator = binding.length > 0) =>
-  hmac(prk, Buffer.concat([Buffer.from(label), separator ? Buffer.of(0) : Buffer.alloc(0), binding, Buffer.of(1)]));
+/** §12.2: field root and header commitment, from the data key and the message id. */
+const recordKeys = (dataKey: Uint8Array, messageId: Uint8Array) => {
+  const { keys, first, second } = expandOne(dataKey, RECORD_KEYS_LABEL, messageId);
+  return { keys, fieldRoot: first, commitment: second };
+};
+/** §12.2: field key and field commitment, from the field root and the binding. */
+const fieldKeys = (fieldRoot: Uint8Array, binding: Uint8Array) => {
+  const { keys, first, second } = expandOne(fieldRoot, FIELD_LABEL, binding);
+  return { keys, fieldKey: first, fieldCommitment: second };
+};
 
 /** The fields' AES-256-GCM: a zero nonce (SPEC.md §12.2). */
 const fieldOpen = (key: Uint8Array, aad: Uint8Array, sealed: Uint8Array) => gcmOpen(key, new Uint8Array(12), aad, sealed);
@@ -245,11 +229,11 @@ function specReadFields(r: FieldRead): { opened: { path: Steps; encoding: Uint8A
   for (const p of parsed) {
     const env = p.env!;
     expect(Buffer.from(env.blobs[0]!).equals(Buffer.from(r.blob))).toBe(true);
-    const prk = hmac(env.messageId, r.dataKey);
-    if (!Buffer.from(expandLabel(prk, KEY_COMMITMENT_LABEL)).equals(Buffer.from(env.commitment))) fail(DF, 'header commitment');
-    const binding = specBinding(p.path, r.recordId, r.recordVersion);
-    if (!Buffer.from(expandLabel(prk, FIELD_COMMITMENT, binding, true)).equals(Buffer.from(env.body.subarray(0, 32)))) fail(DF, 'field commitment');
-    const encoding = fieldOpen(expandLabel(prk, FIELD_KEY, binding, true), env.header, env.body.subarray(32)) ?? fail(DF, 'tag');
+    const rk = recordKeys(r.dataKey, env.messageId);
+    if (!Buffer.from(rk.commitment).equals(Buffer.from(env.commitment))) fail(DF, 'header commitment');
+    const fk = fieldKeys(rk.fieldRoot, specBinding(p.path, r.recordId, r.recordVersion));
+    if (!Buffer.from(fk.fieldCommitment).equals(Buffer.from(env.body.subarray(0, 32)))) fail(DF, 'field commitment');
+    const encoding = fieldOpen(fk.fieldKey, env.header, env.body.subarray(32)) ?? fail(DF, 'tag');
     opened.push({ path: p.path, encoding });
   }
   return { opened, reported };
@@ -340,9 +324,10 @@ describe('records vectors', () => {
         const dataKey = bytes(get(v, 'data key'));
         const messageId = bytes(get(v, 'message id'));
         const header = bytes(get(v, 'header'));
-        const prk = hmac(messageId, dataKey);
-        expect(hexOf(prk)).toBe(get(v, 'prk'));
-        expect(hexOf(expandLabel(prk, KEY_COMMITMENT_LABEL))).toBe(get(v, 'commitment'));
+        const rk = recordKeys(dataKey, messageId);
+        expect(hexOf(rk.keys)).toBe(get(v, 'keys'));
+        expect(hexOf(rk.fieldRoot)).toBe(get(v, 'field root'));
+        expect(hexOf(rk.commitment)).toBe(get(v, 'commitment'));
         expect(hexOf(header.subarray(5, 21))).toBe(get(v, 'message id'));
         expect(hexOf(header.subarray(header.length - 32))).toBe(get(v, 'commitment'));
         const binding = specBinding(
@@ -351,9 +336,10 @@ describe('records vectors', () => {
           JSON.parse(get(v, 'written record version')) as string | number | null,
         );
         expect(new TextDecoder().decode(binding)).toBe(get(v, 'binding'));
-        const fieldKey = expandLabel(prk, FIELD_KEY, binding, true);
+        const { keys, fieldKey, fieldCommitment } = fieldKeys(rk.fieldRoot, binding);
+        expect(hexOf(keys)).toBe(get(v, 'field keys'));
         expect(hexOf(fieldKey)).toBe(get(v, 'field key'));
-        expect(hexOf(expandLabel(prk, FIELD_COMMITMENT, binding, true))).toBe(get(v, 'field commitment'));
+        expect(hexOf(fieldCommitment)).toBe(get(v, 'field commitment'));
         expect(hexOf(encodeValue(fromTaggedJson(get(v, 'value'))))).toBe(get(v, 'encoded value'));
         expect(hexOf(fieldOpen(fieldKey, header, bytes(get(v, 'ciphertext')))!)).toBe(get(v, 'encoded value'));
         expect(get(v, 'body')).toBe(get(v, 'field commitment') + get(v, 'ciphertext'));

@@ -7,7 +7,6 @@
  * and the committed files must be exactly what the generator writes.
  */
 import { execFileSync } from 'node:child_process';
-import { createHmac, hkdfSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,7 +20,7 @@ import { envelopeFromText } from '../src/core/format.js';
 import { BLIND_INDEX_PURPOSE, openBlindIndex } from '../src/records/blind-index.js';
 import { LocalKeyring } from '../src/providers/local/keyring.js';
 import { nodeAesGcm } from '../src/core/aead/node.js';
-import { gcmOpen, xaesDerive } from './spec-crypto.js';
+import { expandOne, gcmOpen, specRecordBinding, xaesDerive } from './spec-crypto.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const VECTOR_DIR = path.join(ROOT, 'test', 'vectors');
@@ -93,8 +92,12 @@ describe('vector files', () => {
       const e = field(v, 'expect');
       expect(e === 'success' || CODES.has(e), `${v.file}: expect ${e}`).toBe(true);
       expect(['binary', 'text']).toContain(field(v, 'form'));
-      for (const k of ['master key', 'data key', 'message id', 'blob nonce', 'blob aad', 'blob', 'prk', 'content key', 'commitment', 'header', 'plaintext', 'body', 'envelope']) {
+      for (const k of ['master key', 'data key', 'message id', 'blob nonce', 'blob aad', 'blob', 'binding', 'keys input', 'keys', 'content key', 'commitment', 'header', 'plaintext', 'body', 'envelope']) {
         bytes(v, k);
+      }
+      for (const k of ['written record id', 'written record version', 'read record id', 'read record version']) {
+        const x: unknown = JSON.parse(field(v, k));
+        expect(x === null || typeof x === 'string' || Number.isSafeInteger(x), `${v.file}: ${k}`).toBe(true);
       }
       expect(field(v, 'description').length).toBeGreaterThan(0);
       field(v, 'provider context');
@@ -183,11 +186,23 @@ const BACKENDS: [string, AesGcm][] = [
   ['node', nodeAesGcm],
 ];
 
+/** The record id or version the reader gives (§9.10): `null` in the file is none. */
+function readBinding(v: VectorFile, key: 'read record id' | 'read record version'): string | number | undefined {
+  return (JSON.parse(field(v, key)) as string | number | null) ?? undefined;
+}
+
 describe.each(BACKENDS)('library decrypt (%s AES-GCM)', (_name, aead) => {
   it.each(vectors.map((v) => [v.file, v] as const))('%s', async (_file, v) => {
     const provider = LocalKeyring.fromState(keyringState(v), { aead });
     const keyIds = optionalJson<string[]>(v, 'allowed key ids');
-    const options = { provider, encryptionContext: optionalJson(v, 'required context'), aead, keyIds };
+    const options = {
+      provider,
+      encryptionContext: optionalJson(v, 'required context'),
+      aead,
+      keyIds,
+      recordId: readBinding(v, 'read record id'),
+      recordVersion: readBinding(v, 'read record version'),
+    };
     const text = field(v, 'envelope text');
     const expected = field(v, 'expect');
     const indexName = v.fields.get('blind index name');
@@ -445,16 +460,16 @@ function localDecrypt(kr: SpecKeyring, blob: Uint8Array, context: Uint8Array): U
   return { keyId: keyId!, dataKey, blobNonce: nonce, blobAad };
 }
 
-/** §3.3, written with HMAC as the second form in the spec. */
-function keySchedule(dataKey: Uint8Array, messageId: Uint8Array) {
-  const hmac = (key: Uint8Array, data: Uint8Array) => new Uint8Array(createHmac('sha256', key).update(data).digest());
-  const prk = hmac(messageId, dataKey);
-  const label = (s: string) => concat(new TextEncoder().encode(s), Uint8Array.of(0x01));
-  return {
-    prk,
-    contentKey: hmac(prk, label('envelope-kit/v1/suite-01/layout-00/content-key')),
-    commitment: hmac(prk, label('envelope-kit/v1/suite-01/key-commitment')),
-  };
+/** §3.3, written as its HMAC form: one HMAC-SHA-512 keyed by the data key; `binding` is §9.10's. */
+function keySchedule(dataKey: Uint8Array, messageId: Uint8Array, binding: Uint8Array) {
+  const { input, keys, first, second } = expandOne(dataKey, 'envelope-kit/v1/suite-01/layout-00/keys', messageId, binding);
+  return { binding, keysInput: input, keys, contentKey: first, commitment: second };
+}
+
+/** §9.10: the binding of the record id and version in the file under `prefix` ("written" or "read"). */
+function bindingOf(v: VectorFile, prefix: 'written' | 'read'): Uint8Array {
+  const x = (k: string) => JSON.parse(field(v, `${prefix} record ${k}`)) as string | number | null;
+  return specRecordBinding(x('id'), x('version'));
 }
 
 function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -471,6 +486,7 @@ function specDecrypt(
   required: Record<string, string> | undefined,
   allowed: string[] | undefined,
   indexName: string | undefined,
+  binding: Uint8Array,
 ) {
   const h = parseEnvelope(env); // step 1
   if (indexName === undefined) {
@@ -507,7 +523,7 @@ function specDecrypt(
     if (other === undefined) return specFail(failures.includes('ERR_KEY_DISABLED') ? 'ERR_KEY_DISABLED' : 'ERR_KEY_NOT_FOUND', 'key');
     return specFail(other, 'unwrap');
   }
-  const keys = keySchedule(found.dataKey, h.messageId); // step 4
+  const keys = keySchedule(found.dataKey, h.messageId, binding); // step 4, with the reader's record binding
   if (!constantTimeEqual(keys.commitment, h.commitment)) specFail(DECRYPTION_FAILED, 'commitment'); // step 5
   const plaintext = gcmOpen(keys.contentKey, new Uint8Array(12), h.header, h.body) ?? specFail(DECRYPTION_FAILED, 'body tag'); // step 6
   if (indexName !== undefined && plaintext.length !== 32) specFail(DECRYPTION_FAILED, 'an index key is 32 bytes'); // §13
@@ -524,7 +540,14 @@ function specKeyring(v: VectorFile): SpecKeyring {
 
 function specRun(v: VectorFile, form: 'binary' | 'text') {
   const env = form === 'text' ? fromText(field(v, 'envelope text')) : bytes(v, 'envelope');
-  return specDecrypt(env, specKeyring(v), optionalJson(v, 'required context'), optionalJson<string[]>(v, 'allowed key ids'), v.fields.get('blind index name'));
+  return specDecrypt(
+    env,
+    specKeyring(v),
+    optionalJson(v, 'required context'),
+    optionalJson<string[]>(v, 'allowed key ids'),
+    v.fields.get('blind index name'),
+    bindingOf(v, 'read'),
+  );
 }
 
 describe('independent decryptor written from SPEC.md', () => {
@@ -534,12 +557,16 @@ describe('independent decryptor written from SPEC.md', () => {
     for (const form of forms) {
       if (expected !== 'success') {
         let code = 'success';
+        let why = '';
         try {
           specRun(v, form);
         } catch (e) {
           code = e instanceof SpecError ? e.code : `foreign error: ${String(e)}`;
+          why = e instanceof Error ? e.message : '';
         }
         expect(code, form).toBe(expected);
+        // A reader given another record binding than the writer's fails at the commitment check (§3.5 step 5).
+        if (hex(bindingOf(v, 'read')) !== hex(bindingOf(v, 'written'))) expect(why, form).toBe('commitment');
         continue;
       }
       const r = specRun(v, form);
@@ -548,22 +575,26 @@ describe('independent decryptor written from SPEC.md', () => {
       expect(hex(r.dataKey)).toBe(field(v, 'data key'));
       expect(hex(r.blobNonce)).toBe(field(v, 'blob nonce'));
       expect(hex(r.blobAad)).toBe(field(v, 'blob aad'));
-      expect(hex(r.prk)).toBe(field(v, 'prk'));
+      expect(hex(r.binding)).toBe(field(v, 'binding'));
+      expect(hex(r.keysInput)).toBe(field(v, 'keys input'));
+      expect(hex(r.keys)).toBe(field(v, 'keys'));
       expect(hex(r.contentKey)).toBe(field(v, 'content key'));
       expect(hex(r.commitment)).toBe(field(v, 'commitment'));
       expect(hex(r.header)).toBe(field(v, 'header'));
       expect(hex(r.body)).toBe(field(v, 'body'));
       expect(Object.fromEntries(r.context)).toEqual(optionalJson(v, 'encryption context'));
-      // The two forms of §3.3 agree: RFC 5869 HKDF gives the same content key.
-      const viaHkdf = new Uint8Array(hkdfSync('sha256', r.dataKey, bytes(v, 'message id'), 'envelope-kit/v1/suite-01/layout-00/content-key', 32));
-      expect(hex(viaHkdf)).toBe(field(v, 'content key'));
+      // A success vector is read with the binding it was written with.
+      expect(hex(bindingOf(v, 'read'))).toBe(hex(bindingOf(v, 'written')));
       // The local blob of the vector is the one listed in the header.
       expect(parseEnvelope(bytes(v, 'envelope')).edks.some((e) => hex(e.blob) === field(v, 'blob'))).toBe(true);
     }
 
-    // Every vector's listed values are consistent with each other (success and failure alike).
-    const ks = keySchedule(bytes(v, 'data key'), bytes(v, 'message id'));
-    expect(hex(ks.prk)).toBe(field(v, 'prk'));
+    // Every vector's listed values are consistent with each other (success and failure alike):
+    // the key schedule of §3.3 from the data key, the message id and the writer's binding (§9.10).
+    const ks = keySchedule(bytes(v, 'data key'), bytes(v, 'message id'), bindingOf(v, 'written'));
+    expect(hex(ks.binding)).toBe(field(v, 'binding'));
+    expect(hex(ks.keysInput)).toBe(field(v, 'keys input'));
+    expect(hex(ks.keys)).toBe(field(v, 'keys'));
     expect(hex(ks.contentKey)).toBe(field(v, 'content key'));
     expect(hex(ks.commitment)).toBe(field(v, 'commitment'));
     const blob = bytes(v, 'blob');

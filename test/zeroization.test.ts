@@ -11,7 +11,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { nobleAesGcm } from '../src/core/aead/noble.js';
-import { nobleHmacSha256 } from '../src/core/kdf.js';
+import { nobleHmacSha512 } from '../src/core/kdf.js';
 import type { AesGcm } from '../src/core/aead/types.js';
 import {
   type KeyProvider,
@@ -155,6 +155,21 @@ describe('the data key is wiped', () => {
     await expectCode(() => decrypt(t, { provider, aead }), 'ERR_DECRYPTION_FAILED');
     expectWiped(provider, 2);
     expect(aead.keys).toHaveLength(0); // the body is never opened under an uncommitted key
+  });
+
+  it('every key the HMAC is given or derives, with a record binding: on success, and when the record id is wrong', async () => {
+    const { keyId, provider } = setup();
+    const writer = plaintextRecordingAead();
+    const env = await encrypt(utf8('secret'), { provider, keyId, aead: writer, recordId: 'row-1', recordVersion: 3 });
+    expectAllZero(writer.macSecrets, 'key given to or derived by the HMAC (encrypt)', 2);
+    const reader = plaintextRecordingAead();
+    await decrypt(env, { provider, aead: reader, recordId: 'row-1', recordVersion: 3 });
+    expectAllZero(reader.macSecrets, 'key given to or derived by the HMAC (decrypt)', 2);
+    const wrong = plaintextRecordingAead();
+    await expectCode(() => decrypt(env, { provider, aead: wrong, recordId: 'row-2', recordVersion: 3 }), 'ERR_DECRYPTION_FAILED');
+    expectAllZero(wrong.macSecrets, 'key given to or derived by the HMAC (wrong record id)', 2);
+    expect(wrong.keys).toHaveLength(0); // the commitment check fails before the body is opened
+    expectWiped(provider, 3);
   });
 
   it('when the context in the header was changed (provider that does not bind the context)', async () => {
@@ -359,11 +374,12 @@ function plaintextRecordingAead(
     keys,
     plaintexts,
     macSecrets,
-    // The HMAC seam of the key schedule: HKDF-Extract's input (the data key, under the 16-byte message id) and every PRK used as a key.
-    hmacSha256(key, message) {
-      if (key.length === 16) macSecrets.push(message);
-      else macSecrets.push(key);
-      return nobleHmacSha256(key, message);
+    // The HMAC seam of the key schedule (SPEC.md §3.3, §12.2): every key it is given (the data key,
+    // a field root) and every output (content key, field root, field keys and their commitments).
+    hmacSha512(key, message) {
+      const out = nobleHmacSha512(key, message);
+      macSecrets.push(key, out);
+      return out;
     },
     seal(key, nonce, aad, pt, out) {
       keys.push(key);
@@ -423,7 +439,7 @@ describe('plaintext copies in the records API are wiped', () => {
     expectAllZero(seen.encoded, 'field encoding', 3);
     expectAllZero(aead.plaintexts, 'sealed plaintext', 3);
     expectAllZero(aead.keys, 'field key', 3);
-    expectAllZero(aead.macSecrets, 'data key or PRK given to the HMAC', 2);
+    expectAllZero(aead.macSecrets, 'key given to or derived by the HMAC', 8);
     expectAllZero(seen.blindInputs, 'blind-index HMAC input');
     expectWiped(provider, 1);
   });
@@ -478,7 +494,7 @@ describe('plaintext copies in the records API are wiped', () => {
     expect(dec.photo).toEqual(secret());
     expectAllZero(aead.plaintexts, 'opened plaintext', 3);
     expectAllZero(aead.keys, 'field key', 3);
-    expectAllZero(aead.macSecrets, 'data key or PRK given to the HMAC', 2);
+    expectAllZero(aead.macSecrets, 'key given to or derived by the HMAC', 8);
   });
 
   it('decryptFields when a later field fails: the earlier fields\u2019 plaintexts and decoded bytes', async () => {

@@ -1,5 +1,5 @@
 /**
- * A data-key cache in front of any {@link KeyProvider} (SPEC.md §9.11).
+ * A data-key cache in front of any {@link KeyProvider} (SPEC.md §9.12).
  *
  * `withDataKeyCache(provider, options)` returns a provider with the same
  * `providerId`, so envelopes written through it read without it and the other
@@ -340,8 +340,16 @@ function checkInner(provider: unknown): { providerId: string; generate: KeyProvi
 
 /** The context as a string that two equal maps share and two different maps never do. */
 function contextKey(ctx: CheckedContext): string {
-  return JSON.stringify(Object.entries(ctx.map));
+  let key = CONTEXT_KEYS.get(ctx.map);
+  if (key === undefined) {
+    key = JSON.stringify(Object.entries(ctx.map));
+    CONTEXT_KEYS.set(ctx.map, key);
+  }
+  return key;
 }
+
+/** {@link contextKey} of each frozen context map already seen. */
+const CONTEXT_KEYS = new WeakMap<object, string>();
 
 /** The bytes as a string of one char per byte: a map key two blobs share only when they are equal. */
 function byteString(bytes: Uint8Array): string {
@@ -481,15 +489,10 @@ class CachingProvider implements DataKeyCache {
     this.#checkLive();
     const checked = checkGenerateDataKeyRequest(request);
     const length = readPlaintextLength(request);
-    let keySpec: unknown, numberOfBytes: unknown;
-    try {
-      ({ keySpec, numberOfBytes } = request as unknown as Record<string, unknown>);
-    } catch (e) {
-      throw new InvalidParameterError('generateDataKey request could not be read', { cause: e });
-    }
+    // Forwarded as numberOfBytes, which every provider honours over keySpec: the length the entry is checked against.
     const forward: GenerateDataKeyRequest = {
       keyId: checked.keyId,
-      ...(numberOfBytes !== undefined ? { numberOfBytes: checked.numberOfBytes } : keySpec !== undefined ? { keySpec: keySpec as 'AES_256' | 'AES_128' } : {}),
+      numberOfBytes: checked.numberOfBytes,
       encryptionContext: checked.context.map,
       ...(length !== undefined ? { plaintextLength: length } : {}),
     };
@@ -506,7 +509,8 @@ class CachingProvider implements DataKeyCache {
       }
     }
     const bytes = length ?? 0;
-    const mapKey = `e\u0000${JSON.stringify([checked.keyId, checked.numberOfBytes])}\u0000${contextKey(checked.context)}`;
+    // Injective: the context key is JSON (no raw NUL), so the key id is everything after the second NUL.
+    const mapKey = `e${checked.numberOfBytes}\u0000${contextKey(checked.context)}\u0000${checked.keyId}`;
     let missed = false;
     for (;;) {
       this.#checkLive();

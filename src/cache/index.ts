@@ -1,5 +1,5 @@
 /**
- * The data-key cache: {@link withDataKeyCache} (SPEC.md §9.11).
+ * The data-key cache: {@link withDataKeyCache} (SPEC.md §9.12).
  * @module
  */
 export { withDataKeyCache, isRetryableError, CACHE_LIMITS, CACHE_DEFAULTS } from './data-key-cache.js';

@@ -42,7 +42,10 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 /** A plain object built with defineProperty, so a key such as `__proto__` is an ordinary own property. */
 function fromEntries(pairs: [string, string][]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of pairs) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  for (const [k, v] of pairs) {
+    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[k] = v;
+  }
   return out;
 }
 
@@ -52,6 +55,9 @@ function fromEntries(pairs: [string, string][]): Record<string, string> {
  * of a provider checks it again) needs no second check.
  */
 const CHECKED = new WeakMap<object, CheckedContext>();
+
+/** The provider context of each checked context (a batch's shared context is extended once). */
+const PROVIDER_CONTEXTS = new WeakMap<CheckedContext, CheckedContext>();
 
 function finish(pairs: [string, string][], bytes: [Uint8Array, Uint8Array][]): CheckedContext {
   const idx = bytes.map((_, i) => i).sort((i, j) => compareBytes(bytes[i]![0], bytes[j]![0]));
@@ -111,26 +117,22 @@ export function checkCallerContext(input: unknown, what = 'encryptionContext'): 
  * @internal
  */
 export function providerContext(ctx: CheckedContext): CheckedContext {
-  return ctx === EMPTY_CONTEXT ? PROVIDER_CONTEXT_OF_EMPTY : withPurpose(ctx);
+  const known = PROVIDER_CONTEXTS.get(ctx);
+  if (known !== undefined) return known;
+  // The entries are in canonical order already: the purpose entry goes in at its place.
+  let at = 0;
+  while (at < ctx.entries.length && compareBytes(ctx.entries[at]![0], PURPOSE_ENTRY[0]) < 0) at++;
+  const entries = ctx.entries.slice();
+  entries.splice(at, 0, PURPOSE_ENTRY);
+  const keys = Object.keys(ctx.map);
+  const pairs: [string, string][] = keys.map((k) => [k, ctx.map[k]!]);
+  pairs.splice(Math.min(at, pairs.length), 0, [PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE]);
+  const map = Object.freeze(fromEntries(pairs));
+  const out: CheckedContext = { map, entries };
+  CHECKED.set(map, out);
+  PROVIDER_CONTEXTS.set(ctx, out);
+  return out;
 }
-
-function withPurpose(ctx: CheckedContext): CheckedContext {
-  const pairs: [string, string][] = Object.keys(ctx.map).map((k) => [k, ctx.map[k]!]);
-  const bytes: [Uint8Array, Uint8Array][] = ctx.entries.map(([k, v]) => [k, v]);
-  pairs.push([PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE]);
-  bytes.push([PURPOSE_ENTRY[0], PURPOSE_ENTRY[1]]);
-  return finish(pairs, bytes);
-}
-
-/**
- * The provider context of the empty context, made once and shared (most envelopes have no
- * context of their own): frozen throughout, like {@link EMPTY_CONTEXT}.
- */
-const PROVIDER_CONTEXT_OF_EMPTY: CheckedContext = (() => {
-  const c = withPurpose(EMPTY_CONTEXT);
-  Object.freeze(c.entries);
-  return Object.freeze(c);
-})();
 
 /**
  * Check the caller-supplied encryption context given to a provider, and return a canonical copy.

@@ -43,6 +43,7 @@ import { byteView, constantTimeEqual, isSharedMemory, isWellFormed, utf8Length, 
 import { readOptions } from '../internal/options.js';
 import { randomBytes, randomPublicBytes } from '../internal/random.js';
 import { deriveKeys, hmacOf } from './kdf.js';
+import { type RecordId, type RecordVersion, checkRecordBinding, noRecordBinding, recordBinding } from './binding.js';
 import { type KeyProvider, type KeySpec, KEY_SPEC_BYTES, PROVIDER_LIMITS, checkKeyId, checkKeySpec, isProviderId } from './provider.js';
 
 /** Options of {@link encrypt}. */
@@ -55,6 +56,22 @@ export interface EncryptOptions {
   readonly encryptionContext?: EncryptionContext;
   /** Data key size: `AES_256` (default) or `AES_128`. The content key is always 256 bits. */
   readonly keySpec?: KeySpec;
+  /**
+   * Binds the envelope to this record (its row), without putting the id in the encryption
+   * context: the id enters the key schedule (SPEC.md §3.3, §9.10) and so the commitment and the
+   * content key, but it is neither stored in the envelope nor sent to the provider. The provider
+   * request is then the same for every row, so rows can share a cached data key, while an envelope
+   * copied to another row does not decrypt there. `decrypt` must be given the same id (absent
+   * stays absent), or it fails with DecryptionFailedError. A well-formed string of 1 to 1024 bytes
+   * of UTF-8 or a safe integer; `42` and `"42"` are different ids.
+   */
+  readonly recordId?: RecordId;
+  /**
+   * Binds the envelope to this version of its record (a version counter, an `updatedAt` as text),
+   * like `recordId`: not stored, not sent to the provider; `decrypt` must be given the same version,
+   * so an older copy of the row is refused when the reader knows which version to expect.
+   */
+  readonly recordVersion?: RecordVersion;
   /** AES-GCM backend. Defaults to the fastest one for the runtime. */
   readonly aead?: AesGcm;
 }
@@ -76,6 +93,15 @@ export interface DecryptOptions {
    * providers can use is accepted.
    */
   readonly keyIds?: readonly string[];
+  /**
+   * The record id the envelope was written with (`recordId` of {@link EncryptOptions}): the
+   * envelope does not store it, so the reader gives it again. Another id, a missing one, or one
+   * where none was written fails with DecryptionFailedError, at the commitment check, before the
+   * body is opened.
+   */
+  readonly recordId?: RecordId;
+  /** The record version the envelope was written with; as `recordId`. */
+  readonly recordVersion?: RecordVersion;
   /** AES-GCM backend. Defaults to the fastest one for the runtime. */
   readonly aead?: AesGcm;
 }
@@ -159,22 +185,22 @@ export function checkProvider(p: unknown, what: string): KeyProvider {
 export function checkAead(a: unknown): AesGcm {
   if (a === undefined) return defaultAesGcm;
   if (a === null || typeof a !== 'object') throw new InvalidParameterError('"aead" must be an AesGcm backend');
-  let name: unknown, seal: unknown, open: unknown, openInPlace: unknown, hmacSha256: unknown;
+  let name: unknown, seal: unknown, open: unknown, openInPlace: unknown, hmacSha512: unknown;
   try {
-    ({ name, seal, open, openInPlace, hmacSha256 } = a as Record<string, unknown>);
+    ({ name, seal, open, openInPlace, hmacSha512 } = a as Record<string, unknown>);
   } catch (e) {
     throw new InvalidParameterError('"aead" could not be read', { cause: e });
   }
   if (typeof seal !== 'function' || typeof open !== 'function') throw new InvalidParameterError('"aead" must be an AesGcm backend');
   const s = seal as AesGcm['seal'];
   const o = open as AesGcm['open'];
-  const mac = hmacSha256 as AesGcm['hmacSha256'];
+  const mac = hmacSha512 as AesGcm['hmacSha512'];
   const copy: AesGcm = {
     name: typeof name === 'string' ? name : 'custom',
     seal: (key, nonce, aad, plaintext, out) => s.call(a, key, nonce, aad, plaintext, out),
     open: (key, nonce, aad, sealed, out) => o.call(a, key, nonce, aad, sealed, out),
     openInPlace: openInPlace === true,
-    ...(typeof mac === 'function' ? { hmacSha256: (key: Uint8Array, message: Uint8Array) => mac.call(a, key, message) } : {}),
+    ...(typeof mac === 'function' ? { hmacSha512: (key: Uint8Array, message: Uint8Array) => mac.call(a, key, message) } : {}),
   };
   return Object.freeze(copy);
 }
@@ -185,6 +211,7 @@ export const MAX_PLAINTEXT_BYTES = 2 ** 32 - 1;
 /**
  * Seal `plaintext` under an already generated data key (SPEC.md §3). Exposed for
  * the vector generator; applications call {@link encrypt}.
+ * @param binding - the record binding (SPEC.md §9.10); `[null,null]` by default.
  * @internal
  */
 export function sealWithDataKey(
@@ -194,8 +221,10 @@ export function sealWithDataKey(
   context: CheckedContext,
   encryptedDataKeys: readonly EncryptedDataKey[],
   plaintext: Uint8Array,
+  binding: Uint8Array = noRecordBinding(),
 ): Uint8Array {
-  const { contentKey, commitment } = deriveKeys(dataKey, messageId, hmacOf(aead));
+  // SPEC.md §3.3: one HMAC-SHA-512 gives the content key and the commitment.
+  const { bytes: keys, key: contentKey, commitment } = deriveKeys(dataKey, messageId, binding, hmacOf(aead));
   try {
     // Header and body in one array: the header is written at its start, then used in place as the associated data.
     const out = encodeHeader({ messageId, context, encryptedDataKeys, commitment }, plaintext.length + TAG_LENGTH);
@@ -203,7 +232,7 @@ export function sealWithDataKey(
     aead.seal(contentKey, SINGLE_PASS_NONCE, out.subarray(0, headerLength), plaintext, out.subarray(headerLength));
     return out;
   } finally {
-    wipe(contentKey);
+    wipe(keys);
   }
 }
 
@@ -212,22 +241,33 @@ export function sealWithDataKey(
  * derive the content key, encrypt with AES-256-GCM, wipe the keys.
  *
  * @param plaintext - bytes to encrypt (0 B to 4 GiB - 1); not modified.
- * @param options - provider, key id or alias, optional encryption context and key spec.
+ * @param options - provider, key id or alias, optional encryption context and key spec; optional
+ *   `recordId` and `recordVersion` to bind the envelope to its row without putting the id in the
+ *   context (so that rows can share a cached data key).
  * @returns the binary envelope.
- * @throws InvalidParameterError for bad arguments; KeyNotFoundError, KeyDisabledError,
- *   ProviderError from the provider.
+ * @throws InvalidParameterError for bad arguments (a bad `recordId` or `recordVersion` too), before
+ *   the provider is asked; KeyNotFoundError, KeyDisabledError, ProviderError from the provider.
  * @example
  * ```ts
  * import { LocalKeyring, encrypt } from 'envelope-kit';
  * const provider = new LocalKeyring();
  * const { keyId } = provider.createKey();
- * const envelope = await encrypt(new TextEncoder().encode('secret'), { provider, keyId, encryptionContext: { table: 'users' } });
+ * const envelope = await encrypt(new TextEncoder().encode('secret'), { provider, keyId, encryptionContext: { table: 'users' }, recordId: 42 });
  * ```
  */
 export async function encrypt(plaintext: Uint8Array, options: EncryptOptions): Promise<Uint8Array> {
   const pt = checkPlaintext(plaintext);
   const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encrypt');
-  return encryptChecked(pt, provider, keyId, keySpec, context, aead);
+  return encryptChecked(pt, provider, keyId, keySpec, context, aead, readRecordBinding(options));
+}
+
+/**
+ * The `recordId` and `recordVersion` options of one envelope, checked, as the record binding's
+ * bytes (SPEC.md §9.10). Call after {@link checkOptionsObject}.
+ * @internal
+ */
+export function readRecordBinding(options: unknown): Uint8Array {
+  return recordBinding(checkRecordBinding(readOption(options, 'recordId'), readOption(options, 'recordVersion')));
 }
 
 /**
@@ -244,6 +284,7 @@ export function checkPlaintext(plaintext: unknown, max = MAX_PLAINTEXT_BYTES): U
 
 /**
  * {@link encrypt} on checked arguments; `context` may hold reserved entries (the library's own envelopes).
+ * `binding` is the record binding (SPEC.md §9.10), `[null,null]` by default.
  * @internal
  */
 export async function encryptChecked(
@@ -253,6 +294,7 @@ export async function encryptChecked(
   keySpec: KeySpec,
   context: CheckedContext,
   aead: AesGcm,
+  binding: Uint8Array = noRecordBinding(),
 ): Promise<Uint8Array> {
   const n = pt.length;
   const { dataKey, edk, messageId } = await obtainDataKey(provider, keyId, keySpec, context, n);
@@ -260,7 +302,7 @@ export async function encryptChecked(
     // The caller may have transferred or shrunk the plaintext's buffer while the provider was awaited:
     // sealing the view then would silently encrypt fewer bytes than were given.
     if (pt.length !== n) throw new InvalidParameterError('"plaintext" was detached or resized while the data key was requested');
-    return sealWithDataKey(aead, dataKey, messageId, context, [edk], pt);
+    return sealWithDataKey(aead, dataKey, messageId, context, [edk], pt, binding);
   } finally {
     wipe(dataKey);
   }
@@ -519,12 +561,14 @@ export async function unwrapAny(
  *
  * @param envelope - a binary envelope from {@link encrypt}.
  * @param options - `provider` or `providers`; optional `encryptionContext` whose entries the
- *   envelope's context must contain; optional `keyIds`, the master keys it may use.
+ *   envelope's context must contain; optional `keyIds`, the master keys it may use; the
+ *   `recordId` and `recordVersion` the envelope was written with, if any.
  * @returns plaintext, the key id the provider reports, and the envelope's full encryption context.
  * @throws MalformedEnvelopeError, UnsupportedVersionError for bytes that are not a v1 envelope
- *   (or an envelope of the library's own, such as a blind-index key);
- *   NoMatchingProviderError when no provider matches; DecryptionFailedError (one fixed message)
- *   for a wrong key, a wrong context, a key outside `keyIds`, or any tampering; KeyNotFoundError, KeyDisabledError from the provider.
+ *   (or an envelope of the library's own, such as a blind-index key); InvalidParameterError for bad
+ *   options; NoMatchingProviderError when no provider matches; DecryptionFailedError (one fixed
+ *   message) for a wrong key, a wrong context, a key outside `keyIds`, another (or a missing)
+ *   `recordId` or `recordVersion`, or any tampering; KeyNotFoundError, KeyDisabledError from the provider.
  * @example
  * ```ts
  * import { LocalKeyring, encrypt, decrypt } from 'envelope-kit';
@@ -537,15 +581,21 @@ export async function unwrapAny(
 export async function decrypt(envelope: Uint8Array, options: DecryptOptions): Promise<DecryptResult> {
   const view = byteView(envelope);
   if (!view) throw new MalformedEnvelopeError('envelope must be a Uint8Array (not a view of a detached ArrayBuffer)');
-  return decryptChecked(view, checkDecryptOptions(options));
+  return decryptChecked(view, checkDecryptOptions(options), undefined, readRecordBinding(options));
 }
 
 /**
  * {@link decrypt} on checked arguments. With `exact`, the envelope's context must be exactly
- * that (reserved) context: the library's path to its own envelopes (SPEC.md §13).
+ * that (reserved) context: the library's path to its own envelopes (SPEC.md §13). `binding` is
+ * the record binding the reader expects (SPEC.md §9.10), `[null,null]` by default.
  * @internal
  */
-export async function decryptChecked(view: Uint8Array, options: CheckedDecryptOptions, exact?: CheckedContext): Promise<DecryptResult> {
+export async function decryptChecked(
+  view: Uint8Array,
+  options: CheckedDecryptOptions,
+  exact?: CheckedContext,
+  binding: Uint8Array = noRecordBinding(),
+): Promise<DecryptResult> {
   const { providers, required, maxEdks, aead } = options;
   // Read the envelope once, now: the caller's buffer may change while the provider is awaited.
   // Memory another thread can write (a SharedArrayBuffer) is copied whole before it is parsed.
@@ -562,11 +612,13 @@ export async function decryptChecked(view: Uint8Array, options: CheckedDecryptOp
   const body = new Uint8Array(bytes.length - bodyOffset);
   body.set(bytes.subarray(bodyOffset));
   const { dataKey, keyId } = await unwrapAny(header, providers, exact);
-  let contentKey: Uint8Array | undefined;
-  let commitment: Uint8Array | undefined;
+  let keys: Uint8Array | undefined;
   try {
-    ({ contentKey, commitment } = deriveKeys(dataKey, header.messageId, hmacOf(aead)));
-    if (!constantTimeEqual(commitment, header.commitment)) throw new DecryptionFailedError();
+    // SPEC.md §3.5 steps 4 and 5: the record binding is the reader's; another one fails here, before the body is opened.
+    const derived = deriveKeys(dataKey, header.messageId, binding, hmacOf(aead));
+    keys = derived.bytes;
+    const contentKey = derived.key;
+    if (!constantTimeEqual(derived.commitment, header.commitment)) throw new DecryptionFailedError();
     const n = body.length - TAG_LENGTH;
     const inPlace = opensInPlace(aead);
     const plaintext = inPlace ? body.subarray(0, n) : new Uint8Array(n);
@@ -574,7 +626,7 @@ export async function decryptChecked(view: Uint8Array, options: CheckedDecryptOp
     if (inPlace) body.fill(0, n); // the tag: not secret, but nothing is left behind the plaintext
     return { plaintext, keyId, encryptionContext: header.context.map };
   } finally {
-    wipe(dataKey, contentKey, commitment);
+    wipe(dataKey, keys);
   }
 }
 
@@ -592,7 +644,7 @@ export async function encryptText(plaintext: Uint8Array, options: EncryptOptions
   // Refused before the provider is asked: an envelope this long has no text form in any engine (SPEC.md §5).
   const pt = checkPlaintext(plaintext, MAX_TEXT_ENVELOPE_BYTES);
   const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encryptText');
-  return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead));
+  return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead, readRecordBinding(options)));
 }
 
 /** {@link decrypt} for the text form. */
@@ -601,7 +653,7 @@ export async function decryptText(envelope: string, options: DecryptOptions): Pr
   return decrypt(envelopeFromTextForDecrypt(envelope), options);
 }
 
-const SUITE_NAMES: Record<number, string> = { 0x01: 'AES-256-GCM, HKDF-SHA-256, key commitment' };
+const SUITE_NAMES: Record<number, string> = { 0x01: 'AES-256-GCM, HKDF-SHA-512, key commitment' };
 
 /**
  * Read what an envelope's header says, without decrypting and without any secret.

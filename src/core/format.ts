@@ -14,8 +14,8 @@ import { PROVIDER_LIMITS, isProviderId } from './provider.js';
 export const MAGIC = Object.freeze([0x45, 0x4b] as const);
 /** Format version this release writes and reads. */
 export const FORMAT_VERSION = 0x01;
-/** Suite 0x01: HKDF-SHA-256 key schedule, AES-256-GCM, 32-byte key commitment. */
-export const SUITE_AES256GCM_HKDFSHA256_COMMIT = 0x01;
+/** Suite 0x01: HKDF-SHA-512 key schedule (SPEC.md §3.3), AES-256-GCM, 32-byte key commitment. */
+export const SUITE_AES256GCM_HKDFSHA512_COMMIT = 0x01;
 /** Layout 0x00: the body is one AES-GCM pass (`ciphertext || tag`). */
 export const LAYOUT_SINGLE = 0x00;
 /** Layout 0x01: one field of a record; the body is sealed under a key bound to the field's path (SPEC.md §12). */
@@ -86,7 +86,7 @@ export function encodeHeader(
   const out = new Uint8Array(n + room);
   const header = room === 0 ? out : out.subarray(0, n);
   const w = new ByteWriter(header);
-  w.u8(MAGIC[0]).u8(MAGIC[1]).u8(FORMAT_VERSION).u8(SUITE_AES256GCM_HKDFSHA256_COMMIT).u8(h.layout ?? LAYOUT_SINGLE);
+  w.u8(MAGIC[0]).u8(MAGIC[1]).u8(FORMAT_VERSION).u8(SUITE_AES256GCM_HKDFSHA512_COMMIT).u8(h.layout ?? LAYOUT_SINGLE);
   w.bytes(h.messageId);
   writeContext(w, h.context);
   w.u8(h.encryptedDataKeys.length);
@@ -118,7 +118,7 @@ export function parseHeader(
   const version = r.u8('version');
   if (version !== FORMAT_VERSION) throw new UnsupportedVersionError('version', version);
   const suite = r.u8('suite');
-  if (suite !== SUITE_AES256GCM_HKDFSHA256_COMMIT) throw new UnsupportedVersionError('suite', suite);
+  if (suite !== SUITE_AES256GCM_HKDFSHA512_COMMIT) throw new UnsupportedVersionError('suite', suite);
   const layout = r.u8('layout');
   if (!layouts.includes(layout)) {
     if (layout === LAYOUT_FIELD) throw fail('this envelope is a record field (layout 0x01): open it with decryptFields');

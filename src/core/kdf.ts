@@ -1,100 +1,159 @@
 /**
- * Key schedule of suite 0x01 (SPEC.md §3.3): one HKDF-SHA-256 extract from the
- * data key and the message id, then one expand per purpose with a versioned label.
+ * Key schedule of suite 0x01 (SPEC.md §3.3, §12.2): one HKDF-Expand over
+ * SHA-512 per derivation, keyed directly by the data key (RFC 5869 §3.3: the
+ * extract step is skipped, the data key being uniformly random), whose 64
+ * bytes are split into two 32-byte keys.
  *
- * HKDF (RFC 5869) is written out here as its HMAC calls, so that a backend
- * with a faster HMAC-SHA-256 (`node:crypto`, through {@link AesGcm.hmacSha256})
- * can run it: every output is 32 bytes, one hash length, so each expand is the
- * single block `T(1) = HMAC(prk, info || 0x01)`. Without such a backend the
- * HMAC is @noble/hashes'. Both give the same bytes.
+ * Every output is one SHA-512 block, so each expand is the single HMAC call
+ * `T(1) = HMAC-SHA-512(key, info || 0x01)`. A backend with a faster
+ * HMAC-SHA-512 (`node:crypto`, through {@link AesGcm.hmacSha512}) runs it;
+ * without one the HMAC is @noble/hashes'. Both give the same bytes.
  * @module
  */
 import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import type { AesGcm } from './aead/types.js';
 import { InvalidParameterError } from './errors.js';
 import { isBytes, utf8Encode, wipe } from '../internal/bytes.js';
 
 /**
- * HKDF info labels of suite 0x01 (SPEC.md §3.3). Literal strings that name the format version,
- * the suite and, for a key of one layout only, the layout, so that no later suite or layout can
- * share a derivation with these. The commitment is the suite's: every layout's header carries it.
+ * HKDF info labels of suite 0x01 (SPEC.md §3.3, §12.2). Literal strings that name the format
+ * version, the suite and the layout, so that no later suite or layout can share a derivation
+ * with these. Each is followed by `0x00` in the info.
  */
 export const LABELS = Object.freeze({
-  content: 'envelope-kit/v1/suite-01/layout-00/content-key',
-  commitment: 'envelope-kit/v1/suite-01/key-commitment',
+  /** Layout 0x00: content key and commitment of a whole message. */
+  singlePass: 'envelope-kit/v1/suite-01/layout-00/keys',
+  /** Layout 0x01: the field root and the commitment of a record's header. */
+  fieldRecord: 'envelope-kit/v1/suite-01/layout-01/keys',
+  /** Layout 0x01: field key and field commitment of one field. */
+  field: 'envelope-kit/v1/suite-01/layout-01/field',
 });
 
-/** HMAC-SHA-256 of `message` under `key` (RFC 2104); returns a fresh 32-byte array the caller owns. */
-export type HmacSha256 = (key: Uint8Array, message: Uint8Array) => Uint8Array;
+/** Bytes of one derivation: one SHA-512 output. */
+export const DERIVED_LENGTH = 64;
 
-/** The portable HMAC-SHA-256 (@noble/hashes). */
-export const nobleHmacSha256: HmacSha256 = (key, message) => hmac(sha256, key, message);
+/** HMAC-SHA-512 of `message` under `key` (RFC 2104); returns a fresh 64-byte array the caller owns. */
+export type HmacSha512 = (key: Uint8Array, message: Uint8Array) => Uint8Array;
+
+/** The portable HMAC-SHA-512 (@noble/hashes). */
+export const nobleHmacSha512: HmacSha512 = (key, message) => hmac(sha512, key, message);
 
 /**
- * The HMAC-SHA-256 of a backend: its own when it has one, else @noble/hashes'.
+ * The HMAC-SHA-512 of a backend: its own when it has one, else @noble/hashes'.
  * Reading the backend never throws a foreign error; a backend's HMAC that does
- * not return 32 bytes is refused.
+ * not return 64 bytes is refused (and what it returned is wiped).
+ * @param aead - a checked backend, or `undefined` for the portable HMAC.
+ * @returns the HMAC to run the key schedule with.
+ * @throws InvalidParameterError (when the returned function is called) for a backend HMAC that does not return 64 bytes.
  */
-export function hmacOf(aead: AesGcm | undefined): HmacSha256 {
+export function hmacOf(aead: AesGcm | undefined): HmacSha512 {
   let mac: unknown;
   try {
-    mac = aead?.hmacSha256;
+    mac = aead?.hmacSha512;
   } catch {
     mac = undefined;
   }
-  if (typeof mac !== 'function') return nobleHmacSha256;
+  if (typeof mac !== 'function') return nobleHmacSha512;
   return (key, message) => {
     const out: unknown = mac.call(aead, key, message);
-    if (!isBytes(out) || out.length !== 32) throw new InvalidParameterError('"aead.hmacSha256" must return 32 bytes');
+    if (!isBytes(out) || out.length !== DERIVED_LENGTH) {
+      if (isBytes(out)) wipe(out);
+      throw new InvalidParameterError('"aead.hmacSha512" must return 64 bytes');
+    }
     return out;
   };
 }
 
-/** `info || 0x01`: the whole HMAC input of `T(1)` in HKDF-Expand. */
-export function expandBlockInput(info: Uint8Array): Uint8Array {
-  const m = new Uint8Array(info.length + 1);
-  m.set(info, 0);
-  m[info.length] = 0x01;
-  return m;
+/**
+ * `HKDF-Expand(PRK = key, info = label || 0x00 || parts..., L = 64)`, which is the one block
+ * `HMAC-SHA-512(key, label || 0x00 || parts... || 0x01)` (RFC 5869 §2.3).
+ * @param mac - the HMAC-SHA-512 to run it with.
+ * @param key - the PRK: a data key or a field root (never copied, never wiped here).
+ * @param label - the label's UTF-8 bytes.
+ * @param parts - what follows the label's `0x00`, in order.
+ * @returns 64 fresh bytes the caller wipes.
+ */
+export function expandOneBlock(mac: HmacSha512, key: Uint8Array, label: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  let n = label.length + 2;
+  for (const p of parts) n += p.length;
+  const m = new Uint8Array(n);
+  m.set(label, 0);
+  let o = label.length + 1; // m[label.length] is the 0x00 separator
+  for (const p of parts) {
+    m.set(p, o);
+    o += p.length;
+  }
+  m[o] = 0x01;
+  return mac(key, m);
 }
 
-const CONTENT_T1 = expandBlockInput(utf8Encode(LABELS.content));
-const COMMIT_T1 = expandBlockInput(utf8Encode(LABELS.commitment));
+const SINGLE_PASS_LABEL = utf8Encode(LABELS.singlePass);
+const FIELD_RECORD_LABEL = utf8Encode(LABELS.fieldRecord);
+const FIELD_LABEL = utf8Encode(LABELS.field);
 
-/** Content key and commitment of one envelope. Caller wipes `contentKey`. */
-export interface DerivedKeys {
-  readonly contentKey: Uint8Array;
+/**
+ * The two 32-byte halves of one derivation, as views of its 64 bytes. Wiping `bytes` wipes both
+ * halves; the caller wipes it on every path.
+ */
+export interface DerivedPair {
+  /** The whole HMAC-SHA-512 output. */
+  readonly bytes: Uint8Array;
+  /** Bytes 0..32: a key (content key, field root or field key). */
+  readonly key: Uint8Array;
+  /** Bytes 32..64: the commitment to it. */
   readonly commitment: Uint8Array;
 }
 
-/** `HKDF-Extract(salt, ikm) = HMAC(salt, ikm)` (RFC 5869 §2.2). The caller wipes the result. */
-export function hkdfExtract(mac: HmacSha256, salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-  return mac(salt, ikm);
+/** The message id is always 16 bytes (SPEC.md §3.1), which is what lets the info parse in one way only. */
+function checkMessageId(messageId: Uint8Array): void {
+  if (messageId.length !== 16) throw new RangeError(`"messageId" expected Uint8Array of length 16, got length=${messageId.length}`);
+}
+
+function split(bytes: Uint8Array): DerivedPair {
+  return { bytes, key: bytes.subarray(0, 32), commitment: bytes.subarray(32, DERIVED_LENGTH) };
 }
 
 /**
- * `prk = HKDF-Extract(salt = messageId, ikm = dataKey)`;
- * `contentKey = HKDF-Expand(prk, "envelope-kit/v1/suite-01/layout-00/content-key", 32)`;
- * `commitment = HKDF-Expand(prk, "envelope-kit/v1/suite-01/key-commitment", 32)`.
- * @param mac - the HMAC-SHA-256 to run it with (default @noble/hashes).
+ * Layout 0x00 (SPEC.md §3.3): `keys = HKDF-Expand-SHA-512(PRK = dataKey,
+ * info = "envelope-kit/v1/suite-01/layout-00/keys" || 0x00 || messageId || binding, 64)`;
+ * the content key is `keys[0..32)`, the commitment `keys[32..64)`.
+ * @param dataKey - 16 or 32 bytes from the provider.
+ * @param messageId - the 16-byte message id (fixed length, so the info parses unambiguously).
+ * @param binding - the record binding (SPEC.md §9.10), `[null,null]` when there is none.
+ * @param mac - the HMAC-SHA-512 to run it with (default @noble/hashes).
+ * @returns content key (`key`) and commitment; the caller wipes `bytes`.
+ * @throws RangeError for a message id that is not 16 bytes (a caller's bug: the parser and the writer never make one).
  */
-export function deriveKeys(dataKey: Uint8Array, messageId: Uint8Array, mac: HmacSha256 = nobleHmacSha256): DerivedKeys {
-  const prk = hkdfExtract(mac, messageId, dataKey);
-  try {
-    return keysFromPrk(mac, prk);
-  } finally {
-    wipe(prk);
-  }
+export function deriveKeys(dataKey: Uint8Array, messageId: Uint8Array, binding: Uint8Array, mac: HmacSha512 = nobleHmacSha512): DerivedPair {
+  checkMessageId(messageId);
+  return split(expandOneBlock(mac, dataKey, SINGLE_PASS_LABEL, messageId, binding));
 }
 
-/** The two expands of {@link deriveKeys}, from an already extracted `prk` (which the caller wipes). */
-export function keysFromPrk(mac: HmacSha256, prk: Uint8Array): DerivedKeys {
-  const contentKey = mac(prk, CONTENT_T1);
-  try {
-    return { contentKey, commitment: mac(prk, COMMIT_T1) };
-  } catch (e) {
-    wipe(contentKey);
-    throw e;
-  }
+/**
+ * Layout 0x01, once per header (SPEC.md §12.2): `keys = HKDF-Expand-SHA-512(PRK = dataKey,
+ * info = "envelope-kit/v1/suite-01/layout-01/keys" || 0x00 || messageId, 64)`; the field root is
+ * `keys[0..32)`, the header's commitment `keys[32..64)`.
+ * @param dataKey - 16 or 32 bytes from the provider.
+ * @param messageId - the header's 16-byte message id.
+ * @param mac - the HMAC-SHA-512 to run it with (default @noble/hashes).
+ * @returns field root (`key`) and commitment; the caller wipes `bytes`.
+ * @throws RangeError for a message id that is not 16 bytes.
+ */
+export function deriveRecordKeys(dataKey: Uint8Array, messageId: Uint8Array, mac: HmacSha512 = nobleHmacSha512): DerivedPair {
+  checkMessageId(messageId);
+  return split(expandOneBlock(mac, dataKey, FIELD_RECORD_LABEL, messageId));
+}
+
+/**
+ * Layout 0x01, once per field (SPEC.md §12.2): `HKDF-Expand-SHA-512(PRK = fieldRoot,
+ * info = "envelope-kit/v1/suite-01/layout-01/field" || 0x00 || binding, 64)`; the field key is
+ * bytes 0..32, the field commitment bytes 32..64.
+ * @param fieldRoot - the 32-byte field root of the record's header ({@link deriveRecordKeys}).
+ * @param binding - the field binding (SPEC.md §12.1).
+ * @param mac - the HMAC-SHA-512 to run it with (default @noble/hashes).
+ * @returns field key (`key`) and field commitment; the caller wipes `bytes`.
+ */
+export function deriveFieldKeys(fieldRoot: Uint8Array, binding: Uint8Array, mac: HmacSha512 = nobleHmacSha512): DerivedPair {
+  return split(expandOneBlock(mac, fieldRoot, FIELD_LABEL, binding));
 }

@@ -39,9 +39,10 @@ import {
   parseHeader,
 } from '../core/format.js';
 import { base64UrlDecode, base64UrlEncode } from '../internal/base64.js';
-import { constantTimeEqual, isWellFormed, utf8Encode, utf8Length, wipe } from '../internal/bytes.js';
+import { constantTimeEqual, utf8Encode, wipe } from '../internal/bytes.js';
 import { readOptions } from '../internal/options.js';
-import { type HmacSha256, hkdfExtract, hmacOf, keysFromPrk, nobleHmacSha256 } from '../core/kdf.js';
+import { LABELS, deriveFieldKeys, deriveRecordKeys, hmacOf } from '../core/kdf.js';
+import { type RecordBinding, type RecordId, type RecordVersion, checkRecordBinding as checkBinding, checkRecordId } from '../core/binding.js';
 import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, checkSchema, mapBounded } from './objects.js';
 import type { KeyProvider, KeySpec } from '../core/provider.js';
 import { decodeValue, encodeValue } from './value-encoding.js';
@@ -61,19 +62,20 @@ import {
 } from './selectors.js';
 
 export type { BlindIndexField, BlindIndexOptions, DecryptedFields, EncryptedField, EncryptedFields, FieldPath, FieldSelector } from './field-types.js';
+export type { RecordId, RecordVersion } from '../core/binding.js';
+export { MAX_RECORD_ID_BYTES } from '../core/binding.js';
 
-/** HKDF info label of field keys (SPEC.md §12.2); it names the suite (0x01) and the layout (0x01). */
-export const FIELD_KEY_LABEL = 'envelope-kit/v1/suite-01/layout-01/field-key';
-/** HKDF info label of field commitments (SPEC.md §12.2); it names the suite (0x01) and the layout (0x01). */
-export const FIELD_COMMITMENT_LABEL = 'envelope-kit/v1/suite-01/layout-01/field-commitment';
-const FIELD_KEY_INFO = utf8Encode(FIELD_KEY_LABEL);
-const FIELD_COMMITMENT_INFO = utf8Encode(FIELD_COMMITMENT_LABEL);
+/**
+ * HKDF info label of a record header's field root and commitment (SPEC.md §12.2), one derivation
+ * per header; it names the suite (0x01) and the layout (0x01).
+ */
+export const FIELD_RECORD_LABEL = LABELS.fieldRecord;
+/** HKDF info label of each field's key and field commitment (SPEC.md §12.2); it names the suite (0x01) and the layout (0x01). */
+export const FIELD_LABEL = LABELS.field;
 /** Bytes of the field commitment that starts every field body (SPEC.md §12.2). */
 export const FIELD_COMMITMENT_LENGTH = 32;
 /** The shortest field body: field commitment and tag. */
 const FIELD_BODY_MIN = FIELD_COMMITMENT_LENGTH + TAG_LENGTH;
-/** Most UTF-8 bytes of a string record id or record version (SPEC.md §12.1). */
-export const MAX_RECORD_ID_BYTES = 1024;
 
 /**
  * Any string that begins like a text form of this library: `ek`, `ekf` or `ekh`,
@@ -83,11 +85,6 @@ export const MAX_RECORD_ID_BYTES = 1024;
 const ENVELOPE_LIKE = /^ek[fh]?[0-9]+\./i;
 /** `ekf`/`ekh` followed by the version number of another version of this format (SPEC.md §12.3). */
 const OTHER_FIELD_VERSION = /^ek[fh]([1-9][0-9]{0,2})\./;
-
-/** A record id: binds every field to its record. */
-export type RecordId = string | number;
-/** A record version (a version counter, an `updatedAt` as text): binds every field to one version of its record. */
-export type RecordVersion = string | number;
 
 /** Options of {@link encryptFields}. `T` is the record's type; `F`, `I` and `H` are inferred from `fields`, `blindIndexes` and `headerField`. */
 export interface EncryptFieldsOptions<
@@ -173,60 +170,12 @@ export function fieldBinding(steps: readonly Step[], recordId: RecordId | undefi
   return utf8Encode(JSON.stringify([steps, recordId ?? null, recordVersion ?? null]));
 }
 
-/** Field key and field commitment of one binding. Caller wipes `fieldKey`. */
-export interface FieldKeys {
-  readonly fieldKey: Uint8Array;
-  readonly commitment: Uint8Array;
-}
-
-/**
- * `prk = HKDF-Extract(salt = messageId, ikm = dataKey)`;
- * `fieldKey = HKDF-Expand(prk, FIELD_KEY_LABEL || 0x00 || binding, 32)`;
- * `commitment = HKDF-Expand(prk, FIELD_COMMITMENT_LABEL || 0x00 || binding, 32)` (SPEC.md §12.2).
- */
-export function deriveFieldKeys(dataKey: Uint8Array, messageId: Uint8Array, binding: Uint8Array, mac: HmacSha256 = nobleHmacSha256): FieldKeys {
-  const prk = hkdfExtract(mac, messageId, dataKey);
-  try {
-    return fieldKeysFromPrk(mac, prk, binding);
-  } finally {
-    wipe(prk);
-  }
-}
-
-/** The expands of {@link deriveFieldKeys} from the record's PRK (extracted once per record). */
-function fieldKeysFromPrk(mac: HmacSha256, prk: Uint8Array, binding: Uint8Array): FieldKeys {
-  const fieldKey = expandWithBinding(mac, prk, FIELD_KEY_INFO, binding);
-  try {
-    return { fieldKey, commitment: expandWithBinding(mac, prk, FIELD_COMMITMENT_INFO, binding) };
-  } catch (e) {
-    wipe(fieldKey);
-    throw e;
-  }
-}
-
-/** `HKDF-Expand(prk, label || 0x00 || binding, 32)`: the single block `T(1) = HMAC(prk, label || 0x00 || binding || 0x01)`. */
-function expandWithBinding(mac: HmacSha256, prk: Uint8Array, label: Uint8Array, binding: Uint8Array): Uint8Array {
-  const m = new Uint8Array(label.length + 1 + binding.length + 1);
-  m.set(label, 0);
-  m.set(binding, label.length + 1);
-  m[m.length - 1] = 0x01;
-  return mac(prk, m);
-}
-
 /** Check a `headerField` option: an ordinary property name that no selector or blind index touches. */
 function checkHeaderField(name: unknown, overlaps: OverlapCheck): string | undefined {
   if (name === undefined) return undefined;
   const checked = checkPropertyName(name, '"headerField"');
   overlaps.add([{ name: checked, arrays: 0 }], `"headerField" ${JSON.stringify(checked)}`);
   return checked;
-}
-
-/** A record id or record version (SPEC.md §12.1): a well-formed string of 1..1024 UTF-8 bytes, or a safe integer. */
-function checkRecordId(id: unknown, name: 'recordId' | 'recordVersion' = 'recordId'): RecordId | undefined {
-  if (id === undefined) return undefined;
-  if (typeof id === 'string' && id.length > 0 && id.length <= MAX_RECORD_ID_BYTES && isWellFormed(id) && utf8Length(id) <= MAX_RECORD_ID_BYTES) return id;
-  if (typeof id === 'number' && Number.isSafeInteger(id)) return id;
-  throw new InvalidParameterError(`"${name}" must be a well-formed string of 1 to ${MAX_RECORD_ID_BYTES} bytes of UTF-8, or a safe integer`);
 }
 
 /** What a selected field holds (SPEC.md §12.3 step 1): plaintext, a text envelope (`ek` + digits), or a compact field. */
@@ -347,18 +296,9 @@ function wipeDecoded(value: unknown): void {
   }
 }
 
-/** What binds a record's fields to the record (SPEC.md §12.1), checked. */
-interface RecordBinding {
-  readonly recordId: RecordId | undefined;
-  readonly recordVersion: RecordVersion | undefined;
-}
-
-/** The `recordId` and `recordVersion` options of one record, checked. */
+/** The `recordId` and `recordVersion` options of one record (what binds its fields to it, SPEC.md §12.1), checked. */
 function checkRecordBinding(options: unknown): RecordBinding {
-  return {
-    recordId: checkRecordId(readOption(options, 'recordId')),
-    recordVersion: checkRecordId(readOption(options, 'recordVersion'), 'recordVersion'),
-  };
+  return checkBinding(readOption(options, 'recordId'), readOption(options, 'recordVersion'));
 }
 
 /** Everything `encryptFields` needs from its options, checked once (a batch checks them once for all its records). */
@@ -449,20 +389,20 @@ async function encryptRecord(copy: RecordCopy, plan: EncryptPlan, binding: Recor
       context,
       encoded.reduce((sum, e) => sum + e.length, 0),
     );
-    let prk: Uint8Array | undefined;
+    let recordKeys: Uint8Array | undefined;
     try {
       const mac = hmacOf(aead);
-      prk = hkdfExtract(mac, messageId, dataKey);
-      const { contentKey, commitment } = keysFromPrk(mac, prk);
-      wipe(contentKey);
-      const header = encodeHeader({ layout: LAYOUT_FIELD, messageId, context, encryptedDataKeys: [edk], commitment });
+      // SPEC.md §12.2: one derivation per header gives the field root and the header's commitment.
+      const derived = deriveRecordKeys(dataKey, messageId, mac);
+      recordKeys = derived.bytes;
+      const fieldRoot = derived.key;
+      const header = encodeHeader({ layout: LAYOUT_FIELD, messageId, context, encryptedDataKeys: [edk], commitment: derived.commitment });
       // Compact storage keeps the header once, beside the fields (SPEC.md §12.4).
       const stored = headerField === undefined ? header : new Uint8Array(0);
       if (headerField !== undefined) copy.set([headerField], RECORD_HEADER_PREFIX + base64UrlEncode(header));
-      const recordPrk = prk;
       located.forEach((l, i) => {
         // SPEC.md §12.2: body = field commitment || AES-256-GCM(field key, zero nonce, encoding, aad = header).
-        const { fieldKey, commitment: fieldCommitment } = fieldKeysFromPrk(mac, recordPrk, fieldBinding(l.steps, recordId, recordVersion));
+        const { bytes: fieldKeys, key: fieldKey, commitment: fieldCommitment } = deriveFieldKeys(fieldRoot, fieldBinding(l.steps, recordId, recordVersion), mac);
         try {
           const pt = encoded[i]!;
           const env = new Uint8Array(stored.length + FIELD_COMMITMENT_LENGTH + pt.length + TAG_LENGTH);
@@ -473,11 +413,11 @@ async function encryptRecord(copy: RecordCopy, plan: EncryptPlan, binding: Recor
           if (idx !== undefined) copy.set([...l.steps.slice(0, -1), blind.get(l.selector)!.into], idx);
           copy.set(l.steps, headerField === undefined ? envelopeToText(env) : COMPACT_FIELD_PREFIX + base64UrlEncode(env));
         } finally {
-          wipe(fieldKey);
+          wipe(fieldKeys);
         }
       });
     } finally {
-      wipe(dataKey, prk);
+      wipe(dataKey, recordKeys);
     }
     // Not a thenable: the copy was checked, and only strings were written into it.
     return out;
@@ -602,8 +542,9 @@ async function decryptRecord(copy: RecordCopy, plan: DecryptPlan, binding: Recor
     }
   }
 
-  // One provider call per distinct record header (normally exactly one per record).
-  const keys = new Map<string, { dataKey: Uint8Array; prk: Uint8Array; header: EnvelopeHeader }>();
+  // One provider call per distinct record header (normally exactly one per record); each keeps the
+  // 64 bytes of its record keys (field root and commitment, SPEC.md §12.2), wiped at the end.
+  const keys = new Map<string, { recordKeys: Uint8Array; fieldRoot: Uint8Array }>();
   const mac = hmacOf(base.aead);
   const out = copy.root;
   // Every value decoded here, to wipe its byte arrays if the record is not returned.
@@ -614,23 +555,19 @@ async function decryptRecord(copy: RecordCopy, plan: DecryptPlan, binding: Recor
       let entry = keys.get(id);
       if (!entry) {
         const { dataKey } = await unwrapAny(p.header, base.providers);
-        let prk: Uint8Array;
+        let derived: ReturnType<typeof deriveRecordKeys>;
         try {
-          prk = hkdfExtract(mac, p.header.messageId, dataKey);
-        } catch (e) {
+          derived = deriveRecordKeys(dataKey, p.header.messageId, mac);
+        } finally {
           wipe(dataKey);
-          throw e;
         }
-        entry = { dataKey, prk, header: p.header };
+        entry = { recordKeys: derived.bytes, fieldRoot: derived.key };
         keys.set(id, entry);
-        const { contentKey, commitment } = keysFromPrk(mac, entry.prk);
-        wipe(contentKey);
-        const ok = constantTimeEqual(commitment, p.header.commitment);
-        wipe(commitment);
-        if (!ok) throw new DecryptionFailedError();
+        // SPEC.md §12.3 step 5: the header's commitment.
+        if (!constantTimeEqual(derived.commitment, p.header.commitment)) throw new DecryptionFailedError();
       }
-      // SPEC.md §12.3: the field commitment, in constant time, before the body is opened.
-      const { fieldKey, commitment: fieldCommitment } = fieldKeysFromPrk(mac, entry.prk, fieldBinding(p.loc.steps, recordId, recordVersion));
+      // SPEC.md §12.3 step 6: the field commitment, in constant time, before the body is opened.
+      const { bytes: fieldKeys, key: fieldKey, commitment: fieldCommitment } = deriveFieldKeys(entry.fieldRoot, fieldBinding(p.loc.steps, recordId, recordVersion), mac);
       const pt = new Uint8Array(p.body.length - FIELD_BODY_MIN);
       try {
         if (!constantTimeEqual(fieldCommitment, p.body.subarray(0, FIELD_COMMITMENT_LENGTH))) throw new DecryptionFailedError();
@@ -639,14 +576,14 @@ async function decryptRecord(copy: RecordCopy, plan: DecryptPlan, binding: Recor
         decoded.push(value);
         copy.set(p.loc.steps, value);
       } finally {
-        wipe(fieldKey, pt);
+        wipe(fieldKeys, pt);
       }
     }
   } catch (e) {
     for (const v of decoded) wipeDecoded(v);
     throw e;
   } finally {
-    for (const k of keys.values()) wipe(k.dataKey, k.prk);
+    for (const k of keys.values()) wipe(k.recordKeys);
   }
   // Not a thenable: the copy was checked, and decoded values are never functions; a schema's output is checked.
   if (schema === undefined) return out;

@@ -13,7 +13,9 @@ import {
   checkPlaintext,
   decryptChecked,
   encryptChecked,
+  readRecordBinding,
 } from '../core/envelope.js';
+import { type RecordId, type RecordVersion, checkRecordBinding, recordBinding } from '../core/binding.js';
 import { EnvelopeKitError, InvalidParameterError, SchemaMismatchError, type SchemaIssue } from '../core/errors.js';
 import { MAX_TEXT_ENVELOPE_BYTES, envelopeFromTextForDecrypt, envelopeToText } from '../core/format.js';
 import { isBytes, wipe } from '../internal/bytes.js';
@@ -151,9 +153,17 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
 /**
  * Encrypt a JavaScript value into a text envelope (`ek1.` + base64url): a string
  * that fits in a JSON document or a text column.
+ *
+ * To bind the envelope to its row, give `recordId` (and `recordVersion`) rather than putting the id
+ * in `encryptionContext`: the id is bound by the key schedule (SPEC.md §9.10) but neither stored nor
+ * sent to the provider, so every row makes the same provider request and rows can share a cached
+ * data key, while an envelope copied to another row fails to decrypt there.
  * @param value - any supported value: JSON values, `undefined`, `Date`, `bigint`, `Uint8Array`,
  *   `Map`, `Set`, `NaN`, `±Infinity`, `-0`, nested up to `maxDepth`.
- * @throws InvalidParameterError for a bad option (`maxDepth` out of range too), before any other work.
+ * @param options - as {@link encrypt}'s (`recordId` and `recordVersion` included), and `maxDepth`.
+ * @returns the text envelope.
+ * @throws InvalidParameterError for a bad option (`maxDepth` out of range, a bad `recordId` or
+ *   `recordVersion` too), before any other work.
  * @throws UnsupportedValueError with the path (positions, never keys) of a value that cannot be encoded,
  *   before any provider call; and as {@link encrypt}.
  * @example
@@ -161,19 +171,21 @@ export function applySchema<T>(schema: ValueSchema<T> | undefined, value: unknow
  * import { LocalKeyring, encryptObject, decryptObject } from 'envelope-kit';
  * const provider = new LocalKeyring();
  * provider.createKey({ alias: 'alias/app' });
- * const text = await encryptObject({ name: 'Ada', born: new Date('1815-12-10') }, { provider, keyId: 'alias/app' });
- * const back = await decryptObject(text, { provider });
+ * const text = await encryptObject({ name: 'Ada', born: new Date('1815-12-10') }, { provider, keyId: 'alias/app', recordId: 7 });
+ * const back = await decryptObject(text, { provider, recordId: 7 });
  * ```
  */
 export function encryptObject(value: unknown, options: EncryptObjectOptions): Promise<string> {
   // Not an async function itself (one promise less per call); a bad option still rejects.
   let plan: EncryptPlan;
+  let binding: Uint8Array;
   try {
     plan = planEncrypt(options, 'encryptObject');
+    binding = readRecordBinding(options);
   } catch (e) {
     return Promise.reject(e);
   }
-  return encryptPlanned(value, plan);
+  return encryptPlanned(value, plan, binding);
 }
 
 /** The options of {@link encryptObject}, checked once (a batch checks them once for all its values). */
@@ -188,15 +200,15 @@ function planEncrypt(options: unknown, fn: string): EncryptPlan {
   return { depth, encryption: checkEncryptOptions(options, fn) };
 }
 
-/** The body of {@link encryptObject}: every option was checked before the value is read. */
-async function encryptPlanned(value: unknown, plan: EncryptPlan): Promise<string> {
+/** The body of {@link encryptObject}: every option was checked before the value is read. `binding`: SPEC.md §9.10. */
+async function encryptPlanned(value: unknown, plan: EncryptPlan, binding: Uint8Array): Promise<string> {
   const { provider, keyId, keySpec, context, aead } = plan.encryption;
   // The encoding is sealed straight from the encoder's buffer, and wiped there.
   const encoded = encodeValueLent(value, plan.depth);
   try {
     // A value too long for the text form is refused before the provider is asked (SPEC.md §5).
     const pt = checkPlaintext(encoded.bytes, MAX_TEXT_ENVELOPE_BYTES);
-    return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead));
+    return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead, binding));
   } finally {
     encoded.release();
   }
@@ -204,22 +216,28 @@ async function encryptPlanned(value: unknown, plan: EncryptPlan): Promise<string
 
 /**
  * Decrypt a text envelope made by {@link encryptObject}, and validate it when a schema is given.
+ * @param envelope - the text envelope.
+ * @param options - as {@link decrypt}'s (give the `recordId` and `recordVersion` the value was
+ *   encrypted with: the envelope does not hold them), and `schema`, `maxDepth`.
  * @returns the value, typed by the schema's output when one is given.
- * @throws InvalidParameterError for a bad option (`maxDepth` out of range, a schema without `safeParse`),
- *   before the envelope is parsed or any provider called.
- * @throws as {@link decrypt}; MalformedValueError when the plaintext is not the canonical encoding of a
+ * @throws InvalidParameterError for a bad option (`maxDepth` out of range, a schema without `safeParse`,
+ *   a bad `recordId` or `recordVersion`), before the envelope is parsed or any provider called.
+ * @throws as {@link decrypt} (DecryptionFailedError for another or a missing `recordId` or
+ *   `recordVersion`); MalformedValueError when the plaintext is not the canonical encoding of a
  *   value (SPEC.md §11.3) or is nested deeper than `maxDepth`;
  *   SchemaMismatchError (distinct from decryption failures; never shows values).
  */
 export function decryptObject<T = unknown>(envelope: string, options: DecryptObjectOptions<T>): Promise<T> {
   // Not an async function itself (one promise less per call); a bad option still rejects.
   let plan: DecryptPlan<T>;
+  let binding: Uint8Array;
   try {
     plan = planDecrypt<T>(options, 'decryptObject');
+    binding = readRecordBinding(options);
   } catch (e) {
     return Promise.reject(e);
   }
-  return decryptPlanned(envelope, plan);
+  return decryptPlanned(envelope, plan, binding);
 }
 
 /** The options of {@link decryptObject}, checked once. */
@@ -238,10 +256,10 @@ function planDecrypt<T>(options: unknown, fn: string): DecryptPlan<T> {
   return { schema: schema as ValueSchema<T> | undefined, depth, decryption: checkDecryptOptions(options) };
 }
 
-/** The body of {@link decryptObject}: every option was checked before the envelope is parsed. */
-async function decryptPlanned<T>(envelope: string, plan: DecryptPlan<T>): Promise<T> {
+/** The body of {@link decryptObject}: every option was checked before the envelope is parsed. `binding`: SPEC.md §9.10. */
+async function decryptPlanned<T>(envelope: string, plan: DecryptPlan<T>, binding: Uint8Array): Promise<T> {
   const bytes = envelopeFromTextForDecrypt(envelope);
-  const { plaintext } = await decryptChecked(bytes, plan.decryption);
+  const { plaintext } = await decryptChecked(bytes, plan.decryption, undefined, binding);
   let decoded: ReturnType<typeof decodeValueParts>;
   try {
     decoded = decodeValueParts(plaintext, plan.depth);
@@ -313,19 +331,82 @@ export async function mapBounded<I, O>(items: readonly I[], concurrency: unknown
   return out;
 }
 
-/** {@link encryptObject} over an array: one envelope (and one data key) per value. */
-export async function encryptObjects(values: readonly unknown[], options: EncryptObjectOptions & BatchOptions): Promise<BatchResult<string>[]> {
-  const plan = planEncrypt(options, 'encryptObjects'); // a bad option fails the call, not each item
-  const { concurrency } = readOptions(options, ['concurrency'], 'encryptObjects options');
-  return mapBounded(values, concurrency, (v) => encryptPlanned(v, plan));
+/**
+ * Options of {@link encryptObjects}: those of {@link encryptObject}, with `recordId` and
+ * `recordVersion` functions of the value and its index, as in `encryptRecords`: a batch's options
+ * are checked once and shared by its items, so what differs per item comes from the item.
+ */
+export type EncryptObjectsOptions<T = unknown> = Omit<EncryptObjectOptions, 'recordId' | 'recordVersion'> &
+  BatchOptions & {
+    /** The record id of each value (see `recordId` of {@link EncryptObjectOptions}), e.g. `(row) => row.id`. */
+    readonly recordId?: (value: T, index: number) => RecordId;
+    /** The record version of each value, e.g. `(row) => row.version`. */
+    readonly recordVersion?: (value: T, index: number) => RecordVersion;
+  };
+
+/**
+ * Options of {@link decryptObjects}: those of {@link decryptObject}, with `recordId` and
+ * `recordVersion` functions of the envelope and its index, as in `decryptRecords`. An envelope does
+ * not hold its record id (it is never stored), so the function usually reads it from the caller's
+ * row at that index: `recordId: (_, i) => rows[i].id`.
+ */
+export type DecryptObjectsOptions<T = unknown> = Omit<DecryptObjectOptions<T>, 'recordId' | 'recordVersion'> &
+  BatchOptions & {
+    /** The record id each envelope was written with. */
+    readonly recordId?: (envelope: string, index: number) => RecordId;
+    /** The record version each envelope was written with. */
+    readonly recordVersion?: (envelope: string, index: number) => RecordVersion;
+  };
+
+/**
+ * The per-item record binding of a batch (SPEC.md §9.10): `recordId` and `recordVersion` are read
+ * once and must be functions (or absent); each item's values are checked as `encryptObject`'s. A
+ * function that throws, or returns a bad id, fails its item with an InvalidParameterError.
+ */
+function batchRecordBinding(options: unknown, fn: string): (item: unknown, index: number) => Uint8Array {
+  const { recordId: idOf, recordVersion: versionOf } = readOptions(options, ['recordId', 'recordVersion'], `${fn} options`);
+  if (idOf !== undefined && typeof idOf !== 'function') throw new InvalidParameterError('"recordId" must be a function of the item and its index in a batch');
+  if (versionOf !== undefined && typeof versionOf !== 'function') {
+    throw new InvalidParameterError('"recordVersion" must be a function of the item and its index in a batch');
+  }
+  const call = (f: unknown, name: string, item: unknown, i: number): unknown => {
+    if (f === undefined) return undefined;
+    try {
+      return (f as (item: unknown, i: number) => unknown)(item, i);
+    } catch (e) {
+      throw new InvalidParameterError(`the "${name}" function threw`, { cause: e });
+    }
+  };
+  return (item, i) => recordBinding(checkRecordBinding(call(idOf, 'recordId', item, i), call(versionOf, 'recordVersion', item, i)));
 }
 
-/** {@link decryptObject} over an array of text envelopes. */
-export async function decryptObjects<T = unknown>(
-  envelopes: readonly string[],
-  options: DecryptObjectOptions<T> & BatchOptions,
-): Promise<BatchResult<T>[]> {
+/**
+ * {@link encryptObject} over an array: one envelope (and one data key) per value. With `recordId`
+ * (a function of the value and its index), each envelope is bound to its own row without the id
+ * entering the encryption context, so the provider request is the same for every value.
+ * @param values - the values to encrypt.
+ * @param options - as {@link encryptObject}'s, `recordId` and `recordVersion` as functions, and `concurrency`.
+ * @returns one result per value, in order.
+ * @throws InvalidParameterError for a bad option, before the first item.
+ */
+export async function encryptObjects<T = unknown>(values: readonly T[], options: EncryptObjectsOptions<NoInfer<T>>): Promise<BatchResult<string>[]> {
+  const plan = planEncrypt(options, 'encryptObjects'); // a bad option fails the call, not each item
+  const { concurrency } = readOptions(options, ['concurrency'], 'encryptObjects options');
+  const bindingOf = batchRecordBinding(options, 'encryptObjects');
+  return mapBounded(values, concurrency, async (v, i) => encryptPlanned(v, plan, bindingOf(v, i)));
+}
+
+/**
+ * {@link decryptObject} over an array of text envelopes.
+ * @param envelopes - the text envelopes.
+ * @param options - as {@link decryptObject}'s, `recordId` and `recordVersion` as functions of the
+ *   envelope and its index, and `concurrency`.
+ * @returns one result per envelope, in order.
+ * @throws InvalidParameterError for a bad option, before the first item.
+ */
+export async function decryptObjects<T = unknown>(envelopes: readonly string[], options: DecryptObjectsOptions<T>): Promise<BatchResult<T>[]> {
   const plan = planDecrypt<T>(options, 'decryptObjects'); // a bad option fails the call, not each item
   const { concurrency } = readOptions(options, ['concurrency'], 'decryptObjects options');
-  return mapBounded(envelopes, concurrency, (e) => decryptPlanned(e, plan));
+  const bindingOf = batchRecordBinding(options, 'decryptObjects');
+  return mapBounded(envelopes, concurrency, async (e, i) => decryptPlanned(e, plan, bindingOf(e, i)));
 }

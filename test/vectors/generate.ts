@@ -3,9 +3,11 @@
  *
  * Writes one `<name>.txt` file per scenario into the output folder (default:
  * this folder). Every input is fixed (master key, key id and version, blob
- * nonce, data key, message id), and only the library's own internal functions
- * build the bytes (`wrapDataKey`, `sealWithDataKey`, `encodeHeader`,
- * `deriveKeys`, `envelopeToText`), so two runs write identical files.
+ * nonce, data key, message id, record id and version), and only the library's
+ * own internal functions build the bytes (`wrapDataKey`, `sealWithDataKey`,
+ * `encodeHeader`, `recordBinding`, `deriveKeys`, `envelopeToText`), so two runs
+ * write identical files. Each key schedule is checked against @noble/hashes'
+ * HMAC-SHA-512 over the input SPEC.md §3.3 spells out.
  *
  * Failure vectors that test a parser rule (canonical `len`, context order,
  * limits, unknown version/suite/layout, ...) are built "otherwise valid": the
@@ -15,8 +17,8 @@
  * Usage: `npm run vectors` or `npx tsx test/vectors/generate.ts [output-folder]`.
  * @module
  */
-import { expand, extract } from '@noble/hashes/hkdf.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import { nobleAesGcm } from '../../src/core/aead/noble.js';
 import { TAG_LENGTH } from '../../src/core/aead/types.js';
 import { type CheckedContext, PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE, checkContext, encodeContext, providerContext } from '../../src/core/context.js';
@@ -25,6 +27,7 @@ import type { ErrorCode } from '../../src/core/errors.js';
 import { type EncryptedDataKey, SINGLE_PASS_NONCE, encodeHeader, envelopeToText } from '../../src/core/format.js';
 import { ByteWriter, concatBytes, utf8Encode } from '../../src/internal/bytes.js';
 import { LABELS, deriveKeys } from '../../src/core/kdf.js';
+import { type RecordId, type RecordVersion, checkRecordBinding, recordBinding } from '../../src/core/binding.js';
 import { wrapDataKey } from '../../src/providers/local/blob.js';
 import { BLOB_NONCE, DATA_KEY_128, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from './inputs.js';
 import { writeFromCommandLine } from './write.js';
@@ -160,6 +163,12 @@ interface Scenario {
   mutate?: (envelope: Uint8Array) => Uint8Array;
   /** Change the finished text form (text-form vectors). */
   mutateText?: (text: string) => string;
+  /** The record id and version the envelope is written with (SPEC.md §9.10); absent by default. */
+  recordId?: RecordId;
+  recordVersion?: RecordVersion;
+  /** What the reader gives, when it differs from what was written (`null`: nothing). */
+  readRecordId?: RecordId | null;
+  readRecordVersion?: RecordVersion | null;
 }
 
 interface Vector {
@@ -187,11 +196,14 @@ function build(s: Scenario): Vector {
   assert(equalBytes(blob.subarray(0, prefix.length), prefix), 'blob prefix');
   assert(equalBytes(blob.subarray(prefix.length, prefix.length + BLOB_NONCE.length), BLOB_NONCE), 'blob nonce');
 
-  // SPEC.md §3.3: key schedule.
-  const prk = extract(sha256, dataKey, messageId);
-  const { contentKey, commitment } = deriveKeys(dataKey, messageId);
-  assert(equalBytes(contentKey, expand(sha256, prk, utf8Encode(LABELS.content), 32)), 'content key');
-  assert(equalBytes(commitment, expand(sha256, prk, utf8Encode(LABELS.commitment), 32)), 'commitment');
+  // SPEC.md §9.10: the record binding; §3.3: the key schedule, one HMAC-SHA-512.
+  const binding = recordBinding(checkRecordBinding(s.recordId, s.recordVersion));
+  assert(new TextDecoder().decode(binding) === JSON.stringify([s.recordId ?? null, s.recordVersion ?? null]), 'binding');
+  const keysInput = concatBytes(utf8Encode(LABELS.singlePass), Uint8Array.of(0x00), messageId, binding, Uint8Array.of(0x01));
+  const { bytes: keys, key: contentKey, commitment } = deriveKeys(dataKey, messageId, binding);
+  assert(equalBytes(keys, hmac(sha512, dataKey, keysInput)), 'keys');
+  const readRecordId = s.readRecordId === undefined ? s.recordId : (s.readRecordId ?? undefined);
+  const readRecordVersion = s.readRecordVersion === undefined ? s.recordVersion : (s.readRecordVersion ?? undefined);
 
   const local: EncryptedDataKey = { providerId: 'local', keyId: blobKeyId, blob };
   const edks = s.edks ? s.edks(local) : [local];
@@ -210,7 +222,7 @@ function build(s: Scenario): Vector {
     // The library's own path; the hand-assembled header must be the same bytes.
     header = encodeHeader({ messageId, context: ctx, encryptedDataKeys: edks, commitment });
     assert(equalBytes(header, joinHeader(parts)), 'joinHeader matches encodeHeader');
-    envelope = sealWithDataKey(nobleAesGcm, dataKey, messageId, ctx, edks, plaintext);
+    envelope = sealWithDataKey(nobleAesGcm, dataKey, messageId, ctx, edks, plaintext, binding);
     assert(equalBytes(envelope, sealRaw(contentKey, header, plaintext)), 'sealRaw matches sealWithDataKey');
   } else {
     s.header?.(parts);
@@ -235,6 +247,10 @@ function build(s: Scenario): Vector {
     ['message id', hex(messageId)],
     ['encryption context', s.rawContextEntries || s.invalidContext ? INVALID_CONTEXT : JSON.stringify(contextInput)],
     ['provider context', s.rawContextEntries || s.invalidContext ? INVALID_CONTEXT : JSON.stringify(pctx.map)],
+    ['written record id', JSON.stringify(s.recordId ?? null)],
+    ['written record version', JSON.stringify(s.recordVersion ?? null)],
+    ['read record id', JSON.stringify(readRecordId ?? null)],
+    ['read record version', JSON.stringify(readRecordVersion ?? null)],
   ];
   if (s.requiredContext) fields.push(['required context', JSON.stringify(s.requiredContext)]);
   if (s.blindIndexName !== undefined) fields.push(['blind index name', s.blindIndexName]);
@@ -245,7 +261,9 @@ function build(s: Scenario): Vector {
     ['blob nonce', hex(BLOB_NONCE)],
     ['blob aad', hex(blobAad)],
     ['blob', hex(blob)],
-    ['prk', hex(prk)],
+    ['binding', hex(binding)],
+    ['keys input', hex(keysInput)],
+    ['keys', hex(keys)],
     ['content key', hex(contentKey)],
     ['commitment', hex(commitment)],
     ['header', hex(header)],
@@ -335,6 +353,56 @@ const SCENARIOS: Scenario[] = [
     description: 'Eight copies of the local encrypted data key: exactly the default limit on their count.',
     expect: 'success',
     edks: (local) => Array.from({ length: 8 }, () => local),
+  },
+
+  // -- the record binding (SPEC.md §9.10): not in the envelope, given again by the reader
+  {
+    name: 'success-record-id',
+    description: 'Written and read with the record id "u-42" (a string) and no version: the binding ["u-42",null] enters the key schedule; it is not stored in the envelope.',
+    expect: 'success',
+    recordId: 'u-42',
+  },
+  {
+    name: 'success-record-id-version',
+    description: 'Written and read with the record id 42 (an integer) and the record version 7: the binding is [42,7].',
+    expect: 'success',
+    recordId: 42,
+    recordVersion: 7,
+  },
+  {
+    name: 'fail-record-id-wrong',
+    description: 'Written with the record id "u-42", read with "u-43": the commitment derived with the reader\'s binding does not match, before the body is opened.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    recordId: 'u-42',
+    readRecordId: 'u-43',
+  },
+  {
+    name: 'fail-record-id-missing',
+    description: 'Written with the record id "u-42", read without one (the binding [null,null]): a missing id fails like a wrong one.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    recordId: 'u-42',
+    readRecordId: null,
+  },
+  {
+    name: 'fail-record-id-unexpected',
+    description: 'Written without a record id, read with the record id "u-42".',
+    expect: 'ERR_DECRYPTION_FAILED',
+    readRecordId: 'u-42',
+  },
+  {
+    name: 'fail-record-id-type',
+    description: 'Written with the record id 42 (an integer), read with "42" (a string): the bindings [42,null] and ["42",null] differ.',
+    expect: 'ERR_DECRYPTION_FAILED',
+    recordId: 42,
+    readRecordId: '42',
+  },
+  {
+    name: 'fail-record-version-wrong',
+    description: 'Written with the record id 42 and the version 7, read with the same id and the version 6 (an older copy of the row).',
+    expect: 'ERR_DECRYPTION_FAILED',
+    recordId: 42,
+    recordVersion: 7,
+    readRecordVersion: 6,
   },
 
   // -- tampering and cryptographic failures

@@ -22,10 +22,10 @@ export const nodeAesGcm: AesGcm = Object.freeze({
   name: 'node',
   // open() reads each chunk before it writes the chunk's plaintext at the same offset, and takes the tag first.
   openInPlace: true,
-  /** OpenSSL's HMAC-SHA-256 for the key schedule: about a third of the cost of @noble/hashes' per call. */
-  hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
-    // digest() returns a Buffer over its own 32-byte ArrayBuffer (not the shared pool), so the caller may wipe it.
-    return createHmac('sha256', key).update(message).digest();
+  /** OpenSSL's HMAC-SHA-512 for the key schedule (SPEC.md §3.3): one call per derivation. */
+  hmacSha512(key: Uint8Array, message: Uint8Array): Uint8Array {
+    // digest() returns a Buffer over its own 64-byte ArrayBuffer (not the shared pool), so the caller may wipe it.
+    return createHmac('sha512', key).update(message).digest();
   },
   /** OpenSSL's AES-256 block function, for the local keyring's XAES-256-GCM key derivation. */
   aes256Ecb(key: Uint8Array, blocks: Uint8Array): Uint8Array {

@@ -28,13 +28,14 @@ export interface AesGcm {
    */
   readonly openInPlace?: boolean;
   /**
-   * Optional: HMAC-SHA-256 (RFC 2104) of `message` under `key`, as a fresh
-   * 32-byte array. When present the key schedule (SPEC.md §3.3, §12.2) runs on
-   * it instead of @noble/hashes; it must return exactly HMAC-SHA-256. The
-   * `node:crypto` backend provides it (OpenSSL); a backend without it loses
-   * nothing but speed.
+   * Optional: HMAC-SHA-512 (RFC 2104) of `message` under `key`, as a fresh
+   * 64-byte array the caller owns (and wipes). When present the key schedule
+   * (SPEC.md §3.3, §12.2: one HMAC-SHA-512 call per derivation) runs on it
+   * instead of @noble/hashes; it must return exactly HMAC-SHA-512, and an
+   * answer that is not 64 bytes is refused. The `node:crypto` backend provides
+   * it (OpenSSL); a backend without it loses nothing but speed.
    */
-  readonly hmacSha256?: (key: Uint8Array, message: Uint8Array) => Uint8Array;
+  readonly hmacSha512?: (key: Uint8Array, message: Uint8Array) => Uint8Array;
   /**
    * Optional: AES-256 in ECB mode without padding (FIPS 197) over `blocks`
    * (a whole number of 16-byte blocks) under the 32-byte `key`, as a fresh

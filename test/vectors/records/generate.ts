@@ -8,16 +8,16 @@
  * @module
  */
 import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { nobleAesGcm } from '../../../src/core/aead/noble.js';
 import { TAG_LENGTH } from '../../../src/core/aead/types.js';
 import { BLIND_INDEX_LABEL } from '../../../src/records/blind-index.js';
 import { checkContext, providerContext } from '../../../src/core/context.js';
-import { deriveFieldKeys, fieldBinding } from '../../../src/records/fields.js';
+import { fieldBinding } from '../../../src/records/fields.js';
 import { LAYOUT_FIELD, LAYOUT_SINGLE, SINGLE_PASS_NONCE, encodeHeader, envelopeToText } from '../../../src/core/format.js';
 import { base64UrlEncode } from '../../../src/internal/base64.js';
 import { concatBytes, utf8Encode } from '../../../src/internal/bytes.js';
-import { deriveKeys } from '../../../src/core/kdf.js';
+import { LABELS, deriveFieldKeys, deriveRecordKeys } from '../../../src/core/kdf.js';
 import { wrapDataKey } from '../../../src/providers/local/blob.js';
 import { encodeValue } from '../../../src/records/value-encoding.js';
 import { BLOB_NONCE, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from '../inputs.js';
@@ -68,17 +68,21 @@ function recordHeader(messageId: Uint8Array, layout: number = LAYOUT_FIELD) {
   const context = checkContext(CONTEXT);
   // SPEC.md §3.2.1: the blob is bound to the provider context.
   const blob = wrapDataKey(nobleAesGcm, MASTER_KEY, KEY_ID, KEY_VERSION, BLOB_NONCE, DATA_KEY, providerContext(context));
-  const { contentKey, commitment } = deriveKeys(DATA_KEY, messageId);
-  contentKey.fill(0);
+  // SPEC.md §12.2: one HMAC-SHA-512 per header gives the field root and the commitment.
+  const { bytes: keys, key: fieldRoot, commitment } = deriveRecordKeys(DATA_KEY, messageId);
+  const input = concatBytes(utf8Encode(LABELS.fieldRecord), Uint8Array.of(0), messageId, Uint8Array.of(1));
+  if (hex(keys) !== hex(hmac(sha512, DATA_KEY, input))) throw new Error('generator self-check failed: record keys');
   const header = encodeHeader({ layout, messageId, context, encryptedDataKeys: [{ providerId: 'local', keyId: KEY_ID, blob }], commitment });
-  return { messageId, blob, prk: hmac(sha256, messageId, DATA_KEY), commitment, header };
+  return { messageId, blob, keys, fieldRoot, commitment, header };
 }
 type Header = ReturnType<typeof recordHeader>;
 
 /** One field sealed under `h` at `steps` (SPEC.md §12.2), in both stored forms. */
 function sealField(h: Header, steps: Steps, recordId: BindingValue, recordVersion: BindingValue, value: unknown) {
   const binding = fieldBinding(steps, recordId ?? undefined, recordVersion ?? undefined);
-  const { fieldKey, commitment: fieldCommitment } = deriveFieldKeys(DATA_KEY, h.messageId, binding);
+  const { bytes: fieldKeys, key: fieldKey, commitment: fieldCommitment } = deriveFieldKeys(h.fieldRoot, binding);
+  const input = concatBytes(utf8Encode(LABELS.field), Uint8Array.of(0), binding, Uint8Array.of(1));
+  if (hex(fieldKeys) !== hex(hmac(sha512, h.fieldRoot, input))) throw new Error('generator self-check failed: field keys');
   const encoded = encodeValue(value);
   const ciphertext = new Uint8Array(encoded.length + TAG_LENGTH);
   nobleAesGcm.seal(fieldKey, SINGLE_PASS_NONCE, h.header, encoded, ciphertext);
@@ -89,6 +93,7 @@ function sealField(h: Header, steps: Steps, recordId: BindingValue, recordVersio
     recordVersion,
     value,
     binding,
+    fieldKeys,
     fieldKey,
     fieldCommitment,
     encoded,
@@ -148,7 +153,8 @@ function fieldVector(name: string, description: string, expect: string, h: Heade
     ['message id', hex(h.messageId)],
     ['encryption context', JSON.stringify(CONTEXT)],
     ['blob', hex(h.blob)],
-    ['prk', hex(h.prk)],
+    ['keys', hex(h.keys)],
+    ['field root', hex(h.fieldRoot)],
     ['commitment', hex(h.commitment)],
     ['header', hex(h.header)],
     ['record header', headerText(h)],
@@ -158,6 +164,7 @@ function fieldVector(name: string, description: string, expect: string, h: Heade
     ['value', toTaggedJson(f.value)],
     ['encoded value', hex(f.encoded)],
     ['binding', new TextDecoder().decode(f.binding)],
+    ['field keys', hex(f.fieldKeys)],
     ['field key', hex(f.fieldKey)],
     ['field commitment', hex(f.fieldCommitment)],
     ['ciphertext', hex(f.ciphertext)],
