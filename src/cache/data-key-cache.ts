@@ -550,8 +550,9 @@ class CachingProvider implements DataKeyCache {
         }
         throw e;
       }
-      // Take a use of the fresh entry when it still has room (other waiters may have used it up).
-      if (!fresh.dead && this.#hasRoom(fresh, bytes) && s.now() - fresh.createdAt < s.maxAge) return this.#use(fresh, bytes);
+      // Take a use of the fresh entry when it still has room (other waiters may have used it up). Its age
+      // is not checked again: it was made for this wait, and a check could loop on a very short maxAge.
+      if (!fresh.dead && this.#hasRoom(fresh, bytes)) return this.#use(fresh, bytes);
     }
   }
 
