@@ -45,6 +45,8 @@ class SpyProvider implements KeyProvider {
   readonly failures: unknown[] = [];
   /** Every call waits this long first (ms). */
   delay = 0;
+  /** When set, every call waits for it first. */
+  gate: Promise<void> | undefined;
 
   async generateDataKey(request: GenerateDataKeyRequest): Promise<DataKey> {
     this.generateCalls++;
@@ -58,6 +60,7 @@ class SpyProvider implements KeyProvider {
   async decrypt(request: DecryptRequest): Promise<DecryptedDataKey> {
     this.decryptCalls++;
     if (this.delay) await new Promise((r) => setTimeout(r, this.delay));
+    if (this.gate) await this.gate;
     if (this.failures.length) throw this.failures.shift();
     const answer = await this.keyring.decrypt(request);
     this.decrypted.push({ request, answer });
@@ -321,6 +324,35 @@ describe('withDataKeyCache: refresh ahead and stale serving', () => {
     t.advance(1000 + 5000);
     spy.failures.push(retryable());
     await expect(decrypt(envelope, { provider: cache })).rejects.toMatchObject({ code: 'ERR_PROVIDER' });
+  });
+
+  it('during an outage, stale entries serve at once while one background call at a time retries', async () => {
+    const spy = new SpyProvider();
+    const t = clock();
+    const cache = withDataKeyCache(spy, { maxAge: 1000, refreshAhead: 0, staleIfError: 60_000, now: t.now });
+    const envelope = await encrypt(utf8('x'), { provider: spy.keyring, keyId: spy.keyId });
+    await decrypt(envelope, { provider: cache });
+    t.advance(2000);
+    spy.failures.push(...Array.from({ length: 10 }, retryable));
+    await decrypt(envelope, { provider: cache }); // waits for the failing provider once, then serves stale
+    expect(spy.decryptCalls).toBe(2);
+    // The provider now hangs: stale answers must not wait for it.
+    let release!: () => void;
+    spy.gate = new Promise((r) => (release = r));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => decrypt(envelope, { provider: cache })));
+    expect(answers.every((a) => a.plaintext[0] === 0x78)).toBe(true);
+    expect(spy.decryptCalls).toBe(3); // one background retry for the 20 callers, still pending
+    expect(cache.stats.decrypt.staleServes).toBe(21);
+    spy.gate = undefined;
+    release();
+    await settle();
+    // The provider is back: the next call's background retry replaces the entry, and later calls are fresh hits.
+    spy.failures.length = 0;
+    await decrypt(envelope, { provider: cache });
+    await settle();
+    const hits = cache.stats.decrypt.hits;
+    await decrypt(envelope, { provider: cache });
+    expect(cache.stats.decrypt.hits).toBe(hits + 1);
   });
 
   it('a non-retryable failure is never answered with a stale entry, and drops it', async () => {

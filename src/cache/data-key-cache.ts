@@ -194,6 +194,12 @@ interface Entry {
   bytes: number;
   refreshing: boolean;
   dead: boolean;
+  /**
+   * Set once the entry has served stale because the provider failed retryably (the last such error):
+   * while it is set, the entry serves at once within `staleIfError` and the provider is retried in the
+   * background, one call at a time, instead of making every caller wait for a provider that is down.
+   */
+  outage: unknown;
 }
 
 interface MutableSideStats {
@@ -527,6 +533,14 @@ class CachingProvider implements DataKeyCache {
           this.#maybeRefresh(entry, age, () => this.#generateFlight(mapKey, forward, checked.numberOfBytes, true));
           return this.#use(entry, bytes);
         } else if (s.staleOnEncrypt && age < s.maxAge + s.staleIfError) {
+          if (entry.outage !== undefined) {
+            if (!missed) stats.misses++;
+            stats.staleServes++;
+            this.#touch(entry);
+            this.#report(entry, age, entry.outage);
+            this.#retryInBackground(entry, () => this.#generateFlight(mapKey, forward, checked.numberOfBytes, true));
+            return this.#use(entry, bytes);
+          }
           stale = entry;
         } else {
           this.#retire(entry);
@@ -544,6 +558,7 @@ class CachingProvider implements DataKeyCache {
           // A stale entry serves only within its limits; it may have been used up meanwhile.
           if (this.#hasRoom(stale, bytes) && !stale.dead) {
             stats.staleServes++;
+            stale.outage = e;
             this.#report(stale, s.now() - stale.createdAt, e);
             return this.#use(stale, bytes);
           }
@@ -606,6 +621,7 @@ class CachingProvider implements DataKeyCache {
           bytes: 0,
           refreshing: false,
           dead: false,
+          outage: undefined,
         };
         key = undefined;
         this.#insert(entry, epoch);
@@ -644,8 +660,17 @@ class CachingProvider implements DataKeyCache {
           this.#maybeRefresh(entry, age, () => this.#decryptFlight(mapKey, forward, true));
           return { keyId: entry.keyId, plaintext: entry.key.slice() };
         }
-        if (age < s.maxAge + s.staleIfError) stale = entry;
-        else this.#retire(entry);
+        if (age < s.maxAge + s.staleIfError) {
+          if (entry.outage !== undefined) {
+            if (!missed) stats.misses++;
+            stats.staleServes++;
+            this.#touch(entry);
+            this.#report(entry, age, entry.outage);
+            this.#retryInBackground(entry, () => this.#decryptFlight(mapKey, forward, true));
+            return { keyId: entry.keyId, plaintext: entry.key.slice() };
+          }
+          stale = entry;
+        } else this.#retire(entry);
       }
       if (!missed) {
         missed = true;
@@ -657,6 +682,7 @@ class CachingProvider implements DataKeyCache {
       } catch (e) {
         if (stale && !stale.dead && this.#serveStale(stale, e, s.now())) {
           stats.staleServes++;
+          stale.outage = e;
           this.#report(stale, s.now() - stale.createdAt, e);
           return { keyId: stale.keyId, plaintext: stale.key.slice() };
         }
@@ -697,6 +723,7 @@ class CachingProvider implements DataKeyCache {
           bytes: 0,
           refreshing: false,
           dead: false,
+          outage: undefined,
         };
         key = undefined;
         this.#insert(entry, epoch);
@@ -732,6 +759,17 @@ class CachingProvider implements DataKeyCache {
     const s = this.#s;
     if (s.refreshAhead === 0 || entry.refreshing || age < s.maxAge - s.refreshAhead || this.#flights.has(entry.mapKey)) return;
     entry.refreshing = true;
+    this.#background(entry, start);
+  }
+
+  /** During an outage: one background call at a time to see whether the provider is back. */
+  #retryInBackground(entry: Entry, start: () => Promise<Entry>): void {
+    if (this.#flights.has(entry.mapKey)) return;
+    this.#background(entry, start);
+  }
+
+  #background(entry: Entry, start: () => Promise<Entry>): void {
+    const s = this.#s;
     start().then(
       () => undefined,
       (e: unknown) => {
@@ -740,20 +778,26 @@ class CachingProvider implements DataKeyCache {
         // A provider that says the key is gone, disabled or refuses the blob ends the entry now.
         const evicted = keyRefused(e);
         if (evicted) this.#retire(entry);
+        else if (entry.outage !== undefined && this.#isRetryable(e)) entry.outage = e;
+        else entry.outage = undefined;
         this.#hook(s.onRefreshError, { side: entry.side, providerId: this.providerId, keyId: entry.keyId, evicted, error: e });
       },
     );
   }
 
+  #isRetryable(error: unknown): boolean {
+    try {
+      return this.#s.isRetryable(error) === true;
+    } catch {
+      this.#stats.hookErrors++;
+      return false;
+    }
+  }
+
   #serveStale(entry: Entry, error: unknown, now: number): boolean {
     const s = this.#s;
     if (entry.dead || now - entry.createdAt >= s.maxAge + s.staleIfError) return false;
-    let retryable = false;
-    try {
-      retryable = s.isRetryable(error) === true;
-    } catch {
-      this.#stats.hookErrors++;
-    }
+    const retryable = this.#isRetryable(error);
     if (!retryable && keyRefused(error)) this.#retire(entry);
     return retryable;
   }
