@@ -32,6 +32,7 @@ export default defineConfig({
             'test/objects.test.ts',
             'test/tamper.test.ts',
             'test/records-vectors.test.ts',
+            'test/cache.test.ts',
           ],
         },
       },
