@@ -304,6 +304,33 @@ describe('withDataKeyCache: refresh ahead and stale serving', () => {
     expect(cache.stats.encrypt).toMatchObject({ refreshes: 1, misses: 1 });
   });
 
+  it('refreshes ahead by default in the last fifth of maxAge', async () => {
+    const spy = new SpyProvider();
+    const t = clock();
+    const cache = withDataKeyCache(spy, { maxAge: 1000, now: t.now });
+    await cache.generateDataKey({ keyId: spy.keyId });
+    t.advance(790);
+    await cache.generateDataKey({ keyId: spy.keyId });
+    await settle();
+    expect(spy.generateCalls).toBe(1);
+    t.advance(20);
+    await cache.generateDataKey({ keyId: spy.keyId });
+    await settle();
+    expect(spy.generateCalls).toBe(2);
+    expect(cache.stats.encrypt.refreshes).toBe(1);
+  });
+
+  it('wipes keys nobody asks for any more, at later misses', async () => {
+    const spy = new SpyProvider();
+    const t = clock();
+    const cache = withDataKeyCache(spy, { maxAge: 1000, refreshAhead: 0, now: t.now });
+    await cache.generateDataKey({ keyId: spy.keyId, encryptionContext: { n: 'old' } });
+    t.advance(1000);
+    await cache.generateDataKey({ keyId: spy.keyId, encryptionContext: { n: 'new' } });
+    expect(spy.generated[0]!.answer.plaintext.every((x) => x === 0)).toBe(true);
+    expect(cache.stats.encrypt).toMatchObject({ entries: 1, retirements: 1 });
+  });
+
   it('decrypt side: an expired entry serves within staleIfError while the provider fails retryably, and says so', async () => {
     const spy = new SpyProvider();
     const t = clock();

@@ -40,9 +40,11 @@ import {
   PROVIDER_LIMITS,
   checkDecryptRequest,
   checkGenerateDataKeyRequest,
-  isProviderId,
+  isAnswerKeyId,
+  readAnswerField,
 } from '../core/provider.js';
-import { isBytes, isSharedMemory, isWellFormed, utf8Length, wipe } from '../internal/bytes.js';
+import { checkProvider } from '../core/envelope.js';
+import { isBytes, isSharedMemory, wipe } from '../internal/bytes.js';
 
 /** Bounds on the options of {@link withDataKeyCache}. */
 export const CACHE_LIMITS = Object.freeze({
@@ -328,22 +330,6 @@ function checkSettings(options: unknown): Settings {
   };
 }
 
-/** Read a provider's id and methods once (as the envelope layer does). */
-function checkInner(provider: unknown): { providerId: string; generate: KeyProvider['generateDataKey']; unwrap: KeyProvider['decrypt']; self: unknown } {
-  let providerId: unknown, generate: unknown, unwrap: unknown;
-  try {
-    if (provider !== null && typeof provider === 'object') {
-      ({ providerId, generateDataKey: generate, decrypt: unwrap } = provider as Record<string, unknown>);
-    }
-  } catch (e) {
-    throw new InvalidParameterError('"provider" could not be read', { cause: e });
-  }
-  if (!isProviderId(providerId) || typeof generate !== 'function' || typeof unwrap !== 'function') {
-    throw new InvalidParameterError('"provider" must be a key provider (providerId, generateDataKey, decrypt)');
-  }
-  return { providerId, generate: generate as KeyProvider['generateDataKey'], unwrap: unwrap as KeyProvider['decrypt'], self: provider };
-}
-
 /** The context as a string that two equal maps share and two different maps never do. */
 function contextKey(ctx: CheckedContext): string {
   let key = CONTEXT_KEYS.get(ctx.map);
@@ -383,22 +369,10 @@ function adoptKey(key: Uint8Array): Uint8Array {
   return copy;
 }
 
-function readField(answer: unknown, name: string): unknown {
-  try {
-    return answer !== null && typeof answer === 'object' ? (answer as Record<string, unknown>)[name] : undefined;
-  } catch (e) {
-    throw new ProviderError('provider returned an unreadable answer', { cause: e });
-  }
-}
-
-function checkAnswerKeyId(id: unknown): string {
-  if (typeof id !== 'string' || id.length === 0 || !isWellFormed(id) || utf8Length(id) > PROVIDER_LIMITS.maxKeyIdBytes) {
-    throw new ProviderError('provider returned an invalid keyId');
-  }
-  return id;
-}
-
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+/** Entries a miss looks at, from the least recently used end, to wipe expired ones. */
+const SWEEP_PER_MISS = 8;
 
 /**
  * Put a data-key cache in front of `provider`.
@@ -420,16 +394,15 @@ const INSPECT = Symbol.for('nodejs.util.inspect.custom');
  * ```
  */
 export function withDataKeyCache(provider: KeyProvider, options: DataKeyCacheOptions): DataKeyCache {
-  const inner = checkInner(provider);
+  const inner = checkProvider(provider, 'provider');
   const settings = checkSettings(options);
   return new CachingProvider(inner, settings);
 }
 
 class CachingProvider implements DataKeyCache {
   readonly providerId: string;
-  readonly #generate: KeyProvider['generateDataKey'];
-  readonly #unwrap: KeyProvider['decrypt'];
-  readonly #self: unknown;
+  /** The caller's provider, its id and methods read once. */
+  readonly #inner: KeyProvider;
   readonly #s: Settings;
   /** Both sides, least recently used first. */
   readonly #entries = new Map<string, Entry>();
@@ -439,11 +412,9 @@ class CachingProvider implements DataKeyCache {
   /** Bumped by clear/dispose: a flight that started before does not insert its entry. */
   #epoch = 0;
 
-  constructor(inner: ReturnType<typeof checkInner>, settings: Settings) {
+  constructor(inner: KeyProvider, settings: Settings) {
     this.providerId = inner.providerId;
-    this.#generate = inner.generate;
-    this.#unwrap = inner.unwrap;
-    this.#self = inner.self;
+    this.#inner = inner;
     this.#s = settings;
     // Methods as own, bound properties: the envelope layer reads them off the object once.
     this.generateDataKey = this.generateDataKey.bind(this);
@@ -508,7 +479,7 @@ class CachingProvider implements DataKeyCache {
       stats.bypasses++;
       stats.kmsCalls++;
       try {
-        return await this.#generate.call(this.#self, forward);
+        return await this.#inner.generateDataKey(forward);
       } catch (e) {
         stats.kmsFailures++;
         throw e;
@@ -588,55 +559,6 @@ class CachingProvider implements DataKeyCache {
     return entry.messages < this.#s.maxMessages && entry.bytes + bytes <= this.#s.maxBytes;
   }
 
-  #generateFlight(mapKey: string, forward: GenerateDataKeyRequest, n: number, background: boolean): Promise<Entry> {
-    const stats = this.#stats.encrypt;
-    const epoch = this.#epoch;
-    const flight = (async (): Promise<Entry> => {
-      stats.kmsCalls++;
-      let answer: unknown;
-      try {
-        answer = await this.#generate.call(this.#self, forward);
-      } catch (e) {
-        stats.kmsFailures++;
-        throw e;
-      }
-      let key: Uint8Array | undefined;
-      try {
-        const plaintext = readField(answer, 'plaintext');
-        if (!isBytes(plaintext) || plaintext.length !== n) throw new ProviderError('provider returned a data key of the wrong type or length');
-        key = adoptKey(plaintext);
-        const blob = readField(answer, 'ciphertextBlob');
-        if (!isBytes(blob) || blob.length < 1 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
-          throw new ProviderError('provider returned an invalid ciphertextBlob');
-        }
-        const keyId = checkAnswerKeyId(readField(answer, 'keyId'));
-        const entry: Entry = {
-          side: 'encrypt',
-          mapKey,
-          keyId,
-          key,
-          blob: new Uint8Array(blob),
-          createdAt: this.#s.now(),
-          messages: 0,
-          bytes: 0,
-          refreshing: false,
-          dead: false,
-          outage: undefined,
-        };
-        key = undefined;
-        this.#insert(entry, epoch);
-        return entry;
-      } catch (e) {
-        stats.kmsFailures++;
-        wipe(key);
-        throw e;
-      }
-    })();
-    this.#track(mapKey, flight);
-    if (background) stats.refreshes++;
-    return flight;
-  }
-
   // ---- decrypt side ----
 
   async decrypt(request: DecryptRequest): Promise<DecryptedDataKey> {
@@ -692,32 +614,66 @@ class CachingProvider implements DataKeyCache {
     }
   }
 
+  /** Ask the provider for a data key to cache on the encrypt side, checking its answer. */
+  #generateFlight(mapKey: string, forward: GenerateDataKeyRequest, n: number, background: boolean): Promise<Entry> {
+    return this.#flight('encrypt', mapKey, background, () => this.#inner.generateDataKey(forward), (answer) => {
+      const plaintext = readAnswerField(answer, 'plaintext');
+      if (!isBytes(plaintext) || plaintext.length !== n) throw new ProviderError('provider returned a data key of the wrong type or length');
+      const blob = readAnswerField(answer, 'ciphertextBlob');
+      if (!isBytes(blob) || blob.length < 1 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
+        wipe(plaintext);
+        throw new ProviderError('provider returned an invalid ciphertextBlob');
+      }
+      return { plaintext, blob: new Uint8Array(blob) };
+    });
+  }
+
+  /** Ask the provider to unwrap a blob, for the decrypt side, checking its answer. */
   #decryptFlight(mapKey: string, forward: DecryptRequest, background: boolean): Promise<Entry> {
-    const stats = this.#stats.decrypt;
+    return this.#flight('decrypt', mapKey, background, () => this.#inner.decrypt(forward), (answer) => {
+      const plaintext = readAnswerField(answer, 'plaintext');
+      if (!isBytes(plaintext) || plaintext.length < 1 || plaintext.length > PROVIDER_LIMITS.maxNumberOfBytes) {
+        throw new ProviderError('provider returned a data key of the wrong type or length');
+      }
+      return { plaintext, blob: undefined };
+    });
+  }
+
+  /**
+   * One provider call that concurrent misses of `mapKey` share: its checked answer becomes an entry
+   * (unless the cache was cleared meanwhile); a failure reaches every waiter and is not kept.
+   * `check` returns the answer's data key (owned by the cache from then on) and, encrypt side, a copy of the blob.
+   */
+  #flight(
+    side: CacheSide,
+    mapKey: string,
+    background: boolean,
+    call: () => Promise<unknown>,
+    check: (answer: unknown) => { plaintext: Uint8Array; blob: Uint8Array | undefined },
+  ): Promise<Entry> {
+    const stats = this.#stats[side];
     const epoch = this.#epoch;
     const flight = (async (): Promise<Entry> => {
       stats.kmsCalls++;
       let answer: unknown;
       try {
-        answer = await this.#unwrap.call(this.#self, forward);
+        answer = await call();
       } catch (e) {
         stats.kmsFailures++;
         throw e;
       }
       let key: Uint8Array | undefined;
       try {
-        const plaintext = readField(answer, 'plaintext');
-        if (!isBytes(plaintext) || plaintext.length < 1 || plaintext.length > PROVIDER_LIMITS.maxNumberOfBytes) {
-          throw new ProviderError('provider returned a data key of the wrong type or length');
-        }
+        const { plaintext, blob } = check(answer);
         key = adoptKey(plaintext);
-        const keyId = checkAnswerKeyId(readField(answer, 'keyId'));
+        const keyId = readAnswerField(answer, 'keyId');
+        if (!isAnswerKeyId(keyId)) throw new ProviderError('provider returned an invalid keyId');
         const entry: Entry = {
-          side: 'decrypt',
+          side,
           mapKey,
           keyId,
           key,
-          blob: undefined,
+          blob,
           createdAt: this.#s.now(),
           messages: 0,
           bytes: 0,
@@ -832,11 +788,17 @@ class CachingProvider implements DataKeyCache {
     }
   }
 
-  /** Drop entries past any use (beyond `maxAge` and the stale window). */
+  /**
+   * Drop entries past any use (beyond `maxAge` and the stale window) from the least recently used
+   * end, a few at a time: a miss costs O(1) whatever the capacity, and keys nobody asks for any more
+   * are wiped as later misses come.
+   */
   #sweep(): void {
     const s = this.#s;
     const now = s.now();
+    let looked = 0;
     for (const e of this.#entries.values()) {
+      if (++looked > SWEEP_PER_MISS) break;
       const window = e.side === 'decrypt' || s.staleOnEncrypt ? s.staleIfError : 0;
       if (now - e.createdAt >= s.maxAge + window) this.#retire(e);
     }

@@ -39,12 +39,22 @@ import {
   envelopeToText,
   parseHeader,
 } from './format.js';
-import { byteView, constantTimeEqual, isSharedMemory, isWellFormed, utf8Length, wipe } from '../internal/bytes.js';
+import { byteView, constantTimeEqual, isSharedMemory, wipe } from '../internal/bytes.js';
 import { readOptions } from '../internal/options.js';
 import { randomBytes, randomPublicBytes } from '../internal/random.js';
 import { deriveKeys, hmacOf } from './kdf.js';
 import { type RecordId, type RecordVersion, checkRecordBinding, noRecordBinding, recordBinding } from './binding.js';
-import { type KeyProvider, type KeySpec, KEY_SPEC_BYTES, PROVIDER_LIMITS, checkKeyId, checkKeySpec, isProviderId } from './provider.js';
+import {
+  type KeyProvider,
+  type KeySpec,
+  KEY_SPEC_BYTES,
+  PROVIDER_LIMITS,
+  checkKeyId,
+  checkKeySpec,
+  isAnswerKeyId,
+  isProviderId,
+  readAnswerField,
+} from './provider.js';
 
 /** Options of {@link encrypt}. */
 export interface EncryptOptions {
@@ -347,14 +357,8 @@ export async function obtainDataKey(
     throw asProviderError(e, 'generateDataKey failed');
   }
   let dataKey: Uint8Array | undefined;
-  // The answer is untrusted: read each field once, and a throwing getter is the provider's fault.
-  const field = (name: string): unknown => {
-    try {
-      return dk !== null && typeof dk === 'object' ? (dk as Record<string, unknown>)[name] : undefined;
-    } catch (e) {
-      throw new ProviderError('provider returned an unreadable answer', { cause: e });
-    }
-  };
+  // The answer is untrusted: each field is read once.
+  const field = (name: string): unknown => readAnswerField(dk, name);
   try {
     dataKey = byteView(field('plaintext'));
     if (!dataKey || dataKey.length !== KEY_SPEC_BYTES[keySpec]) {
@@ -374,11 +378,6 @@ export async function obtainDataKey(
     wipe(dataKey);
     throw e;
   }
-}
-
-/** A key id as a provider must answer it: a non-empty, well-formed string of at most 2048 UTF-8 bytes. */
-function isAnswerKeyId(id: unknown): id is string {
-  return typeof id === 'string' && id.length > 0 && isWellFormed(id) && utf8Length(id) <= PROVIDER_LIMITS.maxKeyIdBytes;
 }
 
 function asProviderError(e: unknown, what: string): EnvelopeKitError {

@@ -39,7 +39,7 @@
  * @module
  */
 import { type CheckedContext, type EncryptionContext, checkContext } from './context.js';
-import { InvalidParameterError, type ProviderError } from './errors.js';
+import { InvalidParameterError, ProviderError } from './errors.js';
 import { isBytes, isWellFormed, utf8Length } from '../internal/bytes.js';
 
 /** Key specs a data key may be requested with. */
@@ -213,4 +213,25 @@ export function checkDecryptRequest(request: unknown): { blob: Uint8Array; conte
     throw new InvalidParameterError(`"ciphertextBlob" must be a Uint8Array of 1 to ${PROVIDER_LIMITS.maxBlobBytes} bytes`);
   }
   return { blob: new Uint8Array(blob), context: checkContext(encryptionContext) };
+}
+
+/**
+ * A key id as a provider must answer it: a non-empty, well-formed string of at most 2048 UTF-8 bytes.
+ * @internal
+ */
+export function isAnswerKeyId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && isWellFormed(id) && utf8Length(id) <= PROVIDER_LIMITS.maxKeyIdBytes;
+}
+
+/**
+ * Read one field of a provider's (untrusted) answer; a throwing getter is the provider's fault.
+ * @throws ProviderError when the field cannot be read.
+ * @internal
+ */
+export function readAnswerField(answer: unknown, name: string): unknown {
+  try {
+    return answer !== null && typeof answer === 'object' ? (answer as Record<string, unknown>)[name] : undefined;
+  } catch (e) {
+    throw new ProviderError('provider returned an unreadable answer', { cause: e });
+  }
 }
