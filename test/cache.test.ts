@@ -439,6 +439,20 @@ describe('withDataKeyCache: refresh ahead and stale serving', () => {
     await expect(cache.generateDataKey({ keyId: spy.keyId })).rejects.toMatchObject({ code: 'ERR_KEY_DISABLED' });
   });
 
+  it('isRetryable decides which failures may be bridged', async () => {
+    const spy = new SpyProvider();
+    const t = clock();
+    const cache = withDataKeyCache(spy, { maxAge: 1000, refreshAhead: 0, staleIfError: 5000, now: t.now, isRetryable: (e) => (e as Error).message === 'link down' });
+    const envelope = await encrypt(utf8('x'), { provider: spy.keyring, keyId: spy.keyId });
+    await decrypt(envelope, { provider: cache });
+    t.advance(1500);
+    spy.failures.push(new ProviderError('KMS is throttling', { retryable: true }));
+    await expect(decrypt(envelope, { provider: cache })).rejects.toMatchObject({ code: 'ERR_PROVIDER' });
+    spy.failures.push(new Error('link down'));
+    expect((await decrypt(envelope, { provider: cache })).plaintext).toEqual(utf8('x'));
+    expect(cache.stats.decrypt.staleServes).toBe(1);
+  });
+
   it('a hook that throws is counted, not thrown', async () => {
     const spy = new SpyProvider();
     const t = clock();
