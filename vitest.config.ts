@@ -33,6 +33,7 @@ export default defineConfig({
             'test/tamper.test.ts',
             'test/records-vectors.test.ts',
             'test/cache.test.ts',
+            'test/stream.test.ts',
           ],
         },
       },

@@ -8,6 +8,16 @@
  */
 export { encrypt, decrypt, encryptText, decryptText, inspect, MAX_PLAINTEXT_BYTES, MAX_ALLOWED_KEY_IDS } from './core/envelope.js';
 export type { EncryptOptions, DecryptOptions, DecryptResult, EnvelopeInfo } from './core/envelope.js';
+export { encryptStream, decryptStream, decryptRange, SEGMENT_LIMITS, MAX_PARALLEL } from './stream/index.js';
+export type {
+  EncryptStreamOptions,
+  DecryptStreamOptions,
+  DecryptStream,
+  DecryptStreamInfo,
+  RangeSource,
+  DecryptRangeOptions,
+  DecryptRangeResult,
+} from './stream/index.js';
 export { withDataKeyCache, isRetryableError, CACHE_LIMITS, CACHE_DEFAULTS } from './cache/index.js';
 export type { DataKeyCache, DataKeyCacheOptions, CacheStats, CacheSideStats, CacheSide, StaleServeEvent, RefreshErrorEvent } from './cache/index.js';
 export { LocalKeyring, LOCAL_PROVIDER_ID, KEYRING_LIMITS, checkAlias } from './providers/local/keyring.js';

@@ -1,6 +1,7 @@
 /**
  * `envelope-kit/node`: Node-only parts. The `node:crypto` AES-GCM backend and
- * keyring files on disk (atomic writes, mode 0600).
+ * keyring files on disk (atomic writes, mode 0600), and files and `node:stream` adapters for
+ * framed envelopes (SPEC.md §14).
  * @module
  */
 export { nodeAesGcm } from './core/aead/node.js';
@@ -16,3 +17,5 @@ export {
   MAX_KEYRING_TEXT_BYTES,
 } from './providers/local/file-format.js';
 export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './providers/local/file-format.js';
+export { encryptFile, decryptFile, writeStreamAtomic, openFileSource, createEncryptStream, createDecryptStream } from './stream/node.js';
+export type { AtomicWriteOptions, EncryptFileOptions, DecryptFileOptions, DecryptFileResult } from './stream/node.js';

@@ -43,9 +43,12 @@ const NF: ErrorCode = 'ERR_KEY_NOT_FOUND';
 
 /**
  * A layout this release knows but `decrypt` does not open (0x01, a record field) is
- * reported as malformed ("open it with decryptFields"); any other layout is unsupported.
+ * reported as malformed ("open it with decryptFields"); a single-pass envelope read as framed
+ * (0x02) has its last header bytes read as a segment size and a commitment, so it is malformed
+ * or fails the commitment; any other layout is unsupported.
  */
 function allowedFor(region: Region, flipped: number): readonly ErrorCode[] {
+  if (region === 'layout' && flipped === 0x02) return [MF, DF];
   if (region === 'layout' && flipped in LAYOUT_NAMES) return [MF];
   return ALLOWED[region];
 }
@@ -175,7 +178,7 @@ describe('every single-bit flip is rejected with the code for its region', () =>
     const env = await encrypt(utf8('x'), { provider: keyring, keyId });
     for (const [offset, field] of [[2, 'version'], [3, 'suite'], [4, 'layout']] as const) {
       const t = env.slice();
-      t[offset]! ^= 0x02;
+      t[offset]! ^= 0x04;
       const e = await decrypt(t, { provider: keyring }).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(UnsupportedVersionError);
       expect((e as UnsupportedVersionError).field).toBe(field);

@@ -27,7 +27,9 @@ import {
 } from './errors.js';
 import {
   FORMAT_LIMITS,
+  LAYOUT_FRAMED,
   LAYOUT_NAMES,
+  LAYOUT_SINGLE,
   MAX_TEXT_ENVELOPE_BYTES,
   MESSAGE_ID_LENGTH,
   SINGLE_PASS_NONCE,
@@ -43,6 +45,7 @@ import { byteView, constantTimeEqual, isSharedMemory, wipe } from '../internal/b
 import { readOptions } from '../internal/options.js';
 import { randomBytes, randomPublicBytes } from '../internal/random.js';
 import { deriveKeys, hmacOf } from './kdf.js';
+import { beginFramedDecryption, framedLayout, openFramedBody } from './framed.js';
 import { type RecordId, type RecordVersion, checkRecordBinding, noRecordBinding, recordBinding } from './binding.js';
 import {
   type KeyProvider,
@@ -145,6 +148,10 @@ export interface EnvelopeInfo {
   /** Length of the plaintext the body holds. */
   readonly plaintextLength: number;
   readonly totalLength: number;
+  /** Framed envelopes (layout 0x02) only: plaintext bytes of every segment but the last. */
+  readonly segmentSize?: number;
+  /** Framed envelopes only: the number of segments. */
+  readonly segmentCount?: number;
 }
 
 export function readOption<T>(options: unknown, name: string): T {
@@ -340,7 +347,7 @@ export function checkEncryptOptions(
 /**
  * Ask a provider for a data key and check its answer, and draw the message id to seal with it.
  * The caller wipes `dataKey`. The provider is asked with the provider context of `context`
- * (SPEC.md §3.2.1) and told how many plaintext bytes the key will seal (a cache counts them).
+ * (SPEC.md §3.2.1) and told how many plaintext bytes the key will seal (a cache counts them), when that is known.
  * @internal
  */
 export async function obtainDataKey(
@@ -348,11 +355,15 @@ export async function obtainDataKey(
   keyId: string,
   keySpec: KeySpec,
   context: CheckedContext,
-  plaintextLength: number,
+  plaintextLength: number | undefined,
 ): Promise<{ dataKey: Uint8Array; edk: EncryptedDataKey; messageId: Uint8Array }> {
   let dk: unknown;
   try {
-    dk = await provider.generateDataKey({ keyId, keySpec, encryptionContext: providerContext(context).map, plaintextLength });
+    const encryptionContext = providerContext(context).map;
+    // A stream does not know its length: the request then says nothing (a cache with a byte limit does not serve it).
+    dk = await provider.generateDataKey(
+      plaintextLength === undefined ? { keyId, keySpec, encryptionContext } : { keyId, keySpec, encryptionContext, plaintextLength },
+    );
   } catch (e) {
     throw asProviderError(e, 'generateDataKey failed');
   }
@@ -601,7 +612,9 @@ export async function decryptChecked(
   // Otherwise parseHeader copies what it keeps (`slice` of a plain Uint8Array view, which copies,
   // unlike `slice` on a Buffer), and the body is copied just below.
   const bytes = isSharedMemory(view) ? new Uint8Array(view) : view;
-  const { header, bodyOffset } = parseHeader(bytes, maxEdks);
+  // The library's own envelopes (`exact`) are single-pass; a caller's message may also be framed (SPEC.md §14.4).
+  const { header, bodyOffset } = parseHeader(bytes, maxEdks, exact ? [LAYOUT_SINGLE] : [LAYOUT_SINGLE, LAYOUT_FRAMED]);
+  if (header.layout === LAYOUT_FRAMED) return decryptFramed(header, bytes.subarray(bodyOffset), options, binding);
   // SPEC.md §3.5 step 1.11: reserved context keys.
   checkReservedBinding(header, exact);
   // SPEC.md §3.5 step 2: the caller's context must be contained in the envelope's.
@@ -626,6 +639,21 @@ export async function decryptChecked(
     return { plaintext, keyId, encryptionContext: header.context.map };
   } finally {
     wipe(dataKey, keys);
+  }
+}
+
+/** A framed envelope held in memory (SPEC.md §14.4): checked, unwrapped, then every segment opened in order. */
+async function decryptFramed(header: EnvelopeHeader, body: Uint8Array, options: CheckedDecryptOptions, binding: Uint8Array): Promise<DecryptResult> {
+  const segmentSize = header.segmentSize!;
+  // The length rules first: a body no writer makes is refused before any provider is asked.
+  framedLayout(body.length, segmentSize);
+  // The body is read after the provider was awaited: keep a copy of our own (the caller's buffer may change meanwhile).
+  const copy = new Uint8Array(body);
+  const { cipher, keyId } = await beginFramedDecryption(header, options, binding, 1);
+  try {
+    return { plaintext: openFramedBody(cipher, copy, segmentSize), keyId, encryptionContext: header.context.map };
+  } finally {
+    cipher.dispose();
   }
 }
 
@@ -667,6 +695,7 @@ export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDa
     throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');
   }
   const { header, bodyOffset } = parseHeader(bytes, max, Object.keys(LAYOUT_NAMES).map(Number));
+  const framed = header.layout === LAYOUT_FRAMED ? framedLayout(bytes.length - bodyOffset, header.segmentSize!) : undefined;
   return Object.freeze({
     formatVersion: header.version,
     suite: { id: header.suite, name: SUITE_NAMES[header.suite]! },
@@ -675,8 +704,9 @@ export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDa
     encryptionContext: header.context.map,
     encryptedDataKeys: header.encryptedDataKeys.map((e) => ({ providerId: e.providerId, keyId: e.keyId, blobLength: e.blob.length })),
     headerLength: bodyOffset,
-    plaintextLength: bytes.length - bodyOffset - TAG_LENGTH,
+    plaintextLength: framed ? framed.plaintextLength : bytes.length - bodyOffset - TAG_LENGTH,
     totalLength: bytes.length,
+    ...(framed ? { segmentSize: header.segmentSize!, segmentCount: framed.segments } : {}),
   });
 }
 

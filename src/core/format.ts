@@ -20,8 +20,21 @@ export const SUITE_AES256GCM_HKDFSHA512_COMMIT = 0x01;
 export const LAYOUT_SINGLE = 0x00;
 /** Layout 0x01: one field of a record; the body is sealed under a key bound to the field's path (SPEC.md §12). */
 export const LAYOUT_FIELD = 0x01;
+/** Layout 0x02: framed; the body is a sequence of segments sealed on their own, for streams and random access (SPEC.md §14). */
+export const LAYOUT_FRAMED = 0x02;
 /** Layouts this release knows, with their names. */
-export const LAYOUT_NAMES: Readonly<Record<number, string>> = Object.freeze({ 0x00: 'single pass', 0x01: 'record field' });
+export const LAYOUT_NAMES: Readonly<Record<number, string>> = Object.freeze({ 0x00: 'single pass', 0x01: 'record field', 0x02: 'framed' });
+/** Segment sizes of layout 0x02 (SPEC.md §14.1): plaintext bytes of every segment but the last. */
+export const SEGMENT_LIMITS = Object.freeze({
+  /** Smallest segment size: 4 KiB. */
+  min: 4096,
+  /** Largest segment size: 16 MiB. */
+  max: 16 * 1024 * 1024,
+  /** What writers use unless told otherwise: 64 KiB. */
+  default: 65536,
+  /** Most segments in one envelope (SPEC.md §14.3). */
+  maxSegments: 2 ** 32,
+});
 /** Bytes of the message id. */
 export const MESSAGE_ID_LENGTH = 16;
 /** Bytes of the key commitment. */
@@ -57,6 +70,8 @@ export interface EnvelopeHeader {
   readonly context: CheckedContext;
   readonly encryptedDataKeys: readonly EncryptedDataKey[];
   readonly commitment: Uint8Array;
+  /** Layout 0x02 only: plaintext bytes of every segment but the last (SPEC.md §14.1). */
+  readonly segmentSize?: number;
   /** The exact header bytes (a copy): the associated data of the body. */
   readonly bytes: Uint8Array;
 }
@@ -74,11 +89,14 @@ export function encodeHeader(
     context: CheckedContext;
     encryptedDataKeys: readonly EncryptedDataKey[];
     commitment: Uint8Array;
+    /** Layout 0x02: the segment size, written before the commitment (SPEC.md §14.1). */
+    segmentSize?: number;
   },
   room = 0,
 ): Uint8Array {
   const ids = h.encryptedDataKeys.map((e) => [utf8Encode(e.providerId), utf8Encode(e.keyId)] as const);
-  let n = 5 + h.messageId.length + contextLength(h.context) + 1 + h.commitment.length;
+  const framed = h.layout === LAYOUT_FRAMED;
+  let n = 5 + h.messageId.length + contextLength(h.context) + 1 + h.commitment.length + (framed ? 4 : 0);
   h.encryptedDataKeys.forEach((e, i) => {
     const [p, k] = ids[i]!;
     n += lenSize(p.length) + p.length + lenSize(k.length) + k.length + lenSize(e.blob.length) + e.blob.length;
@@ -94,14 +112,47 @@ export function encodeHeader(
     const [p, k] = ids[i]!;
     w.lenBytes(p).lenBytes(k).lenBytes(e.blob);
   });
+  if (framed) {
+    const s = h.segmentSize!;
+    w.u8(s >>> 24).u8((s >>> 16) & 0xff).u8((s >>> 8) & 0xff).u8(s & 0xff);
+  }
   w.bytes(h.commitment);
   w.expectFull(header);
   return out;
 }
 
+/** The errors of {@link parseHeader} that say only "the bytes ended too early". */
+const TRUNCATIONS = new WeakSet<object>();
+
+/**
+ * True when `e` is a {@link parseHeader} error that says only that the bytes ended before the
+ * header did: a streaming reader then waits for more bytes instead of failing.
+ */
+export function isTruncation(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && TRUNCATIONS.has(e);
+}
+
+/**
+ * Longest header a reader with this EDK limit accepts: every field at its limit (SPEC.md §5),
+ * with a segment size. A streaming reader never holds more before the header parses.
+ */
+export function maxHeaderBytes(maxEncryptedDataKeys: number): number {
+  const context = 1 + 64 * (2 + 256 + 2 + 2048);
+  const edk = 1 + 64 + 2 + 2048 + 2 + 4096;
+  return 5 + MESSAGE_ID_LENGTH + context + 1 + maxEncryptedDataKeys * edk + 4 + COMMITMENT_LENGTH;
+}
+
+/**
+ * What may follow a header: a body of at least a tag (`'envelope'`), nothing (`'header'`: a
+ * record header stored alone, SPEC.md §12.4), or anything (`'prefix'`: the start of a stream,
+ * whose body has not arrived yet).
+ */
+export type HeaderMode = 'envelope' | 'header' | 'prefix';
+
 /**
  * Parse the header of a binary envelope, checking every length against its
  * limit before reading, and accepting only canonical encodings.
+ * @param mode - what may follow the header ({@link HeaderMode}); `true` is `'header'`.
  * @returns the header and the offset where the body starts.
  * @throws MalformedEnvelopeError, UnsupportedVersionError
  */
@@ -109,9 +160,14 @@ export function parseHeader(
   bytes: Uint8Array,
   maxEncryptedDataKeys: number = FORMAT_LIMITS.defaultMaxEncryptedDataKeys,
   layouts: readonly number[] = [LAYOUT_SINGLE],
-  headerOnly = false,
+  mode: HeaderMode | boolean = 'envelope',
 ): { header: EnvelopeHeader; bodyOffset: number } {
-  const fail = (m: string) => new MalformedEnvelopeError(m);
+  const m: HeaderMode = mode === true ? 'header' : mode === false ? 'envelope' : mode;
+  const fail = (m: string) => {
+    const e = new MalformedEnvelopeError(m);
+    if (m.startsWith('truncated: ')) TRUNCATIONS.add(e);
+    return e;
+  };
   const r = new ByteReader(bytes, fail);
   if (bytes.length < 2 || bytes[0] !== MAGIC[0] || bytes[1] !== MAGIC[1]) throw fail('not an envelope (bad magic)');
   r.pos = 2;
@@ -139,10 +195,20 @@ export function parseHeader(
     const blob = r.lenBytes('blob', PROVIDER_LIMITS.maxBlobBytes, 1).slice();
     edks.push(Object.freeze({ providerId, keyId, blob }));
   }
+  let segmentSize: number | undefined;
+  if (layout === LAYOUT_FRAMED) {
+    // SPEC.md §14.1
+    const s = r.take(4, 'segment size');
+    segmentSize = ((s[0]! << 24) | (s[1]! << 16) | (s[2]! << 8) | s[3]!) >>> 0;
+    if (segmentSize < SEGMENT_LIMITS.min || segmentSize > SEGMENT_LIMITS.max) {
+      throw fail(`segment size ${segmentSize} is outside ${SEGMENT_LIMITS.min}..${SEGMENT_LIMITS.max}`);
+    }
+  }
   const commitment = r.take(COMMITMENT_LENGTH, 'commitment').slice();
   const headerEnd = r.pos;
   // A record header (SPEC.md §12.4) is the header alone; an envelope has at least a tag after it.
-  if (headerOnly ? r.remaining !== 0 : r.remaining < TAG_LENGTH) throw fail(headerOnly ? 'trailing bytes after the header' : 'truncated: body');
+  if (m === 'header' && r.remaining !== 0) throw fail('trailing bytes after the header');
+  if (m === 'envelope' && r.remaining < TAG_LENGTH) throw fail('truncated: body');
   return {
     header: {
       version,
@@ -152,6 +218,7 @@ export function parseHeader(
       context,
       encryptedDataKeys: Object.freeze(edks),
       commitment,
+      ...(segmentSize !== undefined ? { segmentSize } : {}),
       bytes: bytes.slice(0, headerEnd),
     },
     bodyOffset: headerEnd,

@@ -28,6 +28,8 @@ export const LABELS = Object.freeze({
   fieldRecord: 'envelope-kit/v1/suite-01/layout-01/keys',
   /** Layout 0x01: field key and field commitment of one field. */
   field: 'envelope-kit/v1/suite-01/layout-01/field',
+  /** Layout 0x02: content key and commitment of a framed envelope (SPEC.md §14.2). */
+  framed: 'envelope-kit/v1/suite-01/layout-02/keys',
 });
 
 /** Bytes of one derivation: one SHA-512 output. */
@@ -91,6 +93,7 @@ export function expandOneBlock(mac: HmacSha512, key: Uint8Array, label: Uint8Arr
 const SINGLE_PASS_LABEL = utf8Encode(LABELS.singlePass);
 const FIELD_RECORD_LABEL = utf8Encode(LABELS.fieldRecord);
 const FIELD_LABEL = utf8Encode(LABELS.field);
+const FRAMED_LABEL = utf8Encode(LABELS.framed);
 
 /**
  * The two 32-byte halves of one derivation, as views of its 64 bytes. Wiping `bytes` wipes both
@@ -156,4 +159,20 @@ export function deriveRecordKeys(dataKey: Uint8Array, messageId: Uint8Array, mac
  */
 export function deriveFieldKeys(fieldRoot: Uint8Array, binding: Uint8Array, mac: HmacSha512 = nobleHmacSha512): DerivedPair {
   return split(expandOneBlock(mac, fieldRoot, FIELD_LABEL, binding));
+}
+
+/**
+ * Layout 0x02 (SPEC.md §14.2): `keys = HKDF-Expand-SHA-512(PRK = dataKey,
+ * info = "envelope-kit/v1/suite-01/layout-02/keys" || 0x00 || messageId || binding, 64)`;
+ * the content key of every segment is `keys[0..32)`, the commitment `keys[32..64)`.
+ * @param dataKey - 16 or 32 bytes from the provider.
+ * @param messageId - the 16-byte message id.
+ * @param binding - the record binding (SPEC.md §9.10), `[null,null]` when there is none.
+ * @param mac - the HMAC-SHA-512 to run it with (default @noble/hashes).
+ * @returns content key (`key`) and commitment; the caller wipes `bytes`.
+ * @throws RangeError for a message id that is not 16 bytes.
+ */
+export function deriveFramedKeys(dataKey: Uint8Array, messageId: Uint8Array, binding: Uint8Array, mac: HmacSha512 = nobleHmacSha512): DerivedPair {
+  checkMessageId(messageId);
+  return split(expandOneBlock(mac, dataKey, FRAMED_LABEL, messageId, binding));
 }

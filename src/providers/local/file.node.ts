@@ -34,8 +34,8 @@ function checkPath(p: unknown): string {
   return p;
 }
 
-/** Temporary files of this process still being written (absolute paths): never removed as stale. */
-const inFlight = new Set<string>();
+/** Temporary files of this process still being written (absolute paths): never removed as stale. @internal */
+export const inFlight = new Set<string>();
 /** A temporary file older than this, of the older name without a process id, is stale. */
 const LEGACY_STALE_MS = 10 * 60 * 1000;
 
@@ -43,8 +43,8 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** `.NAME.<pid>.<12 hex>.tmp`: the temporary file of a save of NAME by process `pid`. */
-function tempName(file: string): string {
+/** `.NAME.<pid>.<12 hex>.tmp`: the temporary file of a save of NAME by process `pid`. @internal */
+export function tempName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
@@ -107,7 +107,7 @@ export async function removeStaleTempFiles(file: string): Promise<string[]> {
  * link, the file it points to (so the link stays a link). A link whose target
  * does not exist is refused.
  */
-async function resolveTarget(file: string): Promise<string> {
+export async function resolveTarget(file: string): Promise<string> {
   let st;
   try {
     st = await fs.lstat(file);
