@@ -7,6 +7,7 @@ export default defineConfig({
     alibaba: 'src/providers/alibaba/index.ts',
     'alibaba-emulator': 'src/providers/alibaba/emulator/index.ts',
     'emulator-cli': 'src/providers/alibaba/emulator/cli.ts',
+    cli: 'src/cli/main.ts',
     // The targets of the internal import `#aead-default` (package.json "imports").
     'aead-default': 'src/core/aead/default.ts',
     'aead-default.node': 'src/core/aead/default.node.ts',
