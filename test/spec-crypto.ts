@@ -210,12 +210,8 @@ export function specFramedShape(B: number, segmentSize: number): { n: number; S:
   return { n, S, lastLength, plaintextLength: B - 16 * n };
 }
 
-/**
- * §3.5 step 1 (with §14.4 step 1 for layout 0x02). `body` says what follows the header: `'envelope'`,
- * an envelope of a known length (every length rule); `'prefix'`, the start of a stream (no rule on
- * the body: a streaming reader learns its length at the end).
- */
-export function specParseHeader(env: Uint8Array, maxEdks = 8, body: 'envelope' | 'prefix' = 'envelope'): SpecHeader {
+/** §3.5 step 1 (with §14.4 step 1 for layout 0x02), for an envelope whose whole length is known. */
+export function specParseHeader(env: Uint8Array, maxEdks = 8): SpecHeader {
   const r = new SpecReader(env, MALFORMED);
   if (env.length < 2 || env[0] !== 0x45 || env[1] !== 0x4b) specFail(MALFORMED, 'bad magic');
   r.pos = 2;
@@ -263,11 +259,9 @@ export function specParseHeader(env: Uint8Array, maxEdks = 8, body: 'envelope' |
   const commitment = r.take(32, 'commitment');
   const header = env.subarray(0, r.pos);
   const rest = env.subarray(r.pos);
-  if (body === 'envelope') {
-    // step 1.10; §14.4 step 1 for layout 0x02
-    if (layout === 0x02) specFramedShape(rest.length, segmentSize!);
-    else if (rest.length < 16) specFail(MALFORMED, 'body shorter than a tag');
-  }
+  // step 1.10; §14.4 step 1 for layout 0x02
+  if (layout === 0x02) specFramedShape(rest.length, segmentSize!);
+  else if (rest.length < 16) specFail(MALFORMED, 'body shorter than a tag');
   return { layout, ...(segmentSize !== undefined ? { segmentSize } : {}), messageId, context, contextEntries, edks, commitment, header, body: rest };
 }
 
