@@ -17,5 +17,5 @@ export {
   MAX_KEYRING_TEXT_BYTES,
 } from './providers/local/file-format.js';
 export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './providers/local/file-format.js';
-export { encryptFile, decryptFile, writeStreamAtomic, openFileSource, createEncryptStream, createDecryptStream } from './stream/node.js';
+export { encryptFile, decryptFile, inspectFile, writeStreamAtomic, openFileSource, createEncryptStream, createDecryptStream } from './stream/node.js';
 export type { AtomicWriteOptions, EncryptFileOptions, DecryptFileOptions, DecryptFileResult } from './stream/node.js';

@@ -695,7 +695,17 @@ export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDa
     throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');
   }
   const { header, bodyOffset } = parseHeader(bytes, max, Object.keys(LAYOUT_NAMES).map(Number));
-  const framed = header.layout === LAYOUT_FRAMED ? framedLayout(bytes.length - bodyOffset, header.segmentSize!) : undefined;
+  return envelopeInfo(header, bodyOffset, bytes.length);
+}
+
+/**
+ * What {@link inspect} reports, from a parsed header and the envelope's whole length (which a
+ * reader of a file knows without reading the body).
+ * @throws MalformedEnvelopeError for a framed body of a length no writer makes.
+ * @internal
+ */
+export function envelopeInfo(header: EnvelopeHeader, bodyOffset: number, totalLength: number): EnvelopeInfo {
+  const framed = header.layout === LAYOUT_FRAMED ? framedLayout(totalLength - bodyOffset, header.segmentSize!) : undefined;
   return Object.freeze({
     formatVersion: header.version,
     suite: { id: header.suite, name: SUITE_NAMES[header.suite]! },
@@ -704,8 +714,8 @@ export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDa
     encryptionContext: header.context.map,
     encryptedDataKeys: header.encryptedDataKeys.map((e) => ({ providerId: e.providerId, keyId: e.keyId, blobLength: e.blob.length })),
     headerLength: bodyOffset,
-    plaintextLength: framed ? framed.plaintextLength : bytes.length - bodyOffset - TAG_LENGTH,
-    totalLength: bytes.length,
+    plaintextLength: framed ? framed.plaintextLength : totalLength - bodyOffset - TAG_LENGTH,
+    totalLength,
     ...(framed ? { segmentSize: header.segmentSize!, segmentCount: framed.segments } : {}),
   });
 }

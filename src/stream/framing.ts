@@ -113,7 +113,9 @@ export interface FramedInfo {
  * complete.
  */
 export class FramedReader {
-  #head: Uint8Array | undefined = new Uint8Array(0);
+  /** The bytes before the body, while the header is not parsed yet: `#head[0..#headLength)`, grown by doubling. */
+  #head: Uint8Array | undefined = new Uint8Array(512);
+  #headLength = 0;
   #nextTry = 256;
   #cipher: SegmentCipher | undefined;
   #size = 0;
@@ -152,7 +154,7 @@ export class FramedReader {
 
   /** Try to parse the header from what arrived; `undefined` while more bytes are needed. */
   #tryHeader(final: boolean): { header: EnvelopeHeader; bodyOffset: number } | undefined {
-    const head = this.#head!;
+    const head = this.#head!.subarray(0, this.#headLength);
     if (!final && head.length < this.#nextTry) return undefined;
     try {
       return parseHeader(head, this.options.maxEdks, [LAYOUT_FRAMED], 'prefix');
@@ -207,15 +209,18 @@ export class FramedReader {
   /** Take more envelope bytes; emits the plaintext of every segment that verified. */
   async write(data: Uint8Array, emit: Emit): Promise<void> {
     if (this.#head !== undefined) {
-      const limit = maxHeaderBytes(this.options.maxEdks) + this.#size;
-      const head = new Uint8Array(this.#head.length + data.length);
-      head.set(this.#head);
-      head.set(data, this.#head.length);
-      this.#head = head;
+      const needed = this.#headLength + data.length;
+      if (needed > this.#head.length) {
+        const grown = new Uint8Array(Math.max(needed, this.#head.length * 2));
+        grown.set(this.#head.subarray(0, this.#headLength));
+        this.#head = grown;
+      }
+      this.#head.set(data, this.#headLength);
+      this.#headLength = needed;
       const parsed = this.#tryHeader(false);
-      if (parsed) return this.#start(parsed.header, head.subarray(parsed.bodyOffset), emit);
+      if (parsed) return this.#start(parsed.header, this.#head.subarray(parsed.bodyOffset, this.#headLength), emit);
       // Unreachable for a header within the format's limits (the parse succeeds or fails before); a guard all the same.
-      if (head.length > limit) throw new MalformedEnvelopeError('header longer than the format allows');
+      if (this.#headLength > maxHeaderBytes(this.options.maxEdks)) throw new MalformedEnvelopeError('header longer than the format allows');
       return;
     }
     return this.#body(data, emit);
@@ -226,7 +231,7 @@ export class FramedReader {
     if (this.#head !== undefined) {
       const parsed = this.#tryHeader(true);
       if (!parsed) throw new MalformedEnvelopeError('truncated: header');
-      await this.#start(parsed.header, this.#head!.subarray(parsed.bodyOffset), emit);
+      await this.#start(parsed.header, this.#head!.subarray(parsed.bodyOffset, this.#headLength), emit);
     }
     if (this.#fill < TAG_LENGTH || (this.#index > 0 && this.#fill === TAG_LENGTH)) {
       throw new MalformedEnvelopeError(this.#index === 0 && this.#fill < TAG_LENGTH ? 'truncated: body' : 'truncated: the last segment is shorter than a tag, or empty after a full one');

@@ -17,12 +17,14 @@ import {
   type DecryptOptions,
   checkDecryptOptions,
   checkEncryptOptions,
+  type EnvelopeInfo,
   decryptChecked,
+  envelopeInfo,
   readOption,
   readRecordBinding,
 } from '../core/envelope.js';
 import { InvalidParameterError, MalformedEnvelopeError } from '../core/errors.js';
-import { LAYOUT_FRAMED, LAYOUT_SINGLE, isTruncation, maxHeaderBytes, parseHeader } from '../core/format.js';
+import { FORMAT_LIMITS, LAYOUT_FIELD, LAYOUT_FRAMED, LAYOUT_SINGLE, isTruncation, maxHeaderBytes, parseHeader } from '../core/format.js';
 import { type SegmentCipher, beginFramedDecryption, beginFramedEncryption, checkParallel, checkSegmentSize, framedLayout } from '../core/framed.js';
 import { byteView, wipe } from '../internal/bytes.js';
 import { inFlight, removeStaleTempFiles, resolveTarget, tempName } from '../providers/local/file.node.js';
@@ -445,14 +447,19 @@ async function readAt(fh: FileHandle, buf: Uint8Array, position: number): Promis
 }
 
 /** The header of an envelope file: a prefix read, doubled until it parses. */
-async function readHeader(fh: FileHandle, size: number, maxEdks: number): Promise<ReturnType<typeof parseHeader>> {
+async function readHeader(
+  fh: FileHandle,
+  size: number,
+  maxEdks: number,
+  layouts: readonly number[] = [LAYOUT_SINGLE, LAYOUT_FRAMED],
+): Promise<ReturnType<typeof parseHeader>> {
   const limit = Math.min(size, maxHeaderBytes(maxEdks));
   let want = Math.min(size, 4096);
   for (;;) {
     const prefix = new Uint8Array(want);
     await readAt(fh, prefix, 0);
     try {
-      return parseHeader(prefix, maxEdks, [LAYOUT_SINGLE, LAYOUT_FRAMED], 'prefix');
+      return parseHeader(prefix, maxEdks, layouts, 'prefix');
     } catch (e) {
       if (!isTruncation(e) || want >= limit) throw e;
       want = Math.min(limit, want * 2);
@@ -539,6 +546,25 @@ async function decryptBlocks(
     await writing;
   } finally {
     wipe(outBufs[0]!, outBufs[1]!);
+  }
+}
+
+/**
+ * `inspect` for an envelope file: reads its header only (a few KiB, however large the file) and
+ * takes the lengths from the file's size. Nothing secret is read or reported.
+ * @param file - a binary envelope file (single-pass, record field or framed).
+ * @throws MalformedEnvelopeError, UnsupportedVersionError; the file system's errors.
+ */
+export async function inspectFile(file: string): Promise<EnvelopeInfo> {
+  checkPathArg(file, 'file');
+  const fh = await fs.open(file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const { header, bodyOffset } = await readHeader(fh, size, FORMAT_LIMITS.maxEncryptedDataKeys, [LAYOUT_SINGLE, LAYOUT_FIELD, LAYOUT_FRAMED]);
+    if (header.layout !== LAYOUT_FRAMED && size - bodyOffset < TAG_LENGTH) throw new MalformedEnvelopeError('truncated: body');
+    return envelopeInfo(header, bodyOffset, size);
+  } finally {
+    await fh.close().catch(() => undefined);
   }
 }
 

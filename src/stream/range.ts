@@ -130,9 +130,10 @@ export async function decryptRange(source: RangeSource | Blob | Uint8Array, opti
   const { cipher, keyId } = await beginFramedDecryption(header, checked, binding, 1);
   const sealedSize = segmentSize + TAG_LENGTH;
   try {
-    if (length === 0) return { plaintext: new Uint8Array(0), keyId, encryptionContext: header.context.map, plaintextLength, segmentsRead: 0 };
-    const first = Math.floor(offset / segmentSize);
-    const last = Math.floor((offset + length - 1) / segmentSize);
+    // An empty range still opens one segment (the one at `offset`, or the last), so that the header is
+    // authenticated by a tag and the lengths reported are never read from unauthenticated bytes.
+    const first = Math.min(Math.floor(offset / segmentSize), segments - 1);
+    const last = length === 0 ? first : Math.floor((offset + length - 1) / segmentSize);
     const start = first * sealedSize;
     const end = Math.min((last + 1) * sealedSize, bodyLength);
     const sealed = new Uint8Array(await src.read(bodyOffset + start, end - start));
@@ -143,7 +144,7 @@ export async function decryptRange(source: RangeSource | Blob | Uint8Array, opti
         const e = Math.min(s + sealedSize, sealed.length);
         cipher.open(i, i === segments - 1, sealed.subarray(s, e), opened.subarray((i - first) * segmentSize, (i - first) * segmentSize + e - s - TAG_LENGTH));
       }
-      const from = offset - first * segmentSize;
+      const from = Math.min(offset - first * segmentSize, opened.length);
       return {
         plaintext: opened.slice(from, from + length),
         keyId,

@@ -24,12 +24,21 @@ export function writeVectorFiles(dir: string, vectors: readonly VectorText[]): s
 
 /**
  * The command line of a generator: when `moduleUrl` is the script being run, write what `build`
- * gives into the folder named by the first argument (default: the generator's own folder).
+ * gives (or what it resolves to) into the folder named by the first argument (default: the
+ * generator's own folder).
  */
-export function writeFromCommandLine(moduleUrl: string, what: string, build: () => readonly VectorText[]): void {
+export function writeFromCommandLine(moduleUrl: string, what: string, build: () => readonly VectorText[] | Promise<readonly VectorText[]>): void {
   const self = fileURLToPath(moduleUrl);
   if (!process.argv[1] || path.resolve(process.argv[1]) !== self) return;
   const out = path.resolve(process.argv[2] ?? path.dirname(self));
-  const written = writeVectorFiles(out, build());
-  console.log(`wrote ${written.length} ${what} to ${out}`);
+  void Promise.resolve(build()).then(
+    (vectors) => {
+      const written = writeVectorFiles(out, vectors);
+      console.log(`wrote ${written.length} ${what} to ${out}`);
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
 }
