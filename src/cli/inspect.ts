@@ -5,16 +5,17 @@
  * No key is needed and nothing secret is printed: the data keys' blobs are
  * reported by length only.
  *
- * Only the header is held in memory: the input is read until the header
- * parses, and the rest is only counted (a file's size is taken from the file
- * system), so a large file is inspected at once.
+ * Only the header is held in memory: a binary envelope file goes through the
+ * library's `inspectFile` (its header is read, its size taken from the file
+ * system), so a large file is inspected at once; stdin is read until the
+ * header parses, and the rest only counted.
  * @module
  */
 import { TAG_LENGTH } from '../core/aead/types.js';
-import { type EnvelopeInfo, inspect } from '../core/envelope.js';
+import { type EnvelopeInfo, envelopeInfo, inspect } from '../core/envelope.js';
 import { InvalidParameterError, MalformedEnvelopeError } from '../core/errors.js';
 import { FORMAT_LIMITS, LAYOUT_FRAMED, LAYOUT_NAMES, MAX_TEXT_LENGTH, TEXT_PREFIX, isTruncation, maxHeaderBytes, parseHeader } from '../core/format.js';
-import { framedLayout } from '../core/framed.js';
+import { inspectFile } from '../stream/node.js';
 import { parseCommand } from './args.js';
 import { isTextPrefix } from './decrypt-source.js';
 import { escapeControl } from './exit-codes.js';
@@ -47,13 +48,13 @@ function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
 }
 
 /**
- * Inspect an envelope read from a stream, holding only its header.
+ * Inspect an envelope read from a stream, holding only its header (the rest is counted); a text
+ * envelope, one base64 string, is read whole.
  * @param source - the envelope's bytes.
- * @param knownSize - its length when the file system knows it (then the rest is not read).
  * @returns what `inspect` reports for the whole envelope.
  * @throws MalformedEnvelopeError, UnsupportedVersionError
  */
-export async function inspectStream(source: ReadableStream<Uint8Array>, knownSize: number | undefined): Promise<EnvelopeInfo> {
+export async function inspectStream(source: ReadableStream<Uint8Array>): Promise<EnvelopeInfo> {
   const reader = source.getReader();
   const parts: Uint8Array[] = [];
   let held = 0;
@@ -97,26 +98,14 @@ export async function inspectStream(source: ReadableStream<Uint8Array>, knownSiz
       return inspect(new TextDecoder().decode(concat(parts, held)).replace(/\s+$/, ''));
     }
     const { header, bodyOffset } = parsed!;
-    let total = knownSize;
-    if (total === undefined) {
-      total = held;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.length;
-      }
+    let total = held;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
     }
-    const bodyLength = total - bodyOffset;
-    if (bodyLength < TAG_LENGTH) throw new MalformedEnvelopeError('truncated: body');
-    // The header goes through `inspect` with an empty body (one tag); the lengths come from the
-    // real size, by the rules `inspect` applies to a whole envelope.
-    const synthetic = concat([header.bytes, new Uint8Array(TAG_LENGTH)], header.bytes.length + TAG_LENGTH);
-    const info = inspect(synthetic, { maxEncryptedDataKeys: maxEdks });
-    if (header.layout === LAYOUT_FRAMED) {
-      const layout = framedLayout(bodyLength, header.segmentSize!);
-      return Object.freeze({ ...info, plaintextLength: layout.plaintextLength, totalLength: total, segmentCount: layout.segments });
-    }
-    return Object.freeze({ ...info, plaintextLength: bodyLength - TAG_LENGTH, totalLength: total });
+    if (header.layout !== LAYOUT_FRAMED && total - bodyOffset < TAG_LENGTH) throw new MalformedEnvelopeError('truncated: body');
+    return envelopeInfo(header, bodyOffset, total);
   } finally {
     await reader.cancel().catch(() => undefined);
   }
@@ -163,8 +152,16 @@ export async function inspectCommand(args: readonly string[], io: CommandIo): Pr
   if (spec === undefined || spec === '') throw new InvalidParameterError('inspect needs an input: a file, or - for stdin');
   const input = await openInput(spec);
   try {
-    // stdin's size from the file system would not count what a previous reader took: it is counted.
-    const info = await inspectStream(input.stream(), input.isStdin ? undefined : input.size);
+    // A binary envelope file: its header is read, its size taken from the file system. Anything
+    // else (stdin, whose size would not count what an earlier reader took; a FIFO; the text form)
+    // is read as a stream.
+    let info: EnvelopeInfo;
+    if (input.regular && !(await input.startsWithText())) {
+      await input.close();
+      info = await inspectFile(input.name);
+    } else {
+      info = await inspectStream(input.stream());
+    }
     io.stdout.write(values.json ? JSON.stringify(info) + '\n' : formatInfo(info));
   } finally {
     await input.close();
