@@ -6,6 +6,7 @@ export default defineConfig({
     node: 'src/node.ts',
     alibaba: 'src/providers/alibaba/index.ts',
     'alibaba-emulator': 'src/providers/alibaba/emulator/index.ts',
+    testing: 'src/testing/index.ts',
     'emulator-cli': 'src/providers/alibaba/emulator/cli.ts',
     cli: 'src/cli/main.ts',
     // The targets of the internal import `#aead-default` (package.json "imports").
@@ -22,5 +23,5 @@ export default defineConfig({
   platform: 'neutral',
   removeNodeProtocol: false,
   // `#aead-default` stays an import so that the runtime's resolver picks the backend.
-  external: [/^node:/, /^@noble\//, 'zod', /^#/],
+  external: [/^node:/, /^@noble\//, 'zod', 'fast-check', /^#/],
 });

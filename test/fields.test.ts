@@ -19,6 +19,7 @@ import {
   openBlindIndex,
   type KeyProvider,
 } from '../src/index.js';
+import { checkRecordEncryption } from '../src/testing/index.js';
 import { runs, sameValue, supportedValue } from './helpers.js';
 
 const keyring = new LocalKeyring();
@@ -648,4 +649,37 @@ describe('thenables and values read once', () => {
     expect(dec[0]).toMatchObject({ ok: false, error: { code: 'ERR_INVALID_PARAMETER' } });
     expect((dec[0] as { error: Error }).error).toBeInstanceOf(EnvelopeKitError);
   });
+});
+
+describe('envelope-kit/testing on a users table', () => {
+  const User = z.object({
+    id: z.int().min(1),
+    name: z.string(),
+    ssn: z.string().meta({ sensitive: true }),
+    email: z.email().meta({ sensitive: true }),
+    phone: z.e164().optional(),
+    address: z.object({ street: z.string().meta({ sensitive: true }), city: z.string() }),
+    cards: z.array(z.object({ number: z.string().regex(/^[0-9]{16}$/).meta({ sensitive: true }), exp: z.string() })).max(3),
+    balance: z.bigint(),
+    born: z.date(),
+    avatar: z.instanceof(Uint8Array).nullable(),
+  });
+  const fields = ['ssn', 'email', 'phone?', 'address.street', 'cards[].number', 'balance', 'avatar'] as const;
+
+  it('every invariant holds, self-contained and compact, with an email blind index', async () => {
+    const storedKey = await createBlindIndexKey({ ...base, name: 'users.email' });
+    const normalize = (s: string) => s.trim().toLowerCase();
+    const index = await openBlindIndex(storedKey, { provider: keyring, name: 'users.email', normalize });
+    const config = {
+      ...base,
+      schema: User,
+      fields,
+      sensitive: ['phone'],
+      recordId: (u: { id: number }) => u.id,
+      encryptionContext: { table: 'users' },
+      blindIndexes: { email: { index, into: 'email_idx', normalize, storedKey } },
+    };
+    await checkRecordEncryption(config, { numRuns: runs(40) });
+    await checkRecordEncryption({ ...config, headerField: '_ek' }, { numRuns: runs(40) });
+  }, 60_000);
 });

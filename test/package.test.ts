@@ -113,13 +113,40 @@ describe('dist', () => {
     expect(graph(path.join(dist, entry)).external).toContain('zod');
   });
 
+  it.each(['testing.js', 'testing.cjs'])('the testing entry %s is runtime-neutral and imports fast-check, an optional peer the core never loads', (entry) => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      peerDependencies: Record<string, string>;
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(pkg.peerDependenciesMeta['fast-check']?.optional).toBe(true);
+    expect(Object.keys(pkg.dependencies)).not.toContain('fast-check');
+    const { files, external } = graph(path.join(dist, entry));
+    expect(external.filter(isBuiltin)).toEqual([]);
+    for (const f of files) expect(readFileSync(f, 'utf8')).not.toMatch(/["']node:[a-z_/]+["']/);
+    expect(external).toContain('fast-check');
+    for (const spec of external) {
+      if (spec === '#aead-default') continue;
+      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+      expect([...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies)], spec).toContain(name);
+    }
+    expect(graph(path.join(dist, entry.replace('testing', 'index'))).external).not.toContain('fast-check');
+  });
+
+  it('envelope-kit/testing loads through the exports map, in both builds', async () => {
+    const esm = await node("const t = await import('envelope-kit/testing'); console.log(typeof t.checkRecordEncryption, typeof t.recordArbitrary)");
+    expect(esm.trim()).toBe('function function');
+    const cjs = await node("import { createRequire } from 'node:module'; const t = createRequire(process.cwd() + '/x.cjs')('envelope-kit/testing'); console.log(typeof t.checkRecordEncryption)");
+    expect(cjs.trim()).toBe('function');
+  });
+
   it('the check above can fail: the Node-only entries do import node:* modules', () => {
     expect(graph(path.join(dist, 'node.js')).external.filter(isBuiltin)).toContain('node:crypto');
     expect(graph(path.join(dist, 'aead-default.node.cjs')).external.filter(isBuiltin)).toContain('node:crypto');
   });
 
   it('has ESM, CJS and type declarations for every entry', () => {
-    for (const entry of ['index', 'node', 'alibaba', 'alibaba-emulator', 'aead-default', 'aead-default.node']) {
+    for (const entry of ['index', 'node', 'alibaba', 'alibaba-emulator', 'testing', 'aead-default', 'aead-default.node']) {
       for (const ext of ['.js', '.cjs', '.d.ts', '.d.cts']) {
         expect(existsSync(path.join(dist, entry + ext)), entry + ext).toBe(true);
       }
