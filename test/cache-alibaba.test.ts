@@ -3,7 +3,7 @@
  * requests counted on the emulator, and its faults (throttling, 5xx, an outage, a disabled key)
  * during refreshes and after expiry.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decrypt, decryptObject, encrypt, encryptObject, inspect, withDataKeyCache } from '../src/index.js';
 import { emulator, providerFor, utf8 } from './alibaba-helpers.js';
 
@@ -19,7 +19,6 @@ function blobOf(envelope: Uint8Array): string {
   return Buffer.from(envelope.subarray(end - info.encryptedDataKeys[0]!.blobLength, end)).toString('hex');
 }
 
-const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
 
 describe('withDataKeyCache over Alibaba Cloud KMS (emulator)', () => {
   it('records at KMS scale: ceil(n / maxMessages) GenerateDataKey and Decrypt requests, with 2 ms of latency', async () => {
@@ -68,7 +67,8 @@ describe('withDataKeyCache over Alibaba Cloud KMS (emulator)', () => {
     t.advance(800);
     kms.faults.throttle({ times: 2, actions: ['GenerateDataKey'] });
     const second = await encrypt(utf8('b'), { provider, keyId: 'alias/app' });
-    await settle();
+    // The refresh runs in the background: wait for its outcome (polled, so a loaded machine only makes it slower).
+    await vi.waitFor(() => expect(refreshErrors).toHaveLength(1), { timeout: 5000 });
     expect(refreshErrors).toEqual([expect.objectContaining({ side: 'encrypt', evicted: false, error: expect.objectContaining({ code: 'ERR_PROVIDER', retryable: true }) })]);
     // Same data key: one refresh only, which failed; the entry serves until maxAge.
     const third = await encrypt(utf8('c'), { provider, keyId: 'alias/app' });
@@ -81,8 +81,7 @@ describe('withDataKeyCache over Alibaba Cloud KMS (emulator)', () => {
     t.advance(800);
     kms.faults.serverError({ status: 503, code: 'ServiceUnavailableTemporary', actions: ['Decrypt'] });
     expect(new TextDecoder().decode((await decrypt(first, { provider: reader })).plaintext)).toBe('a');
-    await settle();
-    expect(reader.stats.decrypt).toMatchObject({ refreshFailures: 1, entries: 1 });
+    await vi.waitFor(() => expect(reader.stats.decrypt).toMatchObject({ refreshFailures: 1, entries: 1 }), { timeout: 5000 });
     expect(new TextDecoder().decode((await decrypt(first, { provider: reader })).plaintext)).toBe('a');
   });
 
@@ -118,7 +117,8 @@ describe('withDataKeyCache over Alibaba Cloud KMS (emulator)', () => {
     t.advance(800);
     await encrypt(utf8('z'), { provider, keyId: 'alias/app' });
     await decrypt(env, { provider });
-    await settle();
+    // Both background refreshes see the disabled key and evict their entries.
+    await vi.waitFor(() => expect(provider.size).toBe(0), { timeout: 5000 });
     await expect(encrypt(utf8('w'), { provider, keyId: 'alias/app' })).rejects.toMatchObject({ code: 'ERR_KEY_DISABLED' });
     await expect(decrypt(env, { provider })).rejects.toMatchObject({ code: 'ERR_KEY_DISABLED' });
     expect(provider.stats.encrypt.staleServes + provider.stats.decrypt.staleServes).toBe(0);
