@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import { errorLine } from './exit-codes.js';
 import { main } from './run.js';
 
 /** Resolve once what was written to `stream` is handed to the system (at most after one second). */
@@ -39,6 +40,19 @@ process.on('beforeExit', () => {
     process.exit(1);
   }
 });
+
+// An error outside the run's own promise chain (a bug) is still one line, not a stack trace; a
+// temporary output file is then left to the guardian, which removes it when this process is gone.
+const crash = (e: unknown) => {
+  settled = true;
+  try {
+    process.stderr.write(errorLine(e));
+  } finally {
+    process.exit(1);
+  }
+};
+process.on('uncaughtException', crash);
+process.on('unhandledRejection', crash);
 
 main(process.argv.slice(2)).then(
   async (status) => {
