@@ -228,6 +228,9 @@ export class FramedReader {
       if (!parsed) throw new MalformedEnvelopeError('truncated: header');
       await this.#start(parsed.header, this.#head!.subarray(parsed.bodyOffset), emit);
     }
+    // The middle segments still in flight (parallel) come first, as a serial reader opens them before the end:
+    // a tag failure among them is the error, not the length of what is left.
+    await this.#flight!.drain(this.#emitter(emit));
     if (this.#fill < TAG_LENGTH || (this.#index > 0 && this.#fill === TAG_LENGTH)) {
       throw new MalformedEnvelopeError(this.#index === 0 && this.#fill < TAG_LENGTH ? 'truncated: body' : 'truncated: the last segment is shorter than a tag, or empty after a full one');
     }
