@@ -34,6 +34,7 @@ export default defineConfig({
             'test/records-vectors.test.ts',
             'test/cache.test.ts',
             'test/stream.test.ts',
+            'test/stream.property.test.ts',
           ],
         },
       },
