@@ -35,6 +35,7 @@ export default defineConfig({
             'test/cache.test.ts',
             'test/stream.test.ts',
             'test/framed-vectors.test.ts',
+            'test/stream.property.test.ts',
           ],
         },
       },

@@ -231,8 +231,13 @@ export class FramedReader {
     if (this.#head !== undefined) {
       const parsed = this.#tryHeader(true);
       if (!parsed) throw new MalformedEnvelopeError('truncated: header');
+      // The whole input is here: a body shorter than a tag is refused before any provider is asked.
+      if (this.#headLength - parsed.bodyOffset < TAG_LENGTH) throw new MalformedEnvelopeError('truncated: body');
       await this.#start(parsed.header, this.#head!.subarray(parsed.bodyOffset, this.#headLength), emit);
     }
+    // The middle segments still in flight (parallel) come first, as a serial reader opens them before the end:
+    // a tag failure among them is the error, not the length of what is left.
+    await this.#flight!.drain(this.#emitter(emit));
     if (this.#fill < TAG_LENGTH || (this.#index > 0 && this.#fill === TAG_LENGTH)) {
       throw new MalformedEnvelopeError(this.#index === 0 && this.#fill < TAG_LENGTH ? 'truncated: body' : 'truncated: the last segment is shorter than a tag, or empty after a full one');
     }

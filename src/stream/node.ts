@@ -511,7 +511,10 @@ async function decryptBlocks(
           const start = s * sealedSize;
           const end = Math.min(start + sealedSize, curLen);
           const i = index++;
-          jobs.push(cipher.openAsync(i, i === segments - 1, sealed.subarray(start, end)));
+          const job = cipher.openAsync(i, i === segments - 1, sealed.subarray(start, end));
+          // Awaited below, in order; those still in flight after a failure never are: not an unhandled rejection.
+          if (job instanceof Promise) job.catch(() => {});
+          jobs.push(job);
           if (jobs.length >= parallel) {
             const pt = await jobs.shift()!;
             outBuf.set(pt, o);
