@@ -7,7 +7,9 @@
  * export condition), which `npm run bench` builds first.
  *
  * Flags: `--quick` (fewer records and repetitions, for trying the harness; its
- * figures are not the ones to quote), `--out <file>` (default bench/RESULTS.md).
+ * figures are not the ones to quote), `--out <file>` (default bench/RESULTS.md),
+ * `--no-stream` (leave out section 8, the streaming benchmark of `bench/stream.ts`,
+ * which otherwise runs last, in a process of its own).
  * @module
  */
 import { spawnSync } from 'node:child_process';
@@ -46,6 +48,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const VERBOSE = args.includes('--verbose');
+const STREAM = !args.includes('--no-stream');
 const OUT = args.includes('--out') ? resolve(args[args.indexOf('--out') + 1]!) : join(ROOT, 'bench', 'RESULTS.md');
 
 const CONFIG = QUICK
@@ -325,6 +328,30 @@ function benchRss(size: number, dir: string): RssRow[] {
   return rows;
 }
 
+// ---------------------------------------------------------------- 8. streaming
+
+/** Section 8 of RESULTS.md and its target rows, from `bench/stream.ts` run in a process of its own. */
+interface StreamPart {
+  readonly section: string;
+  readonly rows: TargetRow[];
+}
+
+function benchStream(dir: string): StreamPart {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const out = join(dir, 'stream.md');
+  const res = spawnSync(process.execPath, ['--import', 'tsx', join('bench', 'stream.ts'), '--section', '--out', out, ...(QUICK ? ['--quick'] : [])], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 24,
+  });
+  if (res.status !== 0) throw new Error(`bench/stream.ts failed (exit ${res.status})`);
+  const summary = JSON.parse(res.stdout.trim().split('\n').pop()!) as { rows: TargetRow[] };
+  return { section: readFileSync(out, 'utf8'), rows: summary.rows };
+}
+
 // ---------------------------------------------------------------- report
 
 const TARGETS = {
@@ -376,9 +403,14 @@ async function main(): Promise<void> {
     const startup = benchStartup();
     log('6. peak memory');
     const rss = [...benchRss(MiB, dir), ...benchRss(64 * MiB, dir)];
+    let stream: StreamPart | undefined;
+    if (STREAM) {
+      log('8. streaming (bench/stream.ts, in a process of its own)');
+      stream = benchStream(dir);
+    }
 
     const checks = [...records1.checks, ...kms.checks];
-    const r = { m, avgJson, rec, cached: records1.cached, kms, checks, fields, bulk: [...bulk1, ...bulk64], size, startup, rss, seconds: (now() - started) / 1000, load: { start: loadAtStart } };
+    const r = { m, avgJson, rec, cached: records1.cached, kms, checks, fields, bulk: [...bulk1, ...bulk64], size, startup, rss, stream, seconds: (now() - started) / 1000, load: { start: loadAtStart } };
     writeFileSync(OUT, report(r));
     log(`wrote ${OUT} in ${((now() - started) / 1000).toFixed(0)} s`);
     // The machine-readable summary: one JSON line on stdout (the log goes to stderr).
@@ -403,6 +435,7 @@ interface RunResult {
   size: Awaited<ReturnType<typeof benchSize>>;
   startup: StartupResult;
   rss: RssRow[];
+  stream: StreamPart | undefined;
   seconds: number;
   load: { start: string };
 }
@@ -415,6 +448,8 @@ interface TargetRow {
   readonly ratio: number | undefined;
   readonly op: '≥' | '≤' | '<';
   readonly needed: number;
+  /** What follows `needed` in the table; `×` for a ratio when absent. */
+  readonly unit?: string;
   readonly met: boolean;
 }
 
@@ -459,6 +494,7 @@ function targetRows(r: RunResult): TargetRow[] {
     },
     le('overheadVsAws', 'overhead for 200 B vs AWS SDK committing unsigned', size.rows.ekBinary!.overhead, size.rows.awsCommit!.overhead, 'B', TARGETS.overheadVsAws),
     le('importVsAws', 'import time vs AWS SDK', startup.ekMs, startup.awsMs, 'ms', TARGETS.importVsAws),
+    ...(r.stream?.rows ?? []),
   ];
   return rows;
 }
@@ -499,7 +535,7 @@ function report(r: RunResult): string {
   p('| target | figure | ratio | needed | |');
   p('| --- | --- | --- | --- | --- |');
   for (const t of targetRows(r)) {
-    p(`| ${t.what} | ${t.figure} | ${t.ratio === undefined ? '' : ratio(t.ratio)} | ${t.op} ${t.needed}${t.ratio === undefined ? '' : '×'} | ${verdict(t.met)} |`);
+    p(`| ${t.what} | ${t.figure} | ${t.ratio === undefined ? '' : ratio(t.ratio)} | ${t.op} ${t.needed}${t.unit ?? (t.ratio === undefined ? '' : '×')} | ${verdict(t.met)} |`);
   }
   p();
   if (r.checks.length > 0) {
@@ -592,11 +628,16 @@ function report(r: RunResult): string {
   }
   p();
   reportCache(r, p);
+  if (r.stream) {
+    p(r.stream.section.trimEnd());
+    p();
+  }
   p('## Reproduce');
   p();
   p('```sh');
   p('npm install');
-  p('npm run bench          # builds dist/ with tsup, then runs bench/run.ts; about 5 minutes on 2 cores');
+  p('npm run bench          # builds dist/ with tsup, then runs bench/run.ts; about 9 minutes on 2 cores, 4 of them section 8');
+  p('npm run bench:stream   # section 8 alone, into bench/RESULTS-stream.md');
   p('```');
   p();
   p('`npx tsx bench/run.ts --quick` runs the same harness with fewer records and repetitions (after `npx tsup`). Close other work first: the contenders are interleaved so that load hits them alike, but the spread column shows how steady the machine was.');
