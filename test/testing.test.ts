@@ -95,7 +95,7 @@ describe('checkRecordEncryption: each invariant catches its mistake', () => {
         fields: ['email', 'ssn'],
         recordId: (u) => u.id,
         blindIndexes: { email: { index, into: 'email_idx', normalize: (s) => s.trim().toLowerCase(), storedKey: stored } },
-      }),
+      }, { numRuns: 300 }),
       'blind index',
     );
     expect(message).toMatch(/different values .* have the same 64-bit index/);
