@@ -636,7 +636,7 @@ function report(r: RunResult): string {
   p();
   p('```sh');
   p('npm install');
-  p('npm run bench          # builds dist/ with tsup, then runs bench/run.ts; about 9 minutes on 2 cores, 4 of them section 8');
+  p('npm run bench          # builds dist/ with tsup, then runs bench/run.ts; about 10 minutes on 2 cores, 5 of them section 8');
   p('npm run bench:stream   # section 8 alone, into bench/RESULTS-stream.md');
   p('```');
   p();
