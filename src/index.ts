@@ -27,6 +27,8 @@ export {
   PROVIDER_LIMITS,
   checkGenerateDataKeyRequest,
   checkDecryptRequest,
+  checkEncryptRequest,
+  checkReEncryptRequest,
   checkKeyId,
   checkKeySpec,
   isProviderId,
@@ -38,6 +40,10 @@ export type {
   DataKey,
   DecryptRequest,
   DecryptedDataKey,
+  EncryptRequest,
+  ReEncryptRequest,
+  WrappedKey,
+  BlobDescription,
   CheckedGenerateRequest,
 } from './core/provider.js';
 export { CONTEXT_LIMITS, RESERVED_KEY_PREFIX, PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE } from './core/context.js';

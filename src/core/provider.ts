@@ -36,6 +36,23 @@
  * - Failures worth retrying later (throttling, a 5xx, the network) may say so
  *   with `retryable: true` on the error (see {@link ProviderError}); a cache's
  *   `staleIfError` window acts only on those.
+ *
+ * ## Optional operations (several recipients, re-wrapping)
+ * - `encrypt` wraps bytes the caller gives (a data key another recipient
+ *   generated) under a master key, bound to the context like a
+ *   `generateDataKey` blob: `decrypt` with an equal context returns them.
+ *   Without it, a provider can only be the first recipient of an envelope.
+ * - `reEncrypt` moves a blob to another master key (or to the newest version
+ *   of the same one) inside the provider: the data key never reaches the
+ *   caller. It must decrypt the blob with `sourceEncryptionContext` exactly as
+ *   `decrypt` would (same errors), then wrap under `destinationKeyId` bound to
+ *   `destinationEncryptionContext`. Without it, re-wrapping unwraps and wraps
+ *   again in the caller's memory.
+ * - `describeBlob` reads what a blob says about itself (its master key and
+ *   key version) without a network call or a secret, or returns `undefined`
+ *   when the blob is opaque. It never throws for a blob it cannot read.
+ * - Answers may carry `keyVersion`: an opaque string naming the master-key
+ *   version that wrapped the blob, where the provider exposes one.
  * @module
  */
 import { type CheckedContext, type EncryptionContext, checkContext } from './context.js';
@@ -79,6 +96,8 @@ export interface DataKey {
    * that ever returns one data key twice MUST set it.
    */
   readonly reused?: boolean;
+  /** The master-key version that wrapped the blob, where the provider exposes one. */
+  readonly keyVersion?: string;
 }
 
 /** Parameters of {@link KeyProvider.decrypt}. */
@@ -98,6 +117,48 @@ export interface DecryptedDataKey {
   readonly keyId: string;
   /** The data key in plaintext. The caller owns it and wipes it. */
   readonly plaintext: Uint8Array;
+  /** The master-key version that had wrapped the blob, where the provider exposes one. */
+  readonly keyVersion?: string;
+}
+
+/** Parameters of {@link KeyProvider.encrypt}. */
+export interface EncryptRequest {
+  /** A key id, or an alias (`alias/...`). */
+  readonly keyId: string;
+  /** The bytes to wrap (a data key: 1..1024 bytes; a provider may accept more). Not kept by the provider. */
+  readonly plaintext: Uint8Array;
+  /** String-to-string map bound to the blob; `decrypt` must be given an equal map. */
+  readonly encryptionContext?: EncryptionContext;
+}
+
+/** Answer of {@link KeyProvider.encrypt} and {@link KeyProvider.reEncrypt}. */
+export interface WrappedKey {
+  /** The resolved id of the master key that wrapped the blob (never an alias). */
+  readonly keyId: string;
+  /** The bytes wrapped under that master key; identifies its own key. */
+  readonly ciphertextBlob: Uint8Array;
+  /** The master-key version that wrapped the blob, where the provider exposes one. */
+  readonly keyVersion?: string;
+}
+
+/** Parameters of {@link KeyProvider.reEncrypt}. */
+export interface ReEncryptRequest {
+  /** A blob of this provider's. */
+  readonly ciphertextBlob: Uint8Array;
+  /** The context the blob is bound to. */
+  readonly sourceEncryptionContext?: EncryptionContext;
+  /** The master key (id or alias) to wrap under; the blob's own key id moves it to that key's newest version. */
+  readonly destinationKeyId: string;
+  /** The context the new blob is bound to. */
+  readonly destinationEncryptionContext?: EncryptionContext;
+}
+
+/** What {@link KeyProvider.describeBlob} can tell about a blob without a secret. */
+export interface BlobDescription {
+  /** The master key the blob names. */
+  readonly keyId?: string;
+  /** The master-key version the blob names. */
+  readonly keyVersion?: string;
 }
 
 /**
@@ -121,6 +182,19 @@ export interface KeyProvider {
    * @throws InvalidParameterError, DecryptionFailedError, KeyNotFoundError, KeyDisabledError, ProviderError
    */
   decrypt(request: DecryptRequest): Promise<DecryptedDataKey>;
+  /**
+   * Optional: wrap given bytes under the master key `keyId`, bound to the context.
+   * @throws InvalidParameterError, KeyNotFoundError, KeyDisabledError, ProviderError
+   */
+  encrypt?(request: EncryptRequest): Promise<WrappedKey>;
+  /**
+   * Optional: move a blob to another master key (or to the newest version of its own) without the
+   * data key leaving the provider.
+   * @throws InvalidParameterError, DecryptionFailedError, KeyNotFoundError, KeyDisabledError, ProviderError
+   */
+  reEncrypt?(request: ReEncryptRequest): Promise<WrappedKey>;
+  /** Optional: what a blob says about itself, read locally; `undefined` when it is opaque. Never throws. */
+  describeBlob?(blob: Uint8Array): BlobDescription | undefined;
 }
 
 /** Limits on what a provider may return or an envelope may hold (SPEC.md §5). */
@@ -196,6 +270,61 @@ export function checkGenerateDataKeyRequest(request: unknown): CheckedGenerateRe
     n = numberOfBytes;
   }
   return { keyId: id, numberOfBytes: n, context: checkContext(encryptionContext) };
+}
+
+/**
+ * Validate an `encrypt` request: a key id or alias, 1..`maxPlaintextBytes` bytes (default 1024, the
+ * data-key limit; a provider passes its service's own limit), a string-to-string context. The
+ * plaintext is copied: the caller may wipe theirs at once.
+ * @throws InvalidParameterError
+ */
+export function checkEncryptRequest(
+  request: unknown,
+  maxPlaintextBytes: number = PROVIDER_LIMITS.maxNumberOfBytes,
+): { keyId: string; plaintext: Uint8Array; context: CheckedContext } {
+  if (request === null || typeof request !== 'object') {
+    throw new InvalidParameterError('encrypt expects a request object');
+  }
+  let keyId: unknown, plaintext: unknown, encryptionContext: unknown;
+  try {
+    ({ keyId, plaintext, encryptionContext } = request as Record<string, unknown>);
+  } catch (e) {
+    throw new InvalidParameterError('encrypt request could not be read', { cause: e });
+  }
+  const id = checkKeyId(keyId);
+  if (!isBytes(plaintext) || plaintext.length === 0 || plaintext.length > maxPlaintextBytes) {
+    throw new InvalidParameterError(`"plaintext" must be a Uint8Array of 1 to ${maxPlaintextBytes} bytes`);
+  }
+  const context = checkContext(encryptionContext);
+  return { keyId: id, plaintext: new Uint8Array(plaintext), context };
+}
+
+/**
+ * Validate a `reEncrypt` request: a blob of 1..`maxBlobBytes` bytes (default 4096), the source
+ * context, a destination key id or alias and the destination context.
+ * @throws InvalidParameterError
+ */
+export function checkReEncryptRequest(
+  request: unknown,
+  maxBlobBytes: number = PROVIDER_LIMITS.maxBlobBytes,
+): { blob: Uint8Array; sourceContext: CheckedContext; destinationKeyId: string; destinationContext: CheckedContext } {
+  if (request === null || typeof request !== 'object') {
+    throw new InvalidParameterError('reEncrypt expects a request object');
+  }
+  let blob: unknown, src: unknown, dest: unknown, destCtx: unknown;
+  try {
+    ({ ciphertextBlob: blob, sourceEncryptionContext: src, destinationKeyId: dest, destinationEncryptionContext: destCtx } =
+      request as Record<string, unknown>);
+  } catch (e) {
+    throw new InvalidParameterError('reEncrypt request could not be read', { cause: e });
+  }
+  if (!isBytes(blob) || blob.length === 0 || blob.length > maxBlobBytes) {
+    throw new InvalidParameterError(`"ciphertextBlob" must be a Uint8Array of 1 to ${maxBlobBytes} bytes`);
+  }
+  const destinationKeyId = checkKeyId(dest, 'destinationKeyId');
+  const sourceContext = checkContext(src);
+  const destinationContext = checkContext(destCtx);
+  return { blob: new Uint8Array(blob), sourceContext, destinationKeyId, destinationContext };
 }
 
 /** Validate a `decrypt` request as every provider must. @throws InvalidParameterError */

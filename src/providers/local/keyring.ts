@@ -21,10 +21,17 @@ import {
   type DecryptedDataKey,
   type DecryptRequest,
   type GenerateDataKeyRequest,
+  type BlobDescription,
+  type EncryptRequest,
   type KeyProvider,
+  type ReEncryptRequest,
+  type WrappedKey,
   checkDecryptRequest,
+  checkEncryptRequest,
   checkGenerateDataKeyRequest,
+  checkReEncryptRequest,
 } from '../../core/provider.js';
+import type { CheckedContext } from '../../core/context.js';
 import { BLOB_NONCE_LENGTH, LOCAL_KEY_ID_RE, MAX_KEY_VERSION, readLocalBlob, unwrapDataKey, wrapDataKey } from './blob.js';
 import { type XaesKey, xaesKey } from './xaes.js';
 
@@ -376,10 +383,60 @@ export class LocalKeyring implements KeyProvider {
     drawn.fill(0, 0, n);
     try {
       const ciphertextBlob = wrapDataKey(this.#aead, v.material, k.keyId, v.version, drawn.subarray(n), plaintext, req.context, this.#xaesKey(v.material));
-      return { keyId: k.keyId, plaintext, ciphertextBlob };
+      return { keyId: k.keyId, plaintext, ciphertextBlob, keyVersion: String(v.version) };
     } catch (e) {
       wipe(plaintext);
       throw e;
+    }
+  }
+
+  /** Wrap `plaintext` under the newest version of a usable key; the caller keeps (and wipes) `plaintext`. */
+  #wrap(keyIdOrAlias: string, plaintext: Uint8Array, context: CheckedContext): WrappedKey {
+    const k = this.#record(keyIdOrAlias);
+    this.#usable(k);
+    const v = k.versions[k.versions.length - 1]!;
+    const nonce = randomBytes(BLOB_NONCE_LENGTH);
+    const ciphertextBlob = wrapDataKey(this.#aead, v.material, k.keyId, v.version, nonce, plaintext, context, this.#xaesKey(v.material));
+    return { keyId: k.keyId, ciphertextBlob, keyVersion: String(v.version) };
+  }
+
+  /**
+   * Wrap given bytes (1..1024) under the newest version of `keyId`, bound to the context, as
+   * `generateDataKey` wraps the keys it draws (SPEC.md §6).
+   * {@inheritDoc KeyProvider.encrypt}
+   */
+  async encrypt(request: EncryptRequest): Promise<WrappedKey> {
+    const req = checkEncryptRequest(request);
+    try {
+      return this.#wrap(req.keyId, req.plaintext, req.context);
+    } finally {
+      wipe(req.plaintext);
+    }
+  }
+
+  /**
+   * Unwrap a blob as `decrypt` does (same checks, same errors), and wrap its data key under the newest
+   * version of `destinationKeyId`. The data key never leaves the keyring.
+   * {@inheritDoc KeyProvider.reEncrypt}
+   */
+  async reEncrypt(request: ReEncryptRequest): Promise<WrappedKey> {
+    const req = checkReEncryptRequest(request);
+    const dataKey = this.#unwrap(req.blob, req.sourceContext).plaintext;
+    try {
+      return this.#wrap(req.destinationKeyId, dataKey, req.destinationContext);
+    } finally {
+      wipe(dataKey);
+    }
+  }
+
+  /** The key id and version a local blob names, read without a key; `undefined` for anything else. */
+  describeBlob(blob: Uint8Array): BlobDescription | undefined {
+    try {
+      if (!isBytes(blob)) return undefined;
+      const h = readLocalBlob(new Uint8Array(blob));
+      return { keyId: h.keyId, keyVersion: String(h.version) };
+    } catch {
+      return undefined;
     }
   }
 
@@ -387,6 +444,10 @@ export class LocalKeyring implements KeyProvider {
   async decrypt(request: DecryptRequest): Promise<DecryptedDataKey> {
     // `blob` is the request check's own copy: the header may be views of it.
     const { blob, context } = checkDecryptRequest(request);
+    return this.#unwrap(blob, context);
+  }
+
+  #unwrap(blob: Uint8Array, context: CheckedContext): DecryptedDataKey {
     let header;
     try {
       header = readLocalBlob(blob);
@@ -399,7 +460,8 @@ export class LocalKeyring implements KeyProvider {
     this.#usable(k);
     const v = k.versions.find((x) => x.version === header.version);
     if (!v) throw new DecryptionFailedError();
-    return { keyId: k.keyId, plaintext: unwrapDataKey(this.#aead, v.material, header, context, this.#xaesKey(v.material)) };
+    const plaintext = unwrapDataKey(this.#aead, v.material, header, context, this.#xaesKey(v.material));
+    return { keyId: k.keyId, plaintext, keyVersion: String(v.version) };
   }
 
   /** Every key and alias, material included (copies). For the keyring file; handle as a secret. */
