@@ -166,7 +166,11 @@ export interface EnvelopeInfo {
   /** Message id, lower-case hex. */
   readonly messageId: string;
   readonly encryptionContext: EncryptionContext;
-  readonly encryptedDataKeys: readonly { readonly providerId: string; readonly keyId: string; readonly blobLength: number }[];
+  /**
+   * The encrypted data keys, in header order. `keyVersion` is the master-key version the blob names,
+   * when a provider given to `inspect` can read it from the blob (`describeBlob`; the local keyring can).
+   */
+  readonly encryptedDataKeys: readonly { readonly providerId: string; readonly keyId: string; readonly blobLength: number; readonly keyVersion?: string }[];
   readonly headerLength: number;
   /** Length of the plaintext the body holds. */
   readonly plaintextLength: number;
@@ -798,15 +802,53 @@ const SUITE_NAMES: Record<number, string> = { 0x01: 'AES-256-GCM, HKDF-SHA-512, 
  * Accepts the binary or the text form.
  * @throws MalformedEnvelopeError, UnsupportedVersionError
  */
-export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDataKeys?: number } = {}): EnvelopeInfo {
+export function inspect(envelope: Uint8Array | string, options: InspectOptions = {}): EnvelopeInfo {
   const bytes = typeof envelope === 'string' ? envelopeFromText(envelope) : byteView(envelope);
   if (!bytes) throw new MalformedEnvelopeError('envelope must be a Uint8Array or a text envelope');
-  const max = readOptions(options, ['maxEncryptedDataKeys'], 'inspect options').maxEncryptedDataKeys ?? FORMAT_LIMITS.maxEncryptedDataKeys;
+  const { max, providers } = checkInspectOptions(options);
+  const { header, bodyOffset } = parseHeader(bytes, max, Object.keys(LAYOUT_NAMES).map(Number));
+  return envelopeInfo(header, bodyOffset, bytes.length, providers);
+}
+
+/** Options of {@link inspect}. */
+export interface InspectOptions {
+  /** Most encrypted data keys to accept (default 255: inspect reads any envelope). */
+  readonly maxEncryptedDataKeys?: number;
+  /**
+   * Providers that can read a key version from their blobs without a secret (`describeBlob`): each
+   * data key of theirs is then reported with its `keyVersion`. No provider is called over a network.
+   */
+  readonly providers?: readonly KeyProvider[];
+}
+
+/** @internal */
+export function checkInspectOptions(options: unknown): { max: number; providers: readonly KeyProvider[] } {
+  const o = readOptions(options, ['maxEncryptedDataKeys', 'providers'], 'inspect options');
+  const max = o.maxEncryptedDataKeys ?? FORMAT_LIMITS.maxEncryptedDataKeys;
   if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > FORMAT_LIMITS.maxEncryptedDataKeys) {
     throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');
   }
-  const { header, bodyOffset } = parseHeader(bytes, max, Object.keys(LAYOUT_NAMES).map(Number));
-  return envelopeInfo(header, bodyOffset, bytes.length);
+  let providers: KeyProvider[] = [];
+  if (o.providers !== undefined) {
+    if (!Array.isArray(o.providers)) throw new InvalidParameterError('"providers" must be an array of KeyProvider');
+    providers = (o.providers as unknown[]).map((p, i) => checkProvider(p, `providers[${i}]`));
+  }
+  return { max, providers };
+}
+
+/** The key version a provider reads from one of its blobs, if any. Never throws. @internal */
+export function keyVersionOf(edk: EncryptedDataKey, providers: readonly KeyProvider[]): string | undefined {
+  for (const p of providers) {
+    if (p.providerId !== edk.providerId || !p.describeBlob) continue;
+    let v: unknown;
+    try {
+      v = readAnswerField(p.describeBlob(edk.blob.slice()), 'keyVersion');
+    } catch {
+      v = undefined;
+    }
+    return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : undefined;
+  }
+  return undefined;
 }
 
 /**
@@ -815,7 +857,7 @@ export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDa
  * @throws MalformedEnvelopeError for a framed body of a length no writer makes.
  * @internal
  */
-export function envelopeInfo(header: EnvelopeHeader, bodyOffset: number, totalLength: number): EnvelopeInfo {
+export function envelopeInfo(header: EnvelopeHeader, bodyOffset: number, totalLength: number, providers: readonly KeyProvider[] = []): EnvelopeInfo {
   const framed = header.layout === LAYOUT_FRAMED ? framedLayout(totalLength - bodyOffset, header.segmentSize!) : undefined;
   return Object.freeze({
     formatVersion: header.version,
@@ -823,7 +865,10 @@ export function envelopeInfo(header: EnvelopeHeader, bodyOffset: number, totalLe
     layout: { id: header.layout, name: LAYOUT_NAMES[header.layout]! },
     messageId: Array.from(header.messageId, (b) => b.toString(16).padStart(2, '0')).join(''),
     encryptionContext: header.context.map,
-    encryptedDataKeys: header.encryptedDataKeys.map((e) => ({ providerId: e.providerId, keyId: e.keyId, blobLength: e.blob.length })),
+    encryptedDataKeys: header.encryptedDataKeys.map((e) => {
+      const keyVersion = keyVersionOf(e, providers);
+      return { providerId: e.providerId, keyId: e.keyId, blobLength: e.blob.length, ...(keyVersion !== undefined ? { keyVersion } : {}) };
+    }),
     headerLength: bodyOffset,
     plaintextLength: framed ? framed.plaintextLength : totalLength - bodyOffset - TAG_LENGTH,
     totalLength,
