@@ -211,11 +211,16 @@ export async function rewrapEncryptedDataKeys(header: EnvelopeHeader, checked: C
   };
   try {
     let changed = false;
-    const list: { edk: EncryptedDataKey; info: EncryptedDataKeyInfo; replaced: boolean }[] = header.encryptedDataKeys.map((edk) => ({ edk, info: describe(edk), replaced: false }));
+    const list: { edk: EncryptedDataKey; info: EncryptedDataKeyInfo; replaced: boolean; dropped: boolean }[] = header.encryptedDataKeys.map((edk) => ({
+      edk,
+      info: describe(edk),
+      replaced: false,
+      dropped: false,
+    }));
     // Step 2: replace, in place.
     for (const rule of checked.replace) {
       for (const item of list) {
-        if (item.replaced || !rule.from(item.info)) continue;
+        if (item.replaced || item.dropped || !rule.from(item.info)) continue;
         const to = rule.to;
         let next: EncryptedDataKey;
         if (to.provider.providerId === item.edk.providerId && to.provider.reEncrypt) {
@@ -224,19 +229,19 @@ export async function rewrapEncryptedDataKeys(header: EnvelopeHeader, checked: C
           if (!to.provider.encrypt) throw new InvalidParameterError(`provider ${to.provider.providerId} has no encrypt operation: it cannot wrap another provider's data key`);
           next = await wrapFor(to, await openDataKey(), pctx);
         }
+        // A replacement already listed elsewhere is not listed twice: this key is dropped instead.
+        const dup = list.some((o) => o !== item && !o.dropped && o.edk.providerId === next.providerId && o.edk.keyId === next.keyId);
         item.edk = next;
         item.info = describe(next);
         item.replaced = true;
+        item.dropped = dup;
         changed = true;
       }
     }
     // Step 4 (before the additions, so that an addition is never removed): remove.
-    let kept = list;
-    if (checked.remove.length > 0) {
-      kept = list.filter((item) => !checked.remove.some((sel) => sel(item.info)));
-      if (kept.length !== list.length) changed = true;
-      if (kept.length === 0) throw new InvalidParameterError('the rules would remove every encrypted data key: the envelope could no longer be decrypted');
-    }
+    const kept = list.filter((item) => !item.dropped && !checked.remove.some((sel) => sel(item.info)));
+    if (kept.length !== list.length) changed = true;
+    if (kept.length === 0) throw new InvalidParameterError('the rules would remove every encrypted data key: the envelope could no longer be decrypted');
     // Step 3: add.
     const out = kept.map((x) => x.edk);
     for (const r of checked.add) {

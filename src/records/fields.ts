@@ -18,6 +18,7 @@ import {
   obtainDataKey,
   readOption,
   unwrapAny,
+  type Recipient,
 } from '../core/envelope.js';
 import {
   DecryptionFailedError,
@@ -95,8 +96,12 @@ export interface EncryptFieldsOptions<
   I extends BlindIndexOptions<F[number]> = BlindIndexOptions<F[number]>,
   H extends string = string,
 > {
-  readonly provider: KeyProvider;
-  readonly keyId: string;
+  /** The provider that makes the data key (with `keyId`; or give `recipients`, as for `encrypt`). */
+  readonly provider?: KeyProvider;
+  /** Master key id or alias (with `provider`). */
+  readonly keyId?: string;
+  /** Several master keys instead of `provider` and `keyId` (see `recipients` of `encrypt`): any one opens every field. */
+  readonly recipients?: readonly Recipient[];
   /**
    * Field selectors, checked against `T`: `ssn`, `address.street`, `cards[].number`
    * (`[]` = every element). Each must match the record, unless written with a
