@@ -387,3 +387,22 @@ describe('rotating master keys for stored data', () => {
     await expect(rewrapObjects(rows, { provider: primary, add: [{ provider: backup, keyId: b1 }], recordId: 'x' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
   });
 });
+
+describe('several recipients behind a data-key cache', () => {
+  it('wraps a reused data key once per other recipient, not once per envelope', async () => {
+    const { primary, k1, backup, b1 } = setup();
+    const cached = withDataKeyCache(primary, { maxAge: 60_000, maxMessages: 100 });
+    const recipients = [{ provider: cached, keyId: k1 }, { provider: backup, keyId: b1 }];
+    const envs = [];
+    for (let i = 0; i < 50; i++) envs.push(await encrypt(utf8(`row ${i}`), { recipients, recordId: i }));
+    expect(backup.calls.encrypt).toBe(1);
+    for (let i = 0; i < 50; i++) expect(text((await decrypt(envs[i]!, { provider: backup, recordId: i })).plaintext)).toBe(`row ${i}`);
+    // A new data key (another context) is wrapped again.
+    await encrypt(utf8('x'), { recipients, encryptionContext: { t: 'other' } });
+    expect(backup.calls.encrypt).toBe(2);
+    // Without a cache, every envelope's own data key is wrapped.
+    await encrypt(utf8('x'), { recipients: [{ provider: primary, keyId: k1 }, { provider: backup, keyId: b1 }] });
+    await encrypt(utf8('x'), { recipients: [{ provider: primary, keyId: k1 }, { provider: backup, keyId: b1 }] });
+    expect(backup.calls.encrypt).toBe(4);
+  });
+});

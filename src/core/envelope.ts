@@ -234,6 +234,38 @@ export function checkProvider(p: unknown, what: string): KeyProvider {
   return Object.freeze(checked);
 }
 
+/** The caller's provider object behind each checked recipient: what wraps of a reused data key are remembered by. */
+const RECIPIENT_SOURCE = new WeakMap<Recipient, object>();
+
+/**
+ * Blobs that other recipients made of a reused data key (a data-key cache's answer, SPEC.md §9.2),
+ * by the caller's provider object, then by the first recipient's blob (which names the data key),
+ * the key id and the provider context: the same data key is wrapped once per recipient, not once per
+ * envelope. Blobs only (nothing secret); at most {@link WRAP_MEMO_SIZE} per provider, oldest first out.
+ */
+const WRAP_MEMO = new WeakMap<object, Map<string, EncryptedDataKey>>();
+const WRAP_MEMO_SIZE = 1024;
+
+async function wrapReused(r: Recipient, firstBlob: Uint8Array, dataKey: Uint8Array, context: EncryptionContext, contextKey: string): Promise<EncryptedDataKey> {
+  const source = RECIPIENT_SOURCE.get(r);
+  if (!source) return wrapFor(r, dataKey, context);
+  let memo = WRAP_MEMO.get(source);
+  if (!memo) WRAP_MEMO.set(source, (memo = new Map()));
+  const id = `${hexOf(firstBlob)}|${r.keyId}|${contextKey}`;
+  const hit = memo.get(id);
+  if (hit) return { ...hit, blob: hit.blob.slice() };
+  const made = await wrapFor(r, dataKey, context);
+  memo.set(id, { ...made, blob: made.blob.slice() });
+  if (memo.size > WRAP_MEMO_SIZE) memo.delete(memo.keys().next().value!);
+  return made;
+}
+
+function hexOf(b: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < b.length; i++) out += b[i]!.toString(16).padStart(2, '0');
+  return out;
+}
+
 /** Most recipients of one encryption: the number of data keys a reader accepts by default (SPEC.md §5). */
 export const MAX_RECIPIENTS = FORMAT_LIMITS.defaultMaxEncryptedDataKeys;
 
@@ -265,7 +297,8 @@ export function checkRecipients(options: unknown): { provider: KeyProvider; keyI
   const seen = new Set<string>();
   const checked = items.map((r, i) => {
     if (r === null || typeof r !== 'object') throw new InvalidParameterError(`"recipients[${i}]" must be { provider, keyId }`);
-    const provider = checkProvider(readOption(r, 'provider'), `recipients[${i}].provider`);
+    const raw = readOption<unknown>(r, 'provider');
+    const provider = checkProvider(raw, `recipients[${i}].provider`);
     const keyId = checkKeyId(readOption(r, 'keyId'), `recipients[${i}].keyId`);
     if (i > 0 && !provider.encrypt) {
       throw new InvalidParameterError(`"recipients[${i}].provider" (${provider.providerId}) has no encrypt operation: it can only be the first recipient`);
@@ -273,7 +306,9 @@ export function checkRecipients(options: unknown): { provider: KeyProvider; keyI
     const id = `${provider.providerId}\u0000${keyId}`;
     if (seen.has(id)) throw new InvalidParameterError(`"recipients[${i}]" names the same key as an earlier recipient`);
     seen.add(id);
-    return Object.freeze({ provider, keyId });
+    const checkedRecipient = Object.freeze({ provider, keyId });
+    RECIPIENT_SOURCE.set(checkedRecipient, raw as object);
+    return checkedRecipient;
   });
   return { provider: checked[0]!.provider, keyId: checked[0]!.keyId, also: Object.freeze(checked.slice(1)) };
 }
@@ -469,11 +504,14 @@ export async function obtainDataKey(
     if (!isAnswerKeyId(resolvedKeyId)) throw new ProviderError('provider returned an invalid keyId');
     // SPEC.md §9.2: a data key that may seal other envelopes (a cache's) gets message ids straight
     // from the CSPRNG, never from the pool of public random bytes.
-    const messageId = field('reused') === true ? randomBytes(MESSAGE_ID_LENGTH) : randomPublicBytes(MESSAGE_ID_LENGTH);
+    const reused = field('reused') === true;
+    const messageId = reused ? randomBytes(MESSAGE_ID_LENGTH) : randomPublicBytes(MESSAGE_ID_LENGTH);
     const first: EncryptedDataKey = { providerId: provider.providerId, keyId: resolvedKeyId, blob: new Uint8Array(blob) };
     // SPEC.md §3.6 step 2: every other recipient wraps the same data key, bound to the same provider context.
+    // A reused data key (a cache's) is wrapped for each other recipient once, and the blob remembered.
     const key = dataKey;
-    const others = await Promise.all(also.map((r) => wrapFor(r, key, encryptionContext)));
+    const contextKey = reused ? JSON.stringify(Object.entries(encryptionContext).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : '';
+    const others = await Promise.all(also.map((r) => (reused ? wrapReused(r, first.blob, key, encryptionContext, contextKey) : wrapFor(r, key, encryptionContext))));
     return { dataKey, edks: [first, ...others], messageId };
   } catch (e) {
     wipe(dataKey);
