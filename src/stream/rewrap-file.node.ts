@@ -48,7 +48,7 @@ export interface RewrapFileResult {
   readonly headerBytes: { readonly before: number; readonly after: number };
   /** The body's length in bytes (copied unchanged). */
   readonly bodyBytes: number;
-  /** The envelope's layout (`single`, `field`, `framed`). */
+  /** The envelope's layout: `single pass`, `record field` or `framed`. */
   readonly layout: string;
   /** The encrypted data keys before and after, in order (no secret: provider, key id, version, blob length). */
   readonly keys: { readonly before: readonly EncryptedDataKeyInfo[]; readonly after: readonly EncryptedDataKeyInfo[] };
