@@ -186,6 +186,32 @@ describe('failures', () => {
     expect(await fs.readdir(d)).toEqual(['data.ek']);
   });
 
+  it('--remove PROVIDER:KEY of a provider that is not given: its data key is dropped', async () => {
+    const d = path.join(dir, 'other-provider');
+    await fs.mkdir(d);
+    const file = path.join(d, 'x.ek');
+    const kr = await keyring();
+    const other = new LocalKeyring();
+    const otherKey = other.createKey().keyId;
+    // Another keyring under the provider id of Alibaba Cloud KMS: the envelope names a provider the command line does not give.
+    const fake = {
+      providerId: 'alibaba-kms',
+      generateDataKey: (r: Parameters<LocalKeyring['generateDataKey']>[0]) => other.generateDataKey(r),
+      decrypt: (r: Parameters<LocalKeyring['decrypt']>[0]) => other.decrypt(r),
+      encrypt: (r: Parameters<LocalKeyring['encrypt']>[0]) => other.encrypt(r),
+    };
+    await fs.writeFile(file, await encrypt(plaintext, { recipients: [{ provider: kr, keyId: 'alias/a' }, { provider: fake, keyId: otherKey }] }));
+    kr.destroy();
+    const bytes = await fs.readFile(file);
+    expect(inspect(bytes).encryptedDataKeys.map((k) => k.providerId)).toEqual(['local', 'alibaba-kms']);
+    const r = await cli(['rewrap', file, ...KR(), '--remove', `alibaba:${otherKey}`]);
+    expect(r.code, r.stderr).toBe(0);
+    const after = await fs.readFile(file);
+    expect(inspect(after).encryptedDataKeys.map((k) => k.providerId)).toEqual(['local']);
+    expect(sameBytes(body(after), body(bytes))).toBe(true);
+    expect(await opensWith(file, keyA)).toBe(true);
+  });
+
   it('bad command lines: exit 2', async () => {
     const { file } = await envelopeFile('single');
     for (const args of [

@@ -205,10 +205,11 @@ export function buildRules(
     if (!any) throw new InvalidParameterError('--rotate: no provider given can rotate this key');
   }
   for (const text of v.remove ?? []) {
+    // A data key of a provider that is not given can be removed too (nothing of it is needed).
     const ref = parseKeyRef(text, '--remove');
-    for (const p of providersOf(ref, providers, '--remove')) remove.push({ providerId: p.providerId, keyId: recordedKeyId(p, ref.key) });
-    // An envelope may name a provider that was not given (it is being removed): matched by key id.
-    if (ref.providerId !== undefined && !providers.some((p) => p.providerId === ref.providerId)) remove.push({ providerId: ref.providerId, keyId: ref.key });
+    const given = providers.filter((p) => ref.providerId === undefined || p.providerId === ref.providerId);
+    for (const p of given) remove.push({ providerId: p.providerId, keyId: recordedKeyId(p, ref.key) });
+    remove.push(ref.providerId !== undefined ? { providerId: ref.providerId, keyId: ref.key } : { keyId: ref.key });
   }
   for (const text of v.add ?? []) {
     const ref = parseKeyRef(text, '--add');
