@@ -301,6 +301,29 @@ describe('--dry-run, stdin, text form, help', () => {
     }
   });
 
+  it('- with input that is not an envelope: exit 3, nothing on stdout', async () => {
+    const r = await cli(['rewrap', '-', ...KR(), '--add', 'alias/b'], { input: pseudoRandom(3000, 9) });
+    expect(r.code).toBe(3);
+    expect(r.stdout.length).toBe(0);
+    expect(r.stderr).toContain('envelope-kit: stdin: ');
+  });
+
+  it('--record-id: an envelope bound to a record is re-wrapped with it, and still needs it', async () => {
+    const d = path.join(dir, 'record');
+    await fs.mkdir(d);
+    const file = path.join(d, 'r.ek');
+    const e = await cli(['encrypt', path.join(dir, 'plain.bin'), '-o', file, ...KR(), '--key-id', 'alias/a', '--record-id', 'row-7', '--record-version', '3']);
+    expect(e.code, e.stderr).toBe(0);
+    const without = await cli(['rewrap', file, ...KR(), '--add', 'alias/b']);
+    expect(without.code).toBe(3);
+    const r = await cli(['rewrap', file, ...KR(), '--add', 'alias/b', '--record-id', 'row-7', '--record-version', '3']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = await cli(['decrypt', file, ...KR(), '--key-ids', keyB, '--record-id', 'row-7', '--record-version', '3']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(sameBytes(out.stdout, plaintext)).toBe(true);
+    expect((await cli(['decrypt', file, ...KR(), '--key-ids', keyB])).code).toBe(3);
+  });
+
   it('a text envelope file is re-wrapped as text', async () => {
     const d = path.join(dir, 'text');
     await fs.mkdir(d);
