@@ -680,8 +680,8 @@ export class Pkcs11Provider implements KeyProvider {
       for (let i = m; i < value.length; i++) pad |= value[i]!;
       ok = ok && pad === 0;
       if (!ok || !constantTimeEqual(value.subarray(0, KWP_DIGEST_BYTES), kwpContextDigest(h.header, context))) throw new DecryptionFailedError();
-      // A copy (the binding gives a Buffer, whose `slice` is a view of memory wiped below).
-      return Uint8Array.prototype.slice.call(value, KWP_DIGEST_BYTES, m);
+      // A copy: the binding gives a Buffer, whose `slice` would be a view of memory wiped below.
+      return new Uint8Array(value.subarray(KWP_DIGEST_BYTES, m));
     } finally {
       value.fill(0);
     }
