@@ -215,6 +215,8 @@ export class Pkcs11Provider implements KeyProvider {
   readonly #bindingOption: Pkcs11Binding | undefined;
   #ready: Promise<OpenState> | undefined;
   #closing: Promise<void> | undefined;
+  /** Calls started and not yet settled: `close()` waits for them. */
+  readonly #inflight = new Set<Promise<unknown>>();
   /** Newest version seen of each key name; a call checks whether a newer one appeared since. */
   readonly #newest = new Map<string, number>();
   /** Key management calls of this provider, one after another (so two rotations never make one label twice). */
@@ -277,14 +279,24 @@ export class Pkcs11Provider implements KeyProvider {
    */
   static async open(options: Pkcs11ProviderOptions): Promise<Pkcs11Provider> {
     const p = new Pkcs11Provider(options);
-    await p.#state();
+    await p.#call(async () => undefined);
     return p;
   }
 
-  #state(): Promise<OpenState> {
+  /**
+   * Run `fn` with the open state: refused once `close()` was called; counted in flight (so that
+   * `close()` waits for it) from this moment on.
+   */
+  #call<T>(fn: (st: OpenState) => Promise<T>): Promise<T> {
     if (this.#closing !== undefined) return Promise.reject(new Pkcs11ProviderError('closed', 'the PKCS#11 provider is closed'));
     this.#ready ??= this.#openNow();
-    return this.#ready;
+    const p = this.#ready.then(fn);
+    this.#inflight.add(p);
+    p.then(
+      () => this.#inflight.delete(p),
+      () => this.#inflight.delete(p),
+    );
+    return p;
   }
 
   async #openNow(): Promise<OpenState> {
@@ -513,8 +525,7 @@ export class Pkcs11Provider implements KeyProvider {
   // ---- wrapping ----
 
   /** Wrap `dataKey` (the caller keeps and wipes it) under the newest version of `name`. */
-  async #wrap(name: string, dataKey: Uint8Array, context: CheckedContext): Promise<WrappedKey> {
-    const st = await this.#state();
+  async #wrap(st: OpenState, name: string, dataKey: Uint8Array, context: CheckedContext): Promise<WrappedKey> {
     return st.pool.use(async (s) => {
       const lib = st.lib;
       const n = dataKey.length;
@@ -596,10 +607,9 @@ export class Pkcs11Provider implements KeyProvider {
   }
 
   /** Unwrap a blob bound to `context`; the answer's plaintext belongs to the caller. */
-  async #unwrap(blob: Uint8Array, context: CheckedContext): Promise<DecryptedDataKey> {
+  async #unwrap(st: OpenState, blob: Uint8Array, context: CheckedContext): Promise<DecryptedDataKey> {
     const h = readPkcs11Blob(blob);
     if (h === undefined) throw new DecryptionFailedError();
-    const st = await this.#state();
     return st.pool.use(async (s) => {
       const lib = st.lib;
       const label = keyLabel(h.name, h.version);
@@ -699,32 +709,33 @@ export class Pkcs11Provider implements KeyProvider {
   async generateDataKey(request: GenerateDataKeyRequest): Promise<DataKey> {
     const req = checkGenerateDataKeyRequest(request);
     const name = this.#name(req.keyId);
-    const st = await this.#state();
-    let plaintext: Uint8Array;
-    if (this.#dataKeySource === 'token') {
-      const drawn = Buffer.alloc(req.numberOfBytes);
-      try {
-        await st.pool.use((s) => {
-          try {
-            st.lib.C_GenerateRandom(s, drawn);
-          } catch (e) {
-            throw pkcs11Failure('C_GenerateRandom', e);
-          }
-        });
-        plaintext = new Uint8Array(drawn);
-      } finally {
-        drawn.fill(0);
+    return this.#call(async (st) => {
+      let plaintext: Uint8Array;
+      if (this.#dataKeySource === 'token') {
+        const drawn = Buffer.alloc(req.numberOfBytes);
+        try {
+          await st.pool.use((s) => {
+            try {
+              st.lib.C_GenerateRandom(s, drawn);
+            } catch (e) {
+              throw pkcs11Failure('C_GenerateRandom', e);
+            }
+          });
+          plaintext = new Uint8Array(drawn);
+        } finally {
+          drawn.fill(0);
+        }
+      } else {
+        plaintext = randomBytes(req.numberOfBytes);
       }
-    } else {
-      plaintext = randomBytes(req.numberOfBytes);
-    }
-    try {
-      const w = await this.#wrap(name, plaintext, req.context);
-      return { keyId: w.keyId, plaintext, ciphertextBlob: w.ciphertextBlob, keyVersion: w.keyVersion! };
-    } catch (e) {
-      wipe(plaintext);
-      throw e;
-    }
+      try {
+        const w = await this.#wrap(st, name, plaintext, req.context);
+        return { keyId: w.keyId, plaintext, ciphertextBlob: w.ciphertextBlob, keyVersion: w.keyVersion! };
+      } catch (e) {
+        wipe(plaintext);
+        throw e;
+      }
+    });
   }
 
   /**
@@ -733,7 +744,9 @@ export class Pkcs11Provider implements KeyProvider {
    */
   async decrypt(request: DecryptRequest): Promise<DecryptedDataKey> {
     const { blob, context } = checkDecryptRequest(request);
-    return this.#unwrap(blob, context);
+    // Not a blob of this format: refused before the token is opened.
+    if (readPkcs11Blob(blob) === undefined) throw new DecryptionFailedError();
+    return this.#call((st) => this.#unwrap(st, blob, context));
   }
 
   /**
@@ -743,7 +756,8 @@ export class Pkcs11Provider implements KeyProvider {
   async encrypt(request: EncryptRequest): Promise<WrappedKey> {
     const req = checkEncryptRequest(request, PKCS11_LIMITS.maxDataKeyBytes);
     try {
-      return await this.#wrap(this.#name(req.keyId), req.plaintext, req.context);
+      const name = this.#name(req.keyId);
+      return await this.#call((st) => this.#wrap(st, name, req.plaintext, req.context));
     } finally {
       wipe(req.plaintext);
     }
@@ -757,12 +771,14 @@ export class Pkcs11Provider implements KeyProvider {
   async reEncrypt(request: ReEncryptRequest): Promise<WrappedKey> {
     const req = checkReEncryptRequest(request);
     const dest = this.#name(req.destinationKeyId);
-    const { plaintext } = await this.#unwrap(req.blob, req.sourceContext);
-    try {
-      return await this.#wrap(dest, plaintext, req.destinationContext);
-    } finally {
-      wipe(plaintext);
-    }
+    return this.#call(async (st) => {
+      const { plaintext } = await this.#unwrap(st, req.blob, req.sourceContext);
+      try {
+        return await this.#wrap(st, dest, plaintext, req.destinationContext);
+      } finally {
+        wipe(plaintext);
+      }
+    });
   }
 
   /** The key name and version a blob of this format names, read without the token; `undefined` for anything else. Never throws. */
@@ -779,11 +795,11 @@ export class Pkcs11Provider implements KeyProvider {
   // ---- key management ----
 
   #admin<T>(fn: (st: OpenState, s: Pkcs11Handle) => T): Promise<T> {
-    const run = this.#adminQueue.then(async () => {
-      const st = await this.#state();
-      return st.pool.use((s) => fn(st, s));
+    const run = this.#call((st) => {
+      const queued = this.#adminQueue.then(() => st.pool.use((s) => fn(st, s)));
+      this.#adminQueue = queued.catch(() => undefined);
+      return queued;
     });
-    this.#adminQueue = run.catch(() => undefined);
     return run;
   }
 
@@ -828,7 +844,7 @@ export class Pkcs11Provider implements KeyProvider {
    * @param name - the key name, 1..64 of `A-Z a-z 0-9 . _ -`.
    * @throws InvalidParameterError for a bad name or one that exists; Pkcs11ProviderError
    */
-  createKey(name: string): Promise<Pkcs11KeyVersion> {
+  async createKey(name: string): Promise<Pkcs11KeyVersion> {
     checkKeyId(name, 'name');
     if (!KEY_NAME_RE.test(name)) return Promise.reject(new InvalidParameterError('"name" must be 1 to 64 of A-Z a-z 0-9 . _ -'));
     return this.#admin((st, s) => {
@@ -842,7 +858,7 @@ export class Pkcs11Provider implements KeyProvider {
    * blobs use it; blobs of older versions still decrypt with theirs.
    * @throws KeyNotFoundError when the key has no version; InvalidParameterError; Pkcs11ProviderError
    */
-  rotateKey(name: string): Promise<Pkcs11KeyVersion> {
+  async rotateKey(name: string): Promise<Pkcs11KeyVersion> {
     checkKeyId(name, 'name');
     if (!KEY_NAME_RE.test(name)) return Promise.reject(new KeyNotFoundError(`key not found: ${name.slice(0, 80)}`));
     return this.#admin((st, s) => {
@@ -858,13 +874,13 @@ export class Pkcs11Provider implements KeyProvider {
    * The versions of a key on the token, ascending (empty when there is none).
    * @throws InvalidParameterError; Pkcs11ProviderError
    */
-  listKeyVersions(name: string): Promise<number[]> {
+  async listKeyVersions(name: string): Promise<number[]> {
     checkKeyId(name, 'name');
     if (!KEY_NAME_RE.test(name)) return Promise.resolve([]);
     return this.#admin((st, s) => this.#versionsOf(st.lib, s, name));
   }
 
-  #setUse(name: string, allowed: boolean): Promise<void> {
+  async #setUse(name: string, allowed: boolean): Promise<void> {
     checkKeyId(name, 'name');
     if (!KEY_NAME_RE.test(name)) return Promise.reject(new KeyNotFoundError(`key not found: ${name.slice(0, 80)}`));
     return this.#admin((st, s) => {
@@ -907,6 +923,7 @@ export class Pkcs11Provider implements KeyProvider {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#inflight]);
       const ready = this.#ready;
       if (ready === undefined) return;
       let st: OpenState;
@@ -915,7 +932,6 @@ export class Pkcs11Provider implements KeyProvider {
       } catch {
         return;
       }
-      await this.#adminQueue;
       await st.pool.close();
       this.#unref(st.binding, st.path, st.loaded);
     })();
