@@ -384,6 +384,38 @@ describe.skipIf(!available)('Pkcs11Provider on SoftHSM2', () => {
       await new Pkcs11Provider(options()).close();
     });
 
+    it('every buffer that held a data key is zeroed once the call returns (both schemes)', async () => {
+      const seen: { what: string; buf: Uint8Array }[] = [];
+      const keep = (what: string, buf: unknown) => {
+        if (buf instanceof Uint8Array) seen.push({ what, buf });
+      };
+      const spying = bindingWith({
+        C_EncryptAsync: (real) => async (...args) => (keep('C_Encrypt input', args[1]), real(...args)),
+        C_DecryptAsync: (real) => async (...args) => (keep('C_Decrypt output', args[2]), real(...args)),
+        C_CreateObject: (real) => (...args) => {
+          for (const a of args[1] as { type: number; value?: unknown }[]) if (a.type === CK.CKA_VALUE) keep('C_CreateObject value', a.value);
+          return real(...args);
+        },
+        C_GetAttributeValue: (real) => (...args) => {
+          const out = real(...args) as { type: number; value: Uint8Array }[];
+          for (const a of out) if (a.type === CK.CKA_VALUE) keep('CKA_VALUE read back', a.value);
+          return out;
+        },
+      });
+      for (const wrap of ['gcm', 'kwp'] as const) {
+        const p = await openProvider({ wrap, binding: spying });
+        seen.length = 0;
+        const dk = await p.generateDataKey({ keyId: 'main', numberOfBytes: 24 });
+        const back = await p.decrypt({ ciphertextBlob: dk.ciphertextBlob });
+        const w = await p.encrypt({ keyId: 'main', plaintext: dk.plaintext });
+        await p.reEncrypt({ ciphertextBlob: w.ciphertextBlob, destinationKeyId: 'second' });
+        expect(back.plaintext).toEqual(dk.plaintext);
+        expect(seen.length, wrap).toBe(5); // one per wrap (3) and per unwrap (2)
+        for (const { what, buf } of seen) expect(buf.every((b) => b === 0), `${wrap}: ${what}`).toBe(true);
+        expect(dk.plaintext.some((b) => b !== 0)).toBe(true); // what the caller owns is left alone
+      }
+    });
+
     it('secrets stay out of inspect, JSON and messages', async () => {
       const p = await openProvider({ pin: 'secret-pin-4242' });
       const dk = await p.generateDataKey({ keyId: 'main' });

@@ -549,7 +549,8 @@ export class Pkcs11Provider implements KeyProvider {
         } finally {
           input.fill(0);
         }
-        // A module that makes the IV itself writes it into the parameter's buffer: that is the one stored.
+        // pkcs11js hands the module this Buffer's own memory as `pIv`: a module that makes the IV
+        // itself writes it there, so the IV read back from the parameter is the one stored.
         if (out.length !== n + GCM_TAG_BYTES || parameter.iv.length !== GCM_IV_BYTES) {
           throw new Pkcs11ProviderError('pkcs11', 'C_Encrypt returned a ciphertext of the wrong length');
         }
