@@ -4,6 +4,7 @@
  * property tests of round trips. Tokens are made in a temporary folder (see pkcs11-helpers.ts).
  */
 import { execFile } from 'node:child_process';
+import { createDecipheriv, createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -540,6 +541,67 @@ describe.skipIf(!available)('Pkcs11Provider on SoftHSM2', () => {
 
     it('the RFC 5649 context digest is domain-separated and covers the header', () => {
       expect(KWP_CONTEXT_LABEL).toBe('envelope-kit/pkcs11/v1/kwp');
+    });
+  });
+
+  describe('the blob format, checked outside the token', () => {
+    it('the header bytes are as documented', () => {
+      expect(Buffer.from(encodeHeader(0x01, 'main', 0x01020304, 0x0020)).toString('hex')).toBe('0101046d61696e010203040020');
+      expect(Buffer.from(encodeHeader(0x02, 'k', 1, 1024)).toString('hex')).toBe('0102016b000000010400');
+    });
+
+    it('a blob opens with node:crypto and the documented derivations alone (a key imported with a known value)', async () => {
+      // An AES key imported with a known value (sensitive, non-extractable), so that the test knows it.
+      const known = Buffer.alloc(32).map((_, i) => 0xa0 + i);
+      const lib = new binding.PKCS11();
+      lib.load(SOFTHSM2_MODULE);
+      const slot = lib.C_GetSlotList(true).find((x) => lib.C_GetTokenInfo(x).label.trimEnd() === TOKEN)!;
+      const s = lib.C_OpenSession(slot, CK.CKF_SERIAL_SESSION | CK.CKF_RW_SESSION);
+      try {
+        lib.C_CreateObject(s, [
+          { type: CK.CKA_CLASS, value: CK.CKO_SECRET_KEY },
+          { type: CK.CKA_KEY_TYPE, value: CK.CKK_AES },
+          { type: CK.CKA_TOKEN, value: true },
+          { type: CK.CKA_PRIVATE, value: true },
+          { type: CK.CKA_SENSITIVE, value: true },
+          { type: CK.CKA_EXTRACTABLE, value: false },
+          { type: CK.CKA_ENCRYPT, value: true },
+          { type: CK.CKA_DECRYPT, value: true },
+          { type: CK.CKA_WRAP, value: true },
+          { type: CK.CKA_UNWRAP, value: true },
+          { type: CK.CKA_LABEL, value: 'known/v3' },
+          { type: CK.CKA_VALUE, value: known },
+        ]);
+      } finally {
+        lib.C_CloseSession(s);
+      }
+      const ctx = { b: '2', a: '1' };
+      // canonical context: count, then (len key, key, len value, value) sorted by key bytes (SPEC.md §3.2)
+      const ctxBytes = Buffer.from([2, 1, 0x61, 1, 0x31, 1, 0x62, 1, 0x32]);
+
+      const g = await gcm.generateDataKey({ keyId: 'known', numberOfBytes: 20, encryptionContext: ctx });
+      const gb = Buffer.from(g.ciphertextBlob);
+      const header = gb.subarray(0, 9 + 5);
+      expect(header.toString('hex')).toBe('0101056b6e6f776e000000030014');
+      const iv = gb.subarray(header.length, header.length + 12);
+      const ct = gb.subarray(header.length + 12, gb.length - 16);
+      const tag = gb.subarray(gb.length - 16);
+      const d = createDecipheriv('aes-256-gcm', known, iv);
+      d.setAAD(Buffer.concat([header, ctxBytes]));
+      d.setAuthTag(tag);
+      expect(new Uint8Array(Buffer.concat([d.update(ct), d.final()]))).toEqual(g.plaintext);
+
+      const k = await kwp.generateDataKey({ keyId: 'known', numberOfBytes: 20, encryptionContext: ctx });
+      const kb = Buffer.from(k.ciphertextBlob);
+      const kh = kb.subarray(0, 14);
+      expect(kh.toString('hex')).toBe('0102056b6e6f776e000000030014');
+      const u = createDecipheriv('id-aes256-wrap-pad', known, Buffer.from('a65959a6', 'hex'));
+      const inner = Buffer.concat([u.update(kb.subarray(14)), u.final()]);
+      const digest = createHash('sha256').update(KWP_CONTEXT_LABEL).update(kh).update(ctxBytes).digest();
+      expect(inner.length).toBe(56); // ceil8(32 + 20)
+      expect(inner.subarray(0, 32).equals(digest)).toBe(true);
+      expect(new Uint8Array(inner.subarray(32, 52))).toEqual(k.plaintext);
+      expect(inner.subarray(52).equals(Buffer.alloc(4))).toBe(true);
     });
   });
 

@@ -15,9 +15,14 @@
  * `header` is bytes `0 .. 9+L` (version through `n`), `ctx` the canonical encoding of the
  * encryption context (SPEC.md §3.2).
  * - Scheme `0x01`: `ciphertext || tag = AES-GCM(master key, IV, data key, aad = header || ctx)`.
- * - Scheme `0x02`: `wrapped = KWP(master key, SHA-256("envelope-kit/pkcs11/v1/kwp" || header || ctx) || data key)`.
- *   RFC 5649 has no associated data, so the digest of the context goes inside the wrapped value,
- *   and unwrapping compares it (constant time) with the digest of the context given.
+ * - Scheme `0x02`: `wrapped = KWP(master key, digest || data key || zeros)`, where
+ *   `digest = SHA-256("envelope-kit/pkcs11/v1/kwp" || header || ctx)` and `zeros` are the 0..7 zero
+ *   bytes that make the wrapped value a multiple of 8 bytes long (`ceil8(32+n)`). RFC 5649 has no
+ *   associated data, so the digest of the context goes inside the wrapped value, and unwrapping
+ *   compares it (constant time) with the digest of the context given, and checks length and zeros.
+ *   The zeros are the format's own, not RFC 5649's padding (which then never occurs): SoftHSM2 2.6
+ *   pads a value before wrapping it and keeps the padding when unwrapping, other modules do not,
+ *   and with a multiple of 8 every RFC 5649 implementation gives the same bytes.
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -72,9 +77,14 @@ export interface Pkcs11BlobHeader {
   readonly body: Uint8Array;
 }
 
-/** Bytes of the RFC 5649 output for `m` bytes of input. */
-export function kwpOutputLength(m: number): number {
-  return Math.ceil(m / 8) * 8 + 8;
+/** Bytes of the value an RFC 5649 blob wraps for an `n`-byte data key: `ceil8(32 + n)`. */
+export function kwpInputLength(n: number): number {
+  return Math.ceil((KWP_DIGEST_BYTES + n) / 8) * 8;
+}
+
+/** Bytes of the RFC 5649 output in a blob for an `n`-byte data key: `ceil8(32 + n) + 8`. */
+export function kwpOutputLength(n: number): number {
+  return kwpInputLength(n) + 8;
 }
 
 /** Encode a blob header (bytes 0 .. 9+L). */
@@ -114,7 +124,7 @@ export function readPkcs11Blob(blob: Uint8Array): Pkcs11BlobHeader | undefined {
     if (rest.length !== GCM_IV_BYTES + n + GCM_TAG_BYTES) return undefined;
     return { scheme, name, version, dataKeyLength: n, header, iv: rest.subarray(0, GCM_IV_BYTES), body: rest.subarray(GCM_IV_BYTES) };
   }
-  if (rest.length !== kwpOutputLength(KWP_DIGEST_BYTES + n)) return undefined;
+  if (rest.length !== kwpOutputLength(n)) return undefined;
   return { scheme, name, version, dataKeyLength: n, header, iv: undefined, body: rest };
 }
 

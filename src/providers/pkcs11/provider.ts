@@ -51,6 +51,7 @@ import {
   gcmAad,
   keyLabel,
   kwpContextDigest,
+  kwpInputLength,
   kwpOutputLength,
   parseKeyLabel,
   readPkcs11Blob,
@@ -563,7 +564,8 @@ export class Pkcs11Provider implements KeyProvider {
       const mechanism = st.kwpMechanism!;
       const { version, handle } = this.#newestKey(lib, s, name, 'wrap');
       const header = encodeHeader(SCHEME_KWP, name, version, n);
-      const value = Buffer.alloc(KWP_DIGEST_BYTES + n);
+      // digest || data key || zero bytes up to a multiple of 8 (blob.ts: every RFC 5649 implementation then agrees)
+      const value = Buffer.alloc(kwpInputLength(n));
       value.set(kwpContextDigest(header, context), 0);
       value.set(dataKey, KWP_DIGEST_BYTES);
       let obj: Pkcs11Handle;
@@ -584,14 +586,14 @@ export class Pkcs11Provider implements KeyProvider {
       }
       let wrapped: Uint8Array;
       try {
-        wrapped = await lib.C_WrapKeyAsync(s, { mechanism }, handle, obj, Buffer.alloc(kwpOutputLength(KWP_DIGEST_BYTES + n))).catch((e: unknown) => {
+        wrapped = await lib.C_WrapKeyAsync(s, { mechanism }, handle, obj, Buffer.alloc(kwpOutputLength(n))).catch((e: unknown) => {
           if (ckrOf(e) === CKR.KEY_FUNCTION_NOT_PERMITTED) throw new KeyDisabledError(`key ${keyLabel(name, version)} is disabled`, { cause: e });
           throw pkcs11Failure('C_WrapKey', e);
         });
       } finally {
         this.#destroy(lib, s, obj);
       }
-      if (wrapped.length !== kwpOutputLength(KWP_DIGEST_BYTES + n)) throw new Pkcs11ProviderError('pkcs11', 'C_WrapKey returned a blob of the wrong length');
+      if (wrapped.length !== kwpOutputLength(n)) throw new Pkcs11ProviderError('pkcs11', 'C_WrapKey returned a blob of the wrong length');
       const blob = new Uint8Array(header.length + wrapped.length);
       blob.set(header, 0);
       blob.set(wrapped, header.length);
@@ -684,9 +686,8 @@ export class Pkcs11Provider implements KeyProvider {
     if (value === undefined) throw new DecryptionFailedError();
     try {
       const m = KWP_DIGEST_BYTES + h.dataKeyLength;
-      // RFC 5649 unwrapping checks the length and the zero padding; SoftHSM2 2.6 then hands back
-      // the padded value (a multiple of 8 bytes), so zero bytes up to the next multiple of 8 are let through.
-      let ok = value.length === m || value.length === Math.ceil(m / 8) * 8;
+      // digest || data key || zero bytes up to a multiple of 8, exactly.
+      let ok = value.length === kwpInputLength(h.dataKeyLength);
       let pad = 0;
       for (let i = m; i < value.length; i++) pad |= value[i]!;
       ok = ok && pad === 0;
