@@ -213,6 +213,8 @@ describe.skipIf(!available)('Pkcs11Provider on SoftHSM2', () => {
         { module: SOFTHSM2_MODULE, providerId: 'Bad Id' },
         { module: SOFTHSM2_MODULE, binding: {} },
         { module: SOFTHSM2_MODULE, tokenLabel: 'x'.repeat(33) },
+        new Proxy({}, { get: () => { throw new Error('trap'); } }),
+        'module.so',
       ];
       for (const o of bad) expect(() => new Pkcs11Provider(o as never)).toThrow(InvalidParameterError);
     });
