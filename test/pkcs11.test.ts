@@ -11,7 +11,19 @@ import { fileURLToPath } from 'node:url';
 import { inspect, promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decrypt, encrypt, DecryptionFailedError, InvalidParameterError, KeyDisabledError, KeyNotFoundError, ProviderError } from '../src/index.js';
+import {
+  decrypt,
+  encrypt,
+  inspect as inspectEnvelope,
+  rewrap,
+  LocalKeyring,
+  DecryptionFailedError,
+  InvalidParameterError,
+  KeyDisabledError,
+  KeyNotFoundError,
+  ProviderError,
+  type KeyProvider,
+} from '../src/index.js';
 import {
   CK,
   CKR,
@@ -618,6 +630,37 @@ describe.skipIf(!available)('Pkcs11Provider on SoftHSM2', () => {
         t[t.length - 1]! ^= 1;
         expect(await failure(decrypt(t, { provider: p }))).toBeInstanceOf(DecryptionFailedError);
       }
+    });
+
+    it('as one of several recipients, and rotated with rewrap (moved inside the token by reEncrypt)', async () => {
+      const p = await openProvider();
+      await p.createKey('env-rot');
+      const local = new LocalKeyring();
+      const localKey = local.createKey().keyId;
+      const msg = new TextEncoder().encode('two recipients');
+      const env = await encrypt(msg, { recipients: [{ provider: p, keyId: 'env-rot' }, { provider: local, keyId: localKey }], encryptionContext: { t: '1' } });
+      expect((await decrypt(env, { provider: local, encryptionContext: { t: '1' } })).plaintext).toEqual(msg);
+      const env2 = await encrypt(msg, { recipients: [{ provider: local, keyId: localKey }, { provider: kwp, keyId: 'env-rot' }], encryptionContext: { t: '1' } });
+      expect((await decrypt(env2, { provider: p, encryptionContext: { t: '1' } })).plaintext).toEqual(msg);
+
+      expect(inspectEnvelope(env, { providers: [p] }).encryptedDataKeys.find((k) => k.providerId === 'pkcs11')).toMatchObject({ keyId: 'env-rot', keyVersion: '1' });
+      await p.rotateKey('env-rot');
+      let moved = 0;
+      const spy: KeyProvider = {
+        providerId: p.providerId,
+        generateDataKey: (r) => p.generateDataKey(r),
+        decrypt: (r) => p.decrypt(r),
+        encrypt: (r) => p.encrypt(r),
+        reEncrypt: (r) => (moved++, p.reEncrypt(r)),
+        describeBlob: (b) => p.describeBlob(b),
+      };
+      const rotated = await rewrap(env, {
+        provider: spy,
+        replace: [{ from: (k) => k.providerId === 'pkcs11' && k.keyVersion === '1', to: { provider: spy, keyId: 'env-rot' } }],
+      });
+      expect(moved).toBe(1);
+      expect(inspectEnvelope(rotated, { providers: [p] }).encryptedDataKeys.find((k) => k.providerId === 'pkcs11')).toMatchObject({ keyId: 'env-rot', keyVersion: '2' });
+      expect((await decrypt(rotated, { provider: p, encryptionContext: { t: '1' } })).plaintext).toEqual(msg);
     });
 
     it('an envelope made in another process decrypts here, and one made here decrypts in another process', async () => {
