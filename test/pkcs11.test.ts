@@ -231,6 +231,23 @@ describe.skipIf(!available)('Pkcs11Provider on SoftHSM2', () => {
       for (const o of bad) expect(() => new Pkcs11Provider(o as never)).toThrow(InvalidParameterError);
     });
 
+    it('a module that makes the GCM IV itself: the IV it wrote into the mechanism parameters is the one stored', async () => {
+      // As such a module does, this binding writes its own IV into the parameter's buffer before the token encrypts.
+      const chosen = Buffer.from('0102030405060708090a0b0c', 'hex');
+      const choosing = bindingWith({
+        C_EncryptInit: (real) => (...args) => {
+          const mech = args[1] as { parameter?: { iv?: Buffer } };
+          mech.parameter?.iv?.set(chosen);
+          return real(...args);
+        },
+      });
+      const p = await openProvider({ binding: choosing });
+      const dk = await p.generateDataKey({ keyId: 'main', encryptionContext: { iv: 'module' } });
+      const h = readPkcs11Blob(dk.ciphertextBlob)!;
+      expect(Buffer.from(h.iv!).equals(chosen)).toBe(true);
+      expect((await gcm.decrypt({ ciphertextBlob: dk.ciphertextBlob, encryptionContext: { iv: 'module' } })).plaintext).toEqual(dk.plaintext);
+    });
+
     it('data keys from the token (C_GenerateRandom) round-trip too', async () => {
       const p = await openProvider({ dataKeySource: 'token' });
       const a = await p.generateDataKey({ keyId: 'main', numberOfBytes: 40 });
