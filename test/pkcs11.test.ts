@@ -479,6 +479,40 @@ describe.skipIf(!available)('Pkcs11Provider on SoftHSM2', () => {
       }
     });
 
+    it('a session the token lost is closed and replaced; other failures of the token are ProviderError, retryable when they may pass', async () => {
+      const Pkcs11Error = (binding as unknown as { Pkcs11Error: new (m: string) => Error }).Pkcs11Error;
+      const fail: number[] = [];
+      let opens = 0;
+      let closes = 0;
+      const flaky = bindingWith({
+        C_OpenSession: (real) => (...args) => (opens++, real(...args)),
+        C_CloseSession: (real) => (...args) => (closes++, real(...args)),
+        C_DecryptAsync: (real) => async (...args) => {
+          const code = fail.shift();
+          const out = await real(...args);
+          if (code === undefined) return out;
+          throw new Pkcs11Error(`CKR_X:${code}`);
+        },
+      });
+      // Alone on its token: closing its one session logs the token out, so the next one must log in again.
+      const p = await openProvider({ binding: flaky, sessions: 1, tokenLabel: OTHER_TOKEN });
+      await p.createKey('solo');
+      const dk = await p.generateDataKey({ keyId: 'solo' });
+      fail.push(CKR.SESSION_HANDLE_INVALID);
+      expect(await failure(p.decrypt({ ciphertextBlob: dk.ciphertextBlob }))).toMatchObject({ code: 'ERR_PROVIDER', failure: 'pkcs11', retryable: false });
+      expect(closes).toBe(1);
+      expect((await p.decrypt({ ciphertextBlob: dk.ciphertextBlob })).plaintext).toEqual(dk.plaintext);
+      expect(opens).toBe(2);
+      fail.push(CKR.DEVICE_MEMORY);
+      expect(await failure(p.decrypt({ ciphertextBlob: dk.ciphertextBlob }))).toMatchObject({ code: 'ERR_PROVIDER', retryable: true });
+      expect(closes).toBe(2); // any failed PKCS#11 call: the session may hold an operation, so it goes
+      fail.push(CKR.GENERAL_ERROR); // what SoftHSM2 answers for a wrong tag
+      expect(await failure(p.decrypt({ ciphertextBlob: dk.ciphertextBlob }))).toBeInstanceOf(DecryptionFailedError);
+      expect(closes).toBe(2); // a decryption failure keeps its session
+      expect((await p.decrypt({ ciphertextBlob: dk.ciphertextBlob })).plaintext).toEqual(dk.plaintext);
+      expect(opens).toBe(3);
+    });
+
     it('close waits for calls in flight', async () => {
       const p = await Pkcs11Provider.open(options({ sessions: 2 }));
       const calls = Array.from({ length: 16 }, () => p.generateDataKey({ keyId: 'main' }).then(() => 'ok', (e: Pkcs11ProviderError) => e.failure));

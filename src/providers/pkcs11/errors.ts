@@ -111,16 +111,6 @@ export const NOT_A_DECRYPTION_FAILURE: ReadonlySet<number> = new Set([
 
 const RETRYABLE: ReadonlySet<number> = new Set([CKR.HOST_MEMORY, CKR.DEVICE_MEMORY, CKR.SESSION_COUNT]);
 
-/** Return values after which a session is not worth keeping in the pool. */
-export const SESSION_LOST: ReadonlySet<number> = new Set([
-  CKR.DEVICE_ERROR,
-  CKR.DEVICE_REMOVED,
-  CKR.SESSION_CLOSED,
-  CKR.SESSION_HANDLE_INVALID,
-  CKR.TOKEN_NOT_PRESENT,
-  CKR.USER_NOT_LOGGED_IN,
-]);
-
 /**
  * The numeric return value of a binding error (`pkcs11js` sets `code` on its `Pkcs11Error`), or
  * `undefined` for anything else. Never throws.

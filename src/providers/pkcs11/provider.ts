@@ -350,23 +350,33 @@ export class Pkcs11Provider implements KeyProvider {
         );
       }
       const flags = CK.CKF_SERIAL_SESSION | CK.CKF_RW_SESSION;
-      try {
-        first = lib.C_OpenSession(slot, flags);
-      } catch (e) {
-        throw pkcs11Failure('C_OpenSession', e);
-      }
-      try {
-        lib.C_Login(first, CK.CKU_USER, pin);
-      } catch (e) {
-        // Another provider of this process logged in to the token already (login is per application).
-        if (ckrOf(e) !== CKR.USER_ALREADY_LOGGED_IN) throw pkcs11Failure('C_Login', e);
-      }
-      const pool = new SessionPool(
-        () => lib.C_OpenSession(slot, flags),
-        (s) => lib.C_CloseSession(s),
-        this.#sessions,
-        first,
-      );
+      // Every session the pool opens logs in: closing the last session of the process to a token
+      // logs it out (PKCS#11 v2.40 §5.6), so a session opened after the pool closed a lost one
+      // would otherwise see no private object.
+      const openSession = (): Pkcs11Handle => {
+        let s: Pkcs11Handle;
+        try {
+          s = lib.C_OpenSession(slot, flags);
+        } catch (e) {
+          throw pkcs11Failure('C_OpenSession', e);
+        }
+        try {
+          lib.C_Login(s, CK.CKU_USER, pin);
+        } catch (e) {
+          // Logged in already: by another session of this process (login is per application).
+          if (ckrOf(e) !== CKR.USER_ALREADY_LOGGED_IN) {
+            try {
+              lib.C_CloseSession(s);
+            } catch {
+              // best effort
+            }
+            throw pkcs11Failure('C_Login', e);
+          }
+        }
+        return s;
+      };
+      first = openSession();
+      const pool = new SessionPool(openSession, (s) => lib.C_CloseSession(s), this.#sessions, first);
       return { binding, path, loaded, lib, pool, mechanisms, kwpMechanism };
     } catch (e) {
       if (first !== undefined) {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Pkcs11Handle } from './binding.js';
-import { Pkcs11ProviderError, SESSION_LOST, ckrOf } from './errors.js';
+import { Pkcs11ProviderError, ckrOf } from './errors.js';
 
 /** A pool of sessions; see the module documentation. */
 export class SessionPool {
@@ -90,8 +90,10 @@ export class SessionPool {
     try {
       return await fn(s);
     } catch (e) {
-      const code = ckrOf(e) ?? ckrOf((e as { cause?: unknown } | null)?.cause);
-      lost = code !== undefined && SESSION_LOST.has(code);
+      // A PKCS#11 call failed: the session may be gone, or left with an operation active (a
+      // C_Decrypt that answered CKR_BUFFER_TOO_SMALL, say). It is closed, and a fresh one opened
+      // when needed. A decryption failure carries no return value: its session stays.
+      lost = ckrOf(e) !== undefined || ckrOf((e as { cause?: unknown } | null)?.cause) !== undefined;
       throw e;
     } finally {
       this.#busy--;
