@@ -24,7 +24,7 @@ const isBuiltin = (spec: string) => spec.startsWith('node:') || builtins.has(spe
 function specifiers(code: string): string[] {
   const out: string[] = [];
   const patterns = [
-    /\bfrom\s*["']([^"']+)["']/g,
+    /(?<!["'`])\bfrom\s*["']([^"']+)["']/g,
     /\bimport\s*["']([^"']+)["']/g,
     /\bimport\s*\(\s*["']([^"']+)["']\s*\)/g,
     /\brequire\s*\(\s*["']([^"']+)["']\s*\)/g,
@@ -96,7 +96,7 @@ describe('dist', () => {
 
   it.each(['index.js', 'index.cjs'])('%s loads zod only when a keyring file is parsed (a dynamic import, not a static one)', (entry) => {
     // Static edges only: `from "x"` and bare `import "x"`, followed through relative chunks.
-    const staticSpecs = (code: string) => [...code.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*["']([^"']+)["']/g)].map((m) => (m[1] ?? m[2])!);
+    const staticSpecs = (code: string) => [...code.matchAll(/(?<!["'`])\bfrom\s*["']([^"']+)["']|\bimport\s*["']([^"']+)["']/g)].map((m) => (m[1] ?? m[2])!);
     const seen = new Set<string>();
     const external = new Set<string>();
     const visit = (file: string) => {
