@@ -49,7 +49,7 @@ export type {
 export { CONTEXT_LIMITS, RESERVED_KEY_PREFIX, PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE } from './core/context.js';
 export type { EncryptionContext } from './core/context.js';
 export { FORMAT_LIMITS, TEXT_PREFIX, MAX_TEXT_LENGTH, MAX_TEXT_ENVELOPE_BYTES, envelopeToText, envelopeFromText } from './core/format.js';
-export { nobleAesGcm } from './core/aead/noble.js';
+export { nobleAesGcm } from '#aead-default';
 export type { AesGcm } from './core/aead/types.js';
 export {
   EnvelopeKitError,
@@ -63,6 +63,7 @@ export {
   ProviderError,
   KeyringFileError,
   DECRYPTION_FAILED_MESSAGE,
+  isEnvelopeKitError,
 } from './core/errors.js';
 export type { ErrorCode } from './core/errors.js';
 export { serializeKeyring, parseKeyring, DEFAULT_SCRYPT, SCRYPT_BOUNDS, KEYRING_FORMAT, KEYRING_VERSION, MAX_KEYRING_TEXT_BYTES } from './providers/local/file-format.js';
