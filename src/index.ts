@@ -49,7 +49,13 @@ export type {
 export { CONTEXT_LIMITS, RESERVED_KEY_PREFIX, PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE } from './core/context.js';
 export type { EncryptionContext } from './core/context.js';
 export { FORMAT_LIMITS, TEXT_PREFIX, MAX_TEXT_LENGTH, MAX_TEXT_ENVELOPE_BYTES, envelopeToText, envelopeFromText } from './core/format.js';
-export { nobleAesGcm } from '#aead-default';
+import { nobleAesGcm as portableAesGcm } from '#aead-default';
+import type { AesGcm as AesGcmBackend } from './core/aead/types.js';
+/**
+ * The portable AES-GCM backend (@noble/ciphers), byte-identical to the `node:crypto` one. On Node,
+ * where it is not the default, @noble/ciphers is loaded on its first use rather than at import.
+ */
+export const nobleAesGcm: AesGcmBackend = portableAesGcm;
 export type { AesGcm } from './core/aead/types.js';
 export {
   EnvelopeKitError,

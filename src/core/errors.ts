@@ -316,3 +316,28 @@ export class FieldNotFoundError extends EnvelopeKitError {
     this.selector = selector;
   }
 }
+
+/**
+ * Each class's own `name` as a literal too: minifiers rename classes, and Node's `util.inspect` (what
+ * `console.log(err)` prints) shows the constructor's name, `N [DecryptionFailedError]: ...`, when it
+ * differs from the error's. The object's keys survive minification; the class bindings need not.
+ */
+for (const [name, cls] of Object.entries({
+  EnvelopeKitError,
+  InvalidParameterError,
+  MalformedEnvelopeError,
+  UnsupportedVersionError,
+  NoMatchingProviderError,
+  KeyNotFoundError,
+  KeyDisabledError,
+  DecryptionFailedError,
+  ProviderError,
+  KeyringFileError,
+  UnsupportedValueError,
+  MalformedValueError,
+  SchemaMismatchError,
+  UnencryptedFieldError,
+  FieldNotFoundError,
+})) {
+  Object.defineProperty(cls, 'name', { value: name, configurable: true });
+}
