@@ -60,7 +60,7 @@ describe('keyring file reader', () => {
     ['generation negative', '$.generation', (f) => (f.generation = -1)],
     ['generation fractional', '$.generation', (f) => (f.generation = 1.5)],
     ['generation beyond 2^53', '$.generation', (f) => (f.generation = 2 ** 53)],
-    ['protection an array', '$.protection.kind', (f) => (f.protection = [])],
+    ['protection an array', '$.protection.kind', (f) => (f.protection = [] as never)],
     ['protection of an unknown kind', '$.protection.kind', (f) => (f.protection = { kind: 'rot13' })],
     ['protection none with more', '$.protection', (f) => (f.protection.N = 2)],
     ['keys not an array', '$.keys', (f) => (f.keys = {} as never)],

@@ -7,9 +7,7 @@
  * Runtime-neutral; `envelope-kit/node` adds the atomic file I/O.
  * @module
  */
-import { scryptAsync } from '@noble/hashes/scrypt.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { defaultAesGcm } from '#aead-default';
+import { defaultAesGcm, nobleSha256 } from '#aead-default';
 import type { AesGcm } from '../../core/aead/types.js';
 import { InvalidParameterError, KeyringFileError } from '../../core/errors.js';
 import { base64Decode, base64Encode } from '../../internal/base64.js';
@@ -212,7 +210,7 @@ function canonicalMetadata(f: Omit<FileJson, 'material' | 'checksum'>): Uint8Arr
 }
 
 function checksum(meta: Uint8Array, material: Uint8Array): Uint8Array {
-  return sha256(concatBytes(CHECKSUM_LABEL, meta, material));
+  return nobleSha256(concatBytes(CHECKSUM_LABEL, meta, material));
 }
 
 function passphraseBytes(passphrase: unknown): Uint8Array {
@@ -246,6 +244,8 @@ function checkScrypt(p: ScryptParams, err: (m: string) => Error): void {
 }
 
 async function deriveFileKey(passphrase: Uint8Array, salt: Uint8Array, params: ScryptParams): Promise<Uint8Array> {
+  // Loaded here, not at import: only a passphrase-protected file needs scrypt.
+  const { scryptAsync } = await import('@noble/hashes/scrypt.js');
   return scryptAsync(passphrase, salt, { N: params.N, r: params.r, p: params.p, dkLen: 32, maxmem: 1024 * params.N * params.r + 1024 * 1024 });
 }
 
