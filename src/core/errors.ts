@@ -55,6 +55,12 @@ export class EnvelopeKitError extends Error {
    * class, whose errors carry any code).
    */
   static readonly code: ErrorCode | undefined = undefined;
+  /**
+   * The class's own name as a literal (on every class): minifiers rename classes, and Node's
+   * `util.inspect` (what `console.log(err)` prints) shows `N [DecryptionFailedError]: ...` when the
+   * constructor's name differs from the error's.
+   */
+  static override readonly name: string = 'EnvelopeKitError';
   /** Stable, machine-readable code. */
   readonly code: ErrorCode;
   /**
@@ -65,8 +71,8 @@ export class EnvelopeKitError extends Error {
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    // A literal for the base class (minifiers rename it); each subclass of the library sets its own literal.
-    this.name = new.target === EnvelopeKitError ? 'EnvelopeKitError' : new.target.name;
+    // Each class of the library has a literal static name; a caller's subclass has its own.
+    this.name = new.target.name;
   }
 
   /**
@@ -115,6 +121,8 @@ export function isEnvelopeKitError<C extends ErrorCode>(err: unknown, code?: C):
 export class InvalidParameterError extends EnvelopeKitError {
   /** The code of every InvalidParameterError. */
   static override readonly code = 'ERR_INVALID_PARAMETER' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'InvalidParameterError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'InvalidParameterError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -126,6 +134,8 @@ export class InvalidParameterError extends EnvelopeKitError {
 export class MalformedEnvelopeError extends EnvelopeKitError {
   /** The code of every MalformedEnvelopeError. */
   static override readonly code = 'ERR_MALFORMED_ENVELOPE' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'MalformedEnvelopeError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'MalformedEnvelopeError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -137,6 +147,8 @@ export class MalformedEnvelopeError extends EnvelopeKitError {
 export class UnsupportedVersionError extends EnvelopeKitError {
   /** The code of every UnsupportedVersionError. */
   static override readonly code = 'ERR_UNSUPPORTED_VERSION' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'UnsupportedVersionError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'UnsupportedVersionError';
   /** Which header field was not understood. */
@@ -154,6 +166,8 @@ export class UnsupportedVersionError extends EnvelopeKitError {
 export class NoMatchingProviderError extends EnvelopeKitError {
   /** The code of every NoMatchingProviderError. */
   static override readonly code = 'ERR_NO_MATCHING_PROVIDER' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'NoMatchingProviderError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'NoMatchingProviderError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -165,6 +179,8 @@ export class NoMatchingProviderError extends EnvelopeKitError {
 export class KeyNotFoundError extends EnvelopeKitError {
   /** The code of every KeyNotFoundError. */
   static override readonly code = 'ERR_KEY_NOT_FOUND' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'KeyNotFoundError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'KeyNotFoundError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -176,6 +192,8 @@ export class KeyNotFoundError extends EnvelopeKitError {
 export class KeyDisabledError extends EnvelopeKitError {
   /** The code of every KeyDisabledError. */
   static override readonly code = 'ERR_KEY_DISABLED' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'KeyDisabledError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'KeyDisabledError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -193,6 +211,8 @@ export const DECRYPTION_FAILED_MESSAGE = 'decryption failed';
 export class DecryptionFailedError extends EnvelopeKitError {
   /** The code of every DecryptionFailedError. */
   static override readonly code = 'ERR_DECRYPTION_FAILED' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'DecryptionFailedError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'DecryptionFailedError';
   constructor(options?: { cause?: unknown }) {
@@ -204,6 +224,8 @@ export class DecryptionFailedError extends EnvelopeKitError {
 export class ProviderError extends EnvelopeKitError {
   /** The code of every ProviderError. */
   static override readonly code = 'ERR_PROVIDER' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'ProviderError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'ProviderError';
   /**
@@ -225,6 +247,8 @@ export class ProviderError extends EnvelopeKitError {
 export class KeyringFileError extends EnvelopeKitError {
   /** The code of every KeyringFileError. */
   static override readonly code = 'ERR_KEYRING_FILE' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'KeyringFileError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'KeyringFileError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -236,6 +260,8 @@ export class KeyringFileError extends EnvelopeKitError {
 export class UnsupportedValueError extends EnvelopeKitError {
   /** The code of every UnsupportedValueError. */
   static override readonly code = 'ERR_UNSUPPORTED_VALUE' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'UnsupportedValueError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'UnsupportedValueError';
   /** Where in the value the problem is, e.g. `$.address.lines[2]`. */
@@ -254,6 +280,8 @@ export class UnsupportedValueError extends EnvelopeKitError {
 export class MalformedValueError extends EnvelopeKitError {
   /** The code of every MalformedValueError. */
   static override readonly code = 'ERR_MALFORMED_VALUE' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'MalformedValueError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'MalformedValueError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -274,6 +302,8 @@ export interface SchemaIssue {
 export class SchemaMismatchError extends EnvelopeKitError {
   /** The code of every SchemaMismatchError. */
   static override readonly code = 'ERR_SCHEMA_MISMATCH' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'SchemaMismatchError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'SchemaMismatchError';
   readonly issues: readonly SchemaIssue[];
@@ -288,6 +318,8 @@ export class SchemaMismatchError extends EnvelopeKitError {
 export class UnencryptedFieldError extends EnvelopeKitError {
   /** The code of every UnencryptedFieldError. */
   static override readonly code = 'ERR_UNENCRYPTED_FIELD' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'UnencryptedFieldError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'UnencryptedFieldError';
   readonly path: string;
@@ -304,6 +336,8 @@ export class UnencryptedFieldError extends EnvelopeKitError {
 export class FieldNotFoundError extends EnvelopeKitError {
   /** The code of every FieldNotFoundError. */
   static override readonly code = 'ERR_FIELD_NOT_FOUND' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'FieldNotFoundError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'FieldNotFoundError';
   /** The selector, as the app wrote it (selectors are code, never data). */
@@ -317,27 +351,3 @@ export class FieldNotFoundError extends EnvelopeKitError {
   }
 }
 
-/**
- * Each class's own `name` as a literal too: minifiers rename classes, and Node's `util.inspect` (what
- * `console.log(err)` prints) shows the constructor's name, `N [DecryptionFailedError]: ...`, when it
- * differs from the error's. The object's keys survive minification; the class bindings need not.
- */
-for (const [name, cls] of Object.entries({
-  EnvelopeKitError,
-  InvalidParameterError,
-  MalformedEnvelopeError,
-  UnsupportedVersionError,
-  NoMatchingProviderError,
-  KeyNotFoundError,
-  KeyDisabledError,
-  DecryptionFailedError,
-  ProviderError,
-  KeyringFileError,
-  UnsupportedValueError,
-  MalformedValueError,
-  SchemaMismatchError,
-  UnencryptedFieldError,
-  FieldNotFoundError,
-})) {
-  Object.defineProperty(cls, 'name', { value: name, configurable: true });
-}

@@ -61,3 +61,9 @@ export const nobleHmacSha512 = (key: Uint8Array, message: Uint8Array): Uint8Arra
 export const nobleSha2 = (): Pick<NobleHashes, 'sha256' | 'sha512'> => loadHashes();
 /** SHA-256 (@noble/hashes, loaded on first use): a fresh 32-byte array. */
 export const nobleSha256 = (message: Uint8Array): Uint8Array => loadHashes().sha256(message);
+
+/** scrypt (@noble/hashes, loaded on first use), for passphrase-protected keyring files. */
+export const nobleScryptAsync: typeof import('@noble/hashes/scrypt.js').scryptAsync = (password, salt, opts) => {
+  const { scryptAsync } = createRequire(import.meta.url)('@noble/hashes/scrypt.js') as typeof import('@noble/hashes/scrypt.js');
+  return scryptAsync(password, salt, opts);
+};

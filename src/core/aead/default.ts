@@ -9,6 +9,7 @@
  * @module
  */
 import { hmac } from '@noble/hashes/hmac.js';
+import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 
 export { nobleAesGcm as defaultAesGcm, nobleAesGcm } from './noble.js';
@@ -20,3 +21,5 @@ const sha2 = { sha256, sha512 };
 export const nobleSha2 = (): { readonly sha256: typeof sha256; readonly sha512: typeof sha512 } => sha2;
 /** SHA-256 (@noble/hashes): a fresh 32-byte array. */
 export const nobleSha256 = (message: Uint8Array): Uint8Array => sha256(message);
+/** scrypt (@noble/hashes), for passphrase-protected keyring files. */
+export const nobleScryptAsync: typeof scryptAsync = scryptAsync;

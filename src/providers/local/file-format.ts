@@ -7,7 +7,7 @@
  * Runtime-neutral; `envelope-kit/node` adds the atomic file I/O.
  * @module
  */
-import { defaultAesGcm, nobleSha256 } from '#aead-default';
+import { defaultAesGcm, nobleScryptAsync, nobleSha256 } from '#aead-default';
 import type { AesGcm } from '../../core/aead/types.js';
 import { InvalidParameterError, KeyringFileError } from '../../core/errors.js';
 import { base64Decode, base64Encode } from '../../internal/base64.js';
@@ -244,9 +244,7 @@ function checkScrypt(p: ScryptParams, err: (m: string) => Error): void {
 }
 
 async function deriveFileKey(passphrase: Uint8Array, salt: Uint8Array, params: ScryptParams): Promise<Uint8Array> {
-  // Loaded here, not at import: only a passphrase-protected file needs scrypt.
-  const { scryptAsync } = await import('@noble/hashes/scrypt.js');
-  return scryptAsync(passphrase, salt, { N: params.N, r: params.r, p: params.p, dkLen: 32, maxmem: 1024 * params.N * params.r + 1024 * 1024 });
+  return nobleScryptAsync(passphrase, salt, { N: params.N, r: params.r, p: params.p, dkLen: 32, maxmem: 1024 * params.N * params.r + 1024 * 1024 });
 }
 
 /**
