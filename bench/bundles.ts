@@ -14,7 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
+/** The package root. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The recorded sizes the test holds the bundles to. */
 export const SIZES_FILE = join(ROOT, 'bench', 'bundle-sizes.json');
 /** How much a bundle may grow over its recorded gzip size before the test fails. */
 export const ALLOWED_GROWTH = 0.1;
@@ -32,6 +34,7 @@ export interface BundleEntry {
 
 const KB = 1000;
 
+/** Every watched bundle; an entry whose subpath the package does not export (yet) is skipped. */
 export const BUNDLES: readonly BundleEntry[] = [
   { name: 'core encrypt/decrypt', subpath: '.', imports: ['encrypt', 'decrypt'], budget: 14 * KB },
   { name: 'fields', subpath: '.', imports: ['encryptFields', 'decryptFields'] },
@@ -82,13 +85,14 @@ export async function measureBundle(entry: BundleEntry): Promise<BundleSize> {
   return { name: entry.name, minified: code.length, gzip: gzipSync(code, { level: 9 }).length, budget: entry.budget };
 }
 
-/** The recorded figures: gzip bytes by bundle name. */
+/** The recorded figures: minified and gzip bytes by bundle name. */
 export interface RecordedSizes {
   readonly note: string;
   readonly esbuild: string;
   readonly bundles: Record<string, { readonly minified: number; readonly gzip: number }>;
 }
 
+/** Read `bench/bundle-sizes.json`. */
 export function readRecorded(): RecordedSizes {
   return JSON.parse(readFileSync(SIZES_FILE, 'utf8')) as RecordedSizes;
 }
