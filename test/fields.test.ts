@@ -126,7 +126,7 @@ describe('encryptFields / decryptFields', () => {
     const edited = bytes.slice();
     edited[at] = edited[at] === 0x61 ? 0x62 : 0x61; // the key id beside the blob; the blob (which carries its own key id) is untouched
     expect(onlyKeyIdsChanged(bytes, edited)).toBe(true);
-    const options = { provider: keyring, fields: ['ssn', 'email'], recordId: 3 };
+    const options = { provider: keyring, fields: ['ssn', 'email'] as const, recordId: 3 };
     expect(await decryptFields({ ...enc, ssn: envelopeToText(edited) }, options)).toEqual(await decryptFields(enc, options));
     // the key id inside the blob, and the provider id: refused, even though the email field's header is intact
     const inBlob = bytes.findIndex((_, i) => i > at && needle.every((b, k) => bytes[i + k] === b));

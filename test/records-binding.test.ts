@@ -38,7 +38,6 @@ const base = { provider: keyring, keyId: 'alias/orders' };
 const toBig = (b: Uint8Array): bigint => BigInt('0x' + (Buffer.from(b).toString('hex') || '0'));
 const fromBig = (x: bigint): Uint8Array => new Uint8Array(Buffer.from(x.toString(16).padStart(32, '0'), 'hex'));
 const R = 0xe1n << 120n;
-const ONE = 1n << 127n;
 
 /** Multiplication in GF(2^128) as GCM defines it (Algorithm 1 of SP 800-38D). */
 function gmul(x: bigint, y: bigint): bigint {
