@@ -14,6 +14,7 @@ import {
   MAX_CIPHERTEXT_BLOB_BYTES,
   type Param,
   canonicalQuery,
+  canonicalQueryRawNames,
   hashPayload,
   headersToSign,
   scrubUrls,
@@ -286,6 +287,29 @@ describe('emulator answers as the service does', () => {
     if (expect417) {
       expect(expect417.status).toBe(417);
       expect((await expect417.json()).Code).toBe('InvalidParameter');
+    }
+  });
+});
+
+describe('V3 parameter names as Alibaba’s signer writes them', () => {
+  it('a query parameter whose name needs encoding passes signed either way (raw names: @alicloud/openapi-util)', async () => {
+    const { kms } = await emulator();
+    for (const queryNames of ['raw', 'encoded'] as const) {
+      const query: Param[] = [['KeyId', 'alias/app'], ['EncryptionContext.a b', 'c d']];
+      const headers: Record<string, string> = {
+        'x-acs-action': 'GenerateDataKey',
+        'x-acs-version': '2016-01-20',
+        'x-acs-date': new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        'x-acs-signature-nonce': `n-${Math.random()}`,
+        'x-acs-content-sha256': hashPayload(new Uint8Array(0)),
+      };
+      const signed = headersToSign(['host', ...Object.keys(headers)]);
+      const canonical = v3CanonicalRequest({ method: 'POST', canonicalUri: '/', query, headers: { ...headers, host: kms.endpoint }, signedHeaders: signed, hashedPayload: headers['x-acs-content-sha256']!, queryNames });
+      headers['authorization'] = v3Authorization(kms.credentials.accessKeyId, signed, v3Signature(canonical, kms.credentials.accessKeySecret));
+      const res = await fetch(`${kms.url}/?${canonicalQuery(query)}`, { method: 'POST', headers });
+      const json = (await res.json()) as Record<string, string>;
+      expect(res.status, JSON.stringify(json)).toBe(200);
+      expect(canonicalQueryRawNames(query)).toBe('EncryptionContext.a b=c%20d&KeyId=alias%2Fapp');
     }
   });
 });

@@ -44,6 +44,7 @@ export {
   parseV3Authorization,
   hashPayload,
   headersToSign,
+  canonicalQueryRawNames,
   V3_ALGORITHM,
 } from './signature-v3.js';
 export type { V3CanonicalInput } from './signature-v3.js';
