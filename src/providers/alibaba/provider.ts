@@ -1,24 +1,29 @@
 /**
  * The Alibaba Cloud KMS provider: the {@link KeyProvider} contract over the KMS
- * 2016-01-20 API (`GenerateDataKey`, `Decrypt`), plus `Encrypt` and `ReEncrypt`,
+ * 2016-01-20 API (`GenerateDataKey`, `Decrypt`), its optional operations
+ * (`Encrypt`, `ReEncrypt`, `describeBlob`), and `GenerateDataKeyWithoutPlaintext`,
  * with the platform `fetch` and no cloud SDK. Runtime-neutral: no `node:*` import.
  *
  * - Signing: V3 (`ACS3-HMAC-SHA256`, the default) or V1 (`HMAC-SHA1`), see
  *   `signature-v3.ts` and `signature-v1.ts`. Every attempt is signed anew (fresh
  *   nonce and timestamp).
  * - Parameters as the API documents them: `KeyId` (id, alias or ARN),
- *   `KeySpec`, `NumberOfBytes`, `EncryptionContext` as a JSON string; blobs and
- *   plaintexts base64.
+ *   `KeySpec` or `NumberOfBytes` (whichever the caller gave), `EncryptionContext`
+ *   as a JSON string; blobs and plaintexts base64. All of them travel in a
+ *   form-encoded POST body, never in the URL.
+ * - Limits follow the service: `Encrypt` takes 6 KiB, blobs up to
+ *   {@link MAX_CIPHERTEXT_BLOB_BYTES}, contexts up to 8192 characters of JSON.
  * - Errors: `Forbidden.KeyNotFound` / `Forbidden.AliasNotFound` →
  *   {@link KeyNotFoundError}; `Rejected.Disabled` / `Rejected.PendingDeletion` →
  *   {@link KeyDisabledError}; `InvalidParameter` / `MissingParameter` →
  *   {@link InvalidParameterError} (on Decrypt and ReEncrypt an `InvalidParameter`
  *   means the blob or its context was refused, so it is
- *   {@link DecryptionFailedError}); throttling, `ServiceUnavailableTemporary`,
- *   `InternalFailure`, HTTP 429/5xx without a code, network errors and timeouts
- *   are retried with capped exponential backoff and full jitter, then thrown as
- *   {@link AlibabaKmsError} with the last `RequestId` and code. Each mapped error
- *   has an `AlibabaKmsError` as its `cause`.
+ *   {@link DecryptionFailedError}); any code containing `Throttling`,
+ *   `ServiceUnavailableTemporary`, `InternalFailure`, HTTP 429/5xx without a code,
+ *   network errors and timeouts are retried with capped exponential backoff and
+ *   full jitter, then thrown as {@link AlibabaKmsError} with the last `RequestId`
+ *   and code; a redirect is refused. Each mapped error has an `AlibabaKmsError`
+ *   (with the service's `Recommend`) as its `cause`.
  * @module
  */
 import type { EncryptionContext } from '../../core/context.js';

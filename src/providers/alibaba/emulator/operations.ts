@@ -18,6 +18,8 @@
  *   `Rejected.Disabled` / `Rejected.PendingDeletion` (409); a bad parameter,
  *   and a blob that does not open (tampered, other context) →
  *   `InvalidParameter` (400); a missing one → `MissingParameter` (400).
+ * - `Encrypt` takes up to 6 KiB, as the service; `DryRun=true` runs every check
+ *   and answers `DryRunOperation` (400) instead of the work.
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
