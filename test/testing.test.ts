@@ -99,8 +99,11 @@ describe('checkRecordEncryption: each invariant catches its mistake', () => {
       'blind index',
     );
     expect(message).toMatch(/different values .* have the same 64-bit index/);
-    // Two records are the least that can collide.
-    expect((counterexample.match(/"email":/g) ?? []).length).toBe(2);
+    // Two records are the least that can collide; shrinking a list of records with unique ids sometimes
+    // stops at three (one more than needed), so the counterexample is small, not always minimal.
+    const records = (counterexample.match(/"email":/g) ?? []).length;
+    expect(records).toBeGreaterThanOrEqual(2);
+    expect(records).toBeLessThanOrEqual(3);
   });
 
   it('blind index: an index opened without the intended normaliser', async () => {
