@@ -47,7 +47,7 @@ import { checkProvider } from '../core/envelope.js';
 import { isBytes, isSharedMemory, wipe } from '../internal/bytes.js';
 
 /** Bounds on the options of {@link withDataKeyCache}. */
-export const CACHE_LIMITS = Object.freeze({
+export const CACHE_LIMITS = /* @__PURE__ */ Object.freeze({
   /** Longest `maxAge` and `staleIfError`: 24 hours, in milliseconds. */
   maxAgeMs: 24 * 60 * 60 * 1000,
   /** Most envelopes one data key may seal (SPEC.md §9.2: below 2^-65 chance of a repeated message id). */
@@ -57,7 +57,7 @@ export const CACHE_LIMITS = Object.freeze({
 });
 
 /** Defaults of the optional settings of {@link withDataKeyCache}. */
-export const CACHE_DEFAULTS = Object.freeze({
+export const CACHE_DEFAULTS = /* @__PURE__ */ Object.freeze({
   maxMessages: 1000,
   capacity: 1000,
   /** Fraction of `maxAge` before its end at which a hit starts a background refresh. */
@@ -369,7 +369,7 @@ function adoptKey(key: Uint8Array): Uint8Array {
   return copy;
 }
 
-const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+const INSPECT = /* @__PURE__ */ Symbol.for('nodejs.util.inspect.custom');
 
 /** Entries a miss looks at, from the least recently used end, to wipe expired ones. */
 const SWEEP_PER_MISS = 8;
@@ -423,6 +423,14 @@ class CachingProvider implements DataKeyCache {
     // Methods as own, bound properties: the envelope layer reads them off the object once.
     this.generateDataKey = this.generateDataKey.bind(this);
     this.decrypt = this.decrypt.bind(this);
+    // `inspect` shows nothing of the cache's contents: the provider id and the counters. An own
+    // property rather than a computed method, so that a bundle that never uses the cache drops the class.
+    Object.defineProperty(this, INSPECT, {
+      value: (): string => {
+        const s = this.stats;
+        return `DataKeyCache { providerId: '${this.providerId}', entries: ${s.encrypt.entries + s.decrypt.entries}, encrypt: { hits: ${s.encrypt.hits}, misses: ${s.encrypt.misses} }, decrypt: { hits: ${s.decrypt.hits}, misses: ${s.decrypt.misses} }${this.#disposed ? ', disposed' : ''} }`;
+      },
+    });
     if (inner.encrypt) this.encrypt = inner.encrypt;
     if (inner.reEncrypt) this.reEncrypt = inner.reEncrypt;
     if (inner.describeBlob) this.describeBlob = inner.describeBlob;
@@ -460,11 +468,6 @@ class CachingProvider implements DataKeyCache {
   /** Nothing of the cache's contents: the provider id and the counters. */
   toJSON(): { providerId: string; stats: CacheStats } {
     return { providerId: this.providerId, stats: this.stats };
-  }
-
-  [INSPECT](): string {
-    const s = this.stats;
-    return `DataKeyCache { providerId: '${this.providerId}', entries: ${s.encrypt.entries + s.decrypt.entries}, encrypt: { hits: ${s.encrypt.hits}, misses: ${s.encrypt.misses} }, decrypt: { hits: ${s.decrypt.hits}, misses: ${s.decrypt.misses} }${this.#disposed ? ', disposed' : ''} }`;
   }
 
   // ---- encrypt side ----

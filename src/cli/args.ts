@@ -94,7 +94,7 @@ export function parseContext(entries: readonly string[] | undefined, option = '-
   return { ...out };
 }
 
-const SIZE_UNITS: Readonly<Record<string, number>> = Object.freeze({ '': 1, k: 1024, kib: 1024, m: 1024 * 1024, mib: 1024 * 1024 });
+const SIZE_UNITS: Readonly<Record<string, number>> = /* @__PURE__ */ Object.freeze({ '': 1, k: 1024, kib: 1024, m: 1024 * 1024, mib: 1024 * 1024 });
 
 /**
  * Read a byte size: a decimal integer with an optional unit `k`/`KiB` (1024) or `m`/`MiB` (1024²).

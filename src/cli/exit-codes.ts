@@ -10,7 +10,7 @@
 import type { ErrorCode } from '../core/errors.js';
 
 /** Every exit status `envelope-kit` uses. */
-export const EXIT = Object.freeze({
+export const EXIT = /* @__PURE__ */ Object.freeze({
   /** Done. */
   ok: 0,
   /** Any failure outside the categories below. */
@@ -36,7 +36,7 @@ export const EXIT = Object.freeze({
 });
 
 /** The library's error codes, and the exit status each one gives. */
-const BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
+const BY_CODE: Readonly<Record<ErrorCode, number>> = /* @__PURE__ */ Object.freeze({
   ERR_INVALID_PARAMETER: EXIT.usage,
   ERR_MALFORMED_ENVELOPE: EXIT.decryption,
   ERR_UNSUPPORTED_VERSION: EXIT.decryption,
@@ -55,7 +55,7 @@ const BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
 });
 
 /** The signals the command line stops on, and the exit status of each. */
-export const SIGNAL_EXIT = Object.freeze({ SIGHUP: EXIT.sighup, SIGINT: EXIT.sigint, SIGTERM: EXIT.sigterm });
+export const SIGNAL_EXIT = /* @__PURE__ */ Object.freeze({ SIGHUP: EXIT.sighup, SIGINT: EXIT.sigint, SIGTERM: EXIT.sigterm });
 /** A signal the command line stops on. */
 export type StopSignal = keyof typeof SIGNAL_EXIT;
 

@@ -74,7 +74,7 @@ export interface Progress {
   clear(): void;
 }
 
-const SILENT: Progress = Object.freeze({ update: () => {}, clear: () => {} });
+const SILENT: Progress = /* @__PURE__ */ Object.freeze({ update: () => {}, clear: () => {} });
 
 /**
  * A progress bar for an input of `total` bytes.

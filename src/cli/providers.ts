@@ -19,14 +19,14 @@ import { passphraseFromEnv, promptHidden, promptNewPassphrase } from './passphra
 import type { OptionTable } from './args.js';
 
 /** The options that choose a keyring file and how it is opened. */
-export const KEYRING_OPTIONS = Object.freeze({
+export const KEYRING_OPTIONS = /* @__PURE__ */ Object.freeze({
   keyring: { type: 'string' },
   'passphrase-env': { type: 'string' },
   'unprotected-keyring': { type: 'boolean' },
 } as const satisfies OptionTable);
 
 /** The options that choose Alibaba Cloud KMS. */
-export const ALIBABA_OPTIONS = Object.freeze({
+export const ALIBABA_OPTIONS = /* @__PURE__ */ Object.freeze({
   'alibaba-endpoint': { type: 'string' },
   'alibaba-region': { type: 'string' },
 } as const satisfies OptionTable);

@@ -103,7 +103,7 @@ const REWRAP_OPTIONS = {
 } as const;
 
 /** The names a PROVIDER: prefix may use, and the provider id each one means. */
-const PROVIDER_NAMES: Readonly<Record<string, string>> = Object.freeze({
+const PROVIDER_NAMES: Readonly<Record<string, string>> = /* @__PURE__ */ Object.freeze({
   keyring: LOCAL_PROVIDER_ID,
   [LOCAL_PROVIDER_ID]: LOCAL_PROVIDER_ID,
   alibaba: ALIBABA_KMS_PROVIDER_ID,

@@ -56,7 +56,7 @@ Errors are printed as one line on stderr: "envelope-kit: <message> (<CODE>)".
 
 ${EXIT_STATUS_HELP}`;
 
-const COMMAND_USAGE: Readonly<Record<string, string>> = Object.freeze({
+const COMMAND_USAGE: Readonly<Record<string, string>> = /* @__PURE__ */ Object.freeze({
   encrypt: ENCRYPT_USAGE,
   decrypt: DECRYPT_USAGE,
   inspect: INSPECT_USAGE,

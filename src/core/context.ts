@@ -11,7 +11,7 @@ import { ByteReader, ByteWriter, isWellFormed, lenSize, utf8DecodeStrict, utf8En
 export type EncryptionContext = Readonly<Record<string, string>>;
 
 /** SPEC.md §5: limits on the encryption context. */
-export const CONTEXT_LIMITS = Object.freeze({
+export const CONTEXT_LIMITS = /* @__PURE__ */ Object.freeze({
   /** Most entries in one context, not counting reserved (`ek:`) keys; and most entries in a header. */
   maxEntries: 64,
   /**
@@ -68,7 +68,7 @@ function finish(pairs: [string, string][], bytes: [Uint8Array, Uint8Array][]): C
 }
 
 /** The empty context, shared: everything in it is frozen. */
-const EMPTY_CONTEXT: CheckedContext = Object.freeze({ map: Object.freeze({}), entries: Object.freeze([]) });
+const EMPTY_CONTEXT: CheckedContext = /* @__PURE__ */ Object.freeze({ map: Object.freeze({}), entries: Object.freeze([]) });
 CHECKED.set(EMPTY_CONTEXT.map, EMPTY_CONTEXT);
 
 /**
@@ -85,7 +85,7 @@ export const RESERVED_KEY_PREFIX = 'ek:';
 export const PROVIDER_PURPOSE_KEY = 'ek:purpose';
 /** The value of {@link PROVIDER_PURPOSE_KEY}: data keys of format v1. */
 export const PROVIDER_PURPOSE_VALUE = 'envelope-kit/v1/data-key';
-const PURPOSE_ENTRY: readonly [Uint8Array, Uint8Array] = Object.freeze([utf8Encode(PROVIDER_PURPOSE_KEY), utf8Encode(PROVIDER_PURPOSE_VALUE)] as const);
+const PURPOSE_ENTRY: readonly [Uint8Array, Uint8Array] = /* @__PURE__ */ Object.freeze([utf8Encode(PROVIDER_PURPOSE_KEY), utf8Encode(PROVIDER_PURPOSE_VALUE)] as const);
 
 /** True when `key` starts with the reserved prefix `ek:` (compared as bytes; case-sensitive). */
 export function isReservedKey(key: string): boolean {

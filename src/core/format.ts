@@ -11,7 +11,7 @@ import { ByteReader, ByteWriter, byteView, lenSize, utf8DecodeStrict, utf8Encode
 import { PROVIDER_LIMITS, isProviderId } from './provider.js';
 
 /** `"EK"`: the first two bytes of every binary envelope. */
-export const MAGIC = Object.freeze([0x45, 0x4b] as const);
+export const MAGIC = /* @__PURE__ */ Object.freeze([0x45, 0x4b] as const);
 /** Format version this release writes and reads. */
 export const FORMAT_VERSION = 0x01;
 /** Suite 0x01: HKDF-SHA-512 key schedule (SPEC.md §3.3), AES-256-GCM, 32-byte key commitment. */
@@ -23,9 +23,9 @@ export const LAYOUT_FIELD = 0x01;
 /** Layout 0x02: framed; the body is a sequence of segments sealed on their own, for streams and random access (SPEC.md §14). */
 export const LAYOUT_FRAMED = 0x02;
 /** Layouts this release knows, with their names. */
-export const LAYOUT_NAMES: Readonly<Record<number, string>> = Object.freeze({ 0x00: 'single pass', 0x01: 'record field', 0x02: 'framed' });
+export const LAYOUT_NAMES: Readonly<Record<number, string>> = /* @__PURE__ */ Object.freeze({ 0x00: 'single pass', 0x01: 'record field', 0x02: 'framed' });
 /** Segment sizes of layout 0x02 (SPEC.md §14.1): plaintext bytes of every segment but the last. */
-export const SEGMENT_LIMITS = Object.freeze({
+export const SEGMENT_LIMITS = /* @__PURE__ */ Object.freeze({
   /** Smallest segment size: 4 KiB. */
   min: 4096,
   /** Largest segment size: 16 MiB. */
@@ -47,7 +47,7 @@ export const RECORD_HEADER_PREFIX = 'ekh1.';
 export const COMPACT_FIELD_PREFIX = 'ekf1.';
 
 /** Hard limits of the format (SPEC.md §5). */
-export const FORMAT_LIMITS = Object.freeze({
+export const FORMAT_LIMITS = /* @__PURE__ */ Object.freeze({
   /** Most encrypted data keys the wire format can carry. */
   maxEncryptedDataKeys: 255,
   /** Default limit a reader enforces; raise it with the `maxEncryptedDataKeys` option. */

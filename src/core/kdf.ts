@@ -20,7 +20,7 @@ import { isBytes, utf8Encode, wipe } from '../internal/bytes.js';
  * version, the suite and the layout, so that no later suite or layout can share a derivation
  * with these. Each is followed by `0x00` in the info.
  */
-export const LABELS = Object.freeze({
+export const LABELS = /* @__PURE__ */ Object.freeze({
   /** Layout 0x00: content key and commitment of a whole message. */
   singlePass: 'envelope-kit/v1/suite-01/layout-00/keys',
   /** Layout 0x01: the field root and the commitment of a record's header. */

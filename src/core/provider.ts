@@ -63,7 +63,7 @@ import { isBytes, isWellFormed, utf8Length } from '../internal/bytes.js';
 export type KeySpec = 'AES_256' | 'AES_128';
 
 /** Bytes in a data key of each spec. */
-export const KEY_SPEC_BYTES: Readonly<Record<KeySpec, number>> = Object.freeze({ AES_256: 32, AES_128: 16 });
+export const KEY_SPEC_BYTES: Readonly<Record<KeySpec, number>> = /* @__PURE__ */ Object.freeze({ AES_256: 32, AES_128: 16 });
 
 /** Parameters of {@link KeyProvider.generateDataKey}. */
 export interface GenerateDataKeyRequest {
@@ -198,7 +198,7 @@ export interface KeyProvider {
 }
 
 /** Limits on what a provider may return or an envelope may hold (SPEC.md §5). */
-export const PROVIDER_LIMITS = Object.freeze({
+export const PROVIDER_LIMITS = /* @__PURE__ */ Object.freeze({
   maxProviderIdBytes: 64,
   maxKeyIdBytes: 2048,
   maxBlobBytes: 4096,

@@ -12,7 +12,7 @@ import { EnvelopeKitError, FieldNotFoundError, InvalidParameterError } from '../
 import { pathKey } from './value-encoding.js';
 
 /** Bounds on the selectors of one call (README "Fields of records"). */
-export const SELECTOR_LIMITS = Object.freeze({
+export const SELECTOR_LIMITS = /* @__PURE__ */ Object.freeze({
   /** Selectors in `fields`. */
   maxSelectors: 1024,
   /** Characters (UTF-16 code units) of one selector, its `?` included. */

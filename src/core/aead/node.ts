@@ -18,7 +18,7 @@ function algorithm(key: Uint8Array): GcmAlgorithm {
 const CHUNK = 1 << 20;
 
 /** The `node:crypto` AES-GCM backend: same bytes as {@link nobleAesGcm}, much faster on Node. */
-export const nodeAesGcm: AesGcm = Object.freeze({
+export const nodeAesGcm: AesGcm = /* @__PURE__ */ Object.freeze({
   name: 'node',
   // open() reads each chunk before it writes the chunk's plaintext at the same offset, and takes the tag first.
   openInPlace: true,

@@ -26,7 +26,7 @@ export interface AlibabaCredentials {
 export type AlibabaCredentialsProvider = () => AlibabaCredentials | Promise<AlibabaCredentials>;
 
 /** Names of the environment variables read when no credentials are given. */
-export const CREDENTIAL_ENV = Object.freeze({
+export const CREDENTIAL_ENV = /* @__PURE__ */ Object.freeze({
   accessKeyId: 'ALIBABA_CLOUD_ACCESS_KEY_ID',
   accessKeySecret: 'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
   securityToken: 'ALIBABA_CLOUD_SECURITY_TOKEN',

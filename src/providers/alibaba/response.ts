@@ -169,11 +169,11 @@ export interface AnswerShape {
 }
 
 /** GenerateDataKey: `KeyId`, `KeyVersionId`, `Plaintext`, `CiphertextBlob`, `RequestId`. */
-export const generateDataKeyResponse: AnswerShape = Object.freeze({ ciphertextBlob: true, plaintext: true });
+export const generateDataKeyResponse: AnswerShape = /* @__PURE__ */ Object.freeze({ ciphertextBlob: true, plaintext: true });
 /** GenerateDataKeyWithoutPlaintext, Encrypt and ReEncrypt: `KeyId`, `KeyVersionId`, `CiphertextBlob`, `RequestId`. */
-export const encryptResponse: AnswerShape = Object.freeze({ ciphertextBlob: true, plaintext: false });
+export const encryptResponse: AnswerShape = /* @__PURE__ */ Object.freeze({ ciphertextBlob: true, plaintext: false });
 /** Decrypt: `KeyId`, `KeyVersionId`, `Plaintext`, `RequestId`. */
-export const decryptResponse: AnswerShape = Object.freeze({ ciphertextBlob: false, plaintext: true });
+export const decryptResponse: AnswerShape = /* @__PURE__ */ Object.freeze({ ciphertextBlob: false, plaintext: true });
 
 /**
  * Read a KMS answer (a hand-written reader: the members the API documents, nothing else looked at).

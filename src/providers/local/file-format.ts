@@ -42,7 +42,7 @@ export interface ScryptParams {
 }
 
 /** Default scrypt parameters for new files (128 MiB, about a second). */
-export const DEFAULT_SCRYPT: ScryptParams = Object.freeze({ N: 2 ** 17, r: 8, p: 1 });
+export const DEFAULT_SCRYPT: ScryptParams = /* @__PURE__ */ Object.freeze({ N: 2 ** 17, r: 8, p: 1 });
 /**
  * Bounds on scrypt parameters, checked on save and on load before scrypt runs
  * (SPEC.md §7): `N` a power of two, `r` 1..8, `p` 1..4,
@@ -51,7 +51,7 @@ export const DEFAULT_SCRYPT: ScryptParams = Object.freeze({ N: 2 ** 17, r: 8, p:
  * 256 MiB of memory) and `N·r·p ≤ maxNRP` (at most twice the default's work),
  * whatever a hostile file says.
  */
-export const SCRYPT_BOUNDS = Object.freeze({ maxR: 8, maxP: 4, minNR: 2 ** 17, maxNR: 2 ** 21, maxNRP: 2 ** 21 });
+export const SCRYPT_BOUNDS = /* @__PURE__ */ Object.freeze({ maxR: 8, maxP: 4, minNR: 2 ** 17, maxNR: 2 ** 21, maxNRP: 2 ** 21 });
 
 const CHECKSUM_LABEL = utf8Encode('envelope-kit/keyring/v1/checksum');
 

@@ -46,7 +46,7 @@ export const MASTER_KEY_BYTES = 32;
  * The keyring refuses to grow past them, and {@link LocalKeyring.fromState}
  * and the keyring file refuse anything larger before doing any other work.
  */
-export const KEYRING_LIMITS = Object.freeze({
+export const KEYRING_LIMITS = /* @__PURE__ */ Object.freeze({
   /** Keys in one keyring. */
   maxKeys: 10000,
   /** Versions of one key (version numbers are 1..16383). */

@@ -60,7 +60,7 @@ export interface Pkcs11Binding {
 }
 
 /** PKCS#11 constants (`pkcs11t.h`). */
-export const CK = Object.freeze({
+export const CK = /* @__PURE__ */ Object.freeze({
   CKF_RW_SESSION: 0x2,
   CKF_SERIAL_SESSION: 0x4,
   CKF_OS_LOCKING_OK: 0x2,

@@ -62,7 +62,7 @@ export class Pkcs11ProviderError extends ProviderError {
 }
 
 /** PKCS#11 return values the provider tells apart (`pkcs11t.h`). */
-export const CKR = Object.freeze({
+export const CKR = /* @__PURE__ */ Object.freeze({
   OK: 0x0,
   HOST_MEMORY: 0x2,
   GENERAL_ERROR: 0x5,

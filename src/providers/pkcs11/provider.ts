@@ -66,7 +66,7 @@ export const PKCS11_PROVIDER_ID = 'pkcs11';
 export const SOFTHSM2_DEBIAN_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 
 /** Bounds and defaults of {@link Pkcs11ProviderOptions}. */
-export const PKCS11_LIMITS = Object.freeze({
+export const PKCS11_LIMITS = /* @__PURE__ */ Object.freeze({
   /** Sessions a provider opens unless `sessions` says otherwise. */
   defaultSessions: 4,
   /** Most sessions a provider opens. */

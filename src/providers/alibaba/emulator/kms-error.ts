@@ -24,7 +24,7 @@ export class KmsApiError extends Error {
 }
 
 /** Builders for every error the emulator gives. */
-export const kmsErrors = Object.freeze({
+export const kmsErrors = /* @__PURE__ */ Object.freeze({
   missingParameter: (name: string) => new KmsApiError(400, 'MissingParameter', `The parameter "${name}" is needed but not provided.`),
   invalidParameter: (name: string) => new KmsApiError(400, 'InvalidParameter', `The specified parameter "${name}" is not valid.`),
   keyNotFound: () => new KmsApiError(404, 'Forbidden.KeyNotFound', 'The specified Key is not found.'),

@@ -47,7 +47,7 @@ export interface OperationResult {
 }
 
 /** The operations the emulator implements. */
-export const EMULATED_ACTIONS = Object.freeze([
+export const EMULATED_ACTIONS = /* @__PURE__ */ Object.freeze([
   'GenerateDataKey',
   'GenerateDataKeyWithoutPlaintext',
   'Decrypt',
