@@ -7,6 +7,9 @@ export default defineConfig({
     alibaba: 'src/providers/alibaba/index.ts',
     'alibaba-emulator': 'src/providers/alibaba/emulator/index.ts',
     testing: 'src/testing/index.ts',
+    aws: 'src/providers/aws/index.ts',
+    'aws-emulator': 'src/providers/aws/emulator/index.ts',
+    'aws-emulator-cli': 'src/providers/aws/emulator/cli.ts',
     'emulator-cli': 'src/providers/alibaba/emulator/cli.ts',
     cli: 'src/cli/main.ts',
     // The targets of the internal import `#aead-default` (package.json "imports").
