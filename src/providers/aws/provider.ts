@@ -25,7 +25,7 @@
  * @module
  */
 import { z } from 'zod';
-import type { CheckedContext } from '../../core/context.js';
+import { type CheckedContext, checkContext } from '../../core/context.js';
 import {
   DecryptionFailedError,
   type EnvelopeKitError,
@@ -42,7 +42,6 @@ import {
   type KeyProvider,
   type ReEncryptRequest,
   type WrappedKey,
-  checkDecryptRequest,
   checkEncryptRequest,
   checkGenerateDataKeyRequest,
   checkKeyId,
@@ -51,7 +50,7 @@ import {
 } from '../../core/provider.js';
 import { anySignal, isAbortSignal } from '../../internal/abort.js';
 import { base64Decode, base64Encode } from '../../internal/base64.js';
-import { utf8Encode, wipe } from '../../internal/bytes.js';
+import { isBytes, utf8Encode, wipe } from '../../internal/bytes.js';
 import {
   type TakenSecret,
   ResponseTooLargeError,
@@ -196,6 +195,20 @@ function readCallSignal(request: unknown): AbortSignal | undefined {
   if (s === undefined) return undefined;
   if (!isAbortSignal(s)) throw new InvalidParameterError('"signal" must be an AbortSignal');
   return s;
+}
+
+/**
+ * A `decrypt` request checked as the contract's `checkDecryptRequest` does, but with KMS's own
+ * limit on blobs (6144 bytes: an `Encrypt` blob of 4096 bytes is longer than a data key's).
+ */
+function checkAwsDecryptRequest(request: unknown): { blob: Uint8Array; context: CheckedContext } {
+  if (request === null || typeof request !== 'object') throw new InvalidParameterError('decrypt expects a request object');
+  const blob = readField(request, 'ciphertextBlob');
+  const encryptionContext = readField(request, 'encryptionContext');
+  if (!isBytes(blob) || blob.length === 0 || blob.length > AWS_MAX_CIPHERTEXT_BLOB_BYTES) {
+    throw new InvalidParameterError(`"ciphertextBlob" must be a Uint8Array of 1 to ${AWS_MAX_CIPHERTEXT_BLOB_BYTES} bytes`);
+  }
+  return { blob: new Uint8Array(blob), context: checkContext(encryptionContext) };
 }
 
 /** The context as KMS takes it: a JSON map; omitted when empty. */
@@ -344,7 +357,7 @@ export class AwsKmsProvider implements KeyProvider {
    * @throws InvalidParameterError, DecryptionFailedError, KeyNotFoundError, KeyDisabledError, AwsKmsError
    */
   async decrypt(request: AwsDecryptRequest): Promise<AwsDecryptedDataKey> {
-    const { blob, context } = checkDecryptRequest(request);
+    const { blob, context } = checkAwsDecryptRequest(request);
     const keyId = readField(request, 'keyId');
     const signal = readCallSignal(request);
     const body = withContext({ CiphertextBlob: base64Encode(blob) }, 'EncryptionContext', context);
@@ -394,7 +407,7 @@ export class AwsKmsProvider implements KeyProvider {
    * @throws InvalidParameterError, DecryptionFailedError, KeyNotFoundError, KeyDisabledError, AwsKmsError
    */
   async reEncrypt(request: AwsReEncryptRequest): Promise<AwsWrappedKey> {
-    const req = checkReEncryptRequest(request);
+    const req = checkReEncryptRequest(request, AWS_MAX_CIPHERTEXT_BLOB_BYTES);
     const sourceKeyId = readField(request, 'sourceKeyId');
     const signal = readCallSignal(request);
     const body: Record<string, unknown> = { CiphertextBlob: base64Encode(req.blob) };
