@@ -38,8 +38,12 @@ export function awsProviderFor(kms: AwsKmsEmulator, options: Partial<AwsKmsProvi
 }
 
 /** The official client on the emulator (no retries, so that error shapes are seen as answered). */
-export function sdkClientFor(kms: AwsKmsEmulator, credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = kms.credentials): KMSClient {
-  const c = new KMSClient({ region: kms.region, endpoint: kms.url, credentials, maxAttempts: 1 });
+export function sdkClientFor(
+  kms: AwsKmsEmulator,
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = kms.credentials,
+  maxAttempts = 1,
+): KMSClient {
+  const c = new KMSClient({ region: kms.region, endpoint: kms.url, credentials, maxAttempts });
   clients.push(c);
   return c;
 }
