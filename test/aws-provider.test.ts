@@ -408,8 +408,8 @@ describe('AwsKmsProvider signing and credentials', () => {
       [{ credentials: { ...good, accessKeyId: 'AKIAUNKNOWN000000000' } }, 'UnrecognizedClientException'],
       [{ credentials: { ...good, sessionToken: 'another-session-token' } }, 'UnrecognizedClientException'],
       [{ credentials: { accessKeyId: good.accessKeyId, secretAccessKey: good.secretAccessKey } }, 'UnrecognizedClientException'],
-      [{ credentials: good, now: () => Date.now() - 6 * 60_000 }, 'InvalidSignatureException'],
-      [{ credentials: good, now: () => Date.now() + 6 * 60_000 }, 'InvalidSignatureException'],
+      [{ credentials: good, now: () => Date.now() - 6 * 60_000, maxAttempts: 1 }, 'InvalidSignatureException'],
+      [{ credentials: good, now: () => Date.now() + 6 * 60_000, maxAttempts: 1 }, 'InvalidSignatureException'],
       [{ credentials: good, region: 'eu-west-1' }, 'InvalidSignatureException'],
       [
         {
@@ -431,6 +431,22 @@ describe('AwsKmsProvider signing and credentials', () => {
       expectNoSecrets(e, ['temp-secret-0001', 'session-token-value-0001', 'wrong-secret', 'another-session-token']);
       expect(inspect(e, { depth: 5 })).not.toContain('session-token-value-0001');
     }
+  });
+
+  it('a clock more than 5 minutes off is corrected from the answer\u2019s Date, once, and kept', async () => {
+    for (const skew of [-20 * 60_000, 3 * 3600_000]) {
+      const { kms } = await awsEmulator();
+      const p = awsProviderFor(kms, { now: () => Date.now() + skew });
+      expect((await p.generateDataKey({ keyId: 'alias/app' })).plaintext.length).toBe(32);
+      expect(kms.requests.map((r) => r.errorType)).toEqual(['InvalidSignatureException', undefined]);
+      await p.generateDataKey({ keyId: 'alias/app' });
+      expect(kms.requests).toHaveLength(3);
+    }
+    // A wrong secret is not a clock problem: one attempt, no correction.
+    const { kms } = await awsEmulator();
+    const bad = awsProviderFor(kms, { credentials: { ...kms.credentials, secretAccessKey: 'nope' } });
+    await rejection(bad.generateDataKey({ keyId: 'alias/app' }));
+    expect(kms.requests).toHaveLength(1);
   });
 
   it('an echoed canonical request (which holds the session token) is cut from the message', async () => {

@@ -169,12 +169,12 @@ describe('@aws-sdk/client-kms against the emulator', () => {
     expect(e.message).toMatch(/^Signature expired: \d{8}T\d{6}Z is now earlier than/);
     const altered = sdkClientFor(kms, good);
     altered.middlewareStack.addRelativeTo(
-      (next: (a: unknown) => Promise<unknown>) => async (args: { request: { body: string } }) => {
-        const body = args.request.body as string | Uint8Array;
+      ((next: (a: unknown) => Promise<unknown>) => async (args: { request: { body: string | Uint8Array } }) => {
+        const body = args.request.body;
         const text = typeof body === 'string' ? body : new TextDecoder().decode(body);
         args.request.body = text.replace('AES_256', 'AES_128');
         return next(args);
-      },
+      }) as never,
       { relation: 'after', toMiddleware: 'awsAuthMiddleware', name: 'alterBodyAfterSigning' },
     );
     expectShape(await sdkError(altered.send(gdk)), 'InvalidSignatureException', kms.requests);

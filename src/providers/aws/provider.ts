@@ -22,6 +22,9 @@
  *   retried with capped exponential backoff and full jitter, then thrown as an
  *   {@link AwsKmsError} with `retryable: true`. Each mapped error has an
  *   `AwsKmsError` as its `cause`.
+ * - Clock skew: an `InvalidSignatureException` saying the signature expired (or is
+ *   not yet current) teaches the provider its clock's offset from the answer's
+ *   `Date` header; the next attempt is signed with the corrected clock.
  * @module
  */
 import { z } from 'zod';
@@ -256,6 +259,8 @@ export class AwsKmsProvider implements KeyProvider {
   /** Always `"aws-kms"`. */
   readonly providerId: string = AWS_KMS_PROVIDER_ID;
   readonly #s: Settings;
+  /** Correction of the signing clock learnt from KMS's `Date` after a "signature expired" answer, in ms. */
+  #clockOffsetMs = 0;
 
   /**
    * @param options - `region` (required), `fips` or `endpoint`; credentials, retries, timeout.
@@ -528,7 +533,7 @@ export class AwsKmsProvider implements KeyProvider {
       credentials,
       region: this.#s.region,
       service: 'kms',
-      now: this.#s.now(),
+      now: this.#s.now() + this.#clockOffsetMs,
     });
     // `host` is signed but set by fetch itself (a browser forbids setting it).
     delete headers['host'];
@@ -541,6 +546,7 @@ export class AwsKmsProvider implements KeyProvider {
     let status: number;
     let requestId: string | undefined;
     let headerType: string | null = null;
+    let serverDate: string | null = null;
     let body: Uint8Array;
     try {
       const res = await this.#s.fetch(endpoint.href, {
@@ -553,6 +559,7 @@ export class AwsKmsProvider implements KeyProvider {
       status = res.status;
       requestId = res.headers.get('x-amzn-requestid') ?? undefined;
       headerType = res.headers.get('x-amzn-errortype');
+      serverDate = res.headers.get('date');
       body = await readBody(res);
     } catch (e) {
       const userAbort = signals.find((s) => s.aborted);
@@ -596,6 +603,16 @@ export class AwsKmsProvider implements KeyProvider {
       retryable: false,
       awsMessage: sanitizeAwsMessage(e.message ?? e.Message, [credentials.secretAccessKey, credentials.sessionToken]),
     };
+    // A clock more than 5 minutes off (a browser, a VM after resume): as the AWS SDKs do, learn the
+    // offset from the answer's Date header and sign the next attempt with the corrected clock.
+    if (errorType === 'InvalidSignatureException' && /^Signature (?:expired|not yet current)/.test(details.awsMessage ?? '') && serverDate !== null) {
+      const server = Date.parse(serverDate);
+      const local = this.#s.now();
+      if (Number.isFinite(server) && Math.abs(server + 1000 - (local + this.#clockOffsetMs)) > 4 * 60_000) {
+        this.#clockOffsetMs = server - local;
+        if (attempt < this.#s.retry.maxAttempts) return { ok: false, final: false, details: { ...details, retryable: false } };
+      }
+    }
     const retryable = (errorType !== undefined && AWS_RETRYABLE_TYPES.has(errorType)) || status === 429 || status >= 500;
     if (retryable) return { ok: false, final: false, details: { ...details, retryable: true } };
     return { ok: false, final: true, error: new AwsKmsError(details) };
