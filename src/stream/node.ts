@@ -20,6 +20,8 @@ import {
   type EnvelopeInfo,
   decryptChecked,
   envelopeInfo,
+  type InspectOptions,
+  checkInspectOptions,
   readOption,
   readRecordBinding,
 } from '../core/envelope.js';
@@ -255,7 +257,7 @@ export async function writeStreamAtomic(
 export async function encryptFile(input: string, output: string, options: EncryptFileOptions): Promise<void> {
   checkPathArg(input, 'input');
   checkPathArg(output, 'output');
-  const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encryptFile');
+  const { provider, keyId, also, keySpec, context, aead } = checkEncryptOptions(options, 'encryptFile');
   const binding = readRecordBinding(options);
   const segmentSize = checkSegmentSize(readOption(options, 'segmentSize'));
   const parallel = checkParallel(readOption(options, 'parallel'), readOption(options, 'aead') !== undefined);
@@ -268,7 +270,7 @@ export async function encryptFile(input: string, output: string, options: Encryp
   try {
     const total = (await src.stat()).size;
     out = await AtomicFile.create(output, atomic);
-    const begun = await beginFramedEncryption(provider, keyId, keySpec, context, aead, binding, segmentSize, parallel);
+    const begun = await beginFramedEncryption(provider, keyId, keySpec, context, aead, binding, segmentSize, parallel, undefined, also);
     cipher = begun.cipher;
     await writeAll(out.fh, begun.header);
     if (parallel > 1) await encryptBlocksParallel(src, out.fh, cipher, segmentSize, total, atomic.signal, onProgress);
@@ -558,14 +560,15 @@ async function decryptBlocks(
  * @param file - a binary envelope file (single-pass, record field or framed).
  * @throws MalformedEnvelopeError, UnsupportedVersionError; the file system's errors.
  */
-export async function inspectFile(file: string): Promise<EnvelopeInfo> {
+export async function inspectFile(file: string, options: InspectOptions = {}): Promise<EnvelopeInfo> {
   checkPathArg(file, 'file');
+  const { providers } = checkInspectOptions(options);
   const fh = await fs.open(file, 'r');
   try {
     const size = (await fh.stat()).size;
     const { header, bodyOffset } = await readHeader(fh, size, FORMAT_LIMITS.maxEncryptedDataKeys, [LAYOUT_SINGLE, LAYOUT_FIELD, LAYOUT_FRAMED]);
     if (header.layout !== LAYOUT_FRAMED && size - bodyOffset < TAG_LENGTH) throw new MalformedEnvelopeError('truncated: body');
-    return envelopeInfo(header, bodyOffset, size);
+    return envelopeInfo(header, bodyOffset, size, providers);
   } finally {
     await fh.close().catch(() => undefined);
   }
