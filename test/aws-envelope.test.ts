@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decrypt, decryptText, encrypt, encryptText, inspect } from '../src/core/envelope.js';
+import { rewrap } from '../src/core/rewrap.js';
 import { DecryptionFailedError, KeyDisabledError, KeyNotFoundError, NoMatchingProviderError } from '../src/core/errors.js';
 import { LocalKeyring } from '../src/providers/local/keyring.js';
 import { awsEmulator, awsProviderFor, hex, utf8 } from './aws-helpers.js';
@@ -62,6 +63,36 @@ describe('envelopes through AWS KMS', () => {
     const env = await encrypt(utf8('both'), { provider, keyId: 'alias/app' });
     const out = await decrypt(env, { providers: [local, provider] });
     expect(new TextDecoder().decode(out.plaintext)).toBe('both');
+  });
+});
+
+describe('AWS KMS as one of several recipients, and rewrap', () => {
+  it('AWS first (GenerateDataKey) with a local keyring wrapping the same data key, and the other way round (Encrypt)', async () => {
+    const { kms, arn } = await awsEmulator();
+    const aws = awsProviderFor(kms);
+    const local = new LocalKeyring();
+    const localKey = local.createKey().keyId;
+    const a = await encrypt(utf8('two recipients'), { recipients: [{ provider: aws, keyId: 'alias/app' }, { provider: local, keyId: localKey }], encryptionContext: { t: '1' } });
+    expect(inspect(a).encryptedDataKeys.map((k) => [k.providerId, k.keyId])).toEqual([['aws-kms', arn], ['local', localKey]]);
+    expect(new TextDecoder().decode((await decrypt(a, { provider: local })).plaintext)).toBe('two recipients');
+    expect(new TextDecoder().decode((await decrypt(a, { provider: aws })).plaintext)).toBe('two recipients');
+    const b = await encrypt(utf8('kms second'), { recipients: [{ provider: local, keyId: localKey }, { provider: aws, keyId: 'alias/app' }] });
+    expect(kms.requests.at(-1)!.operation).toBe('Encrypt');
+    expect(new TextDecoder().decode((await decrypt(b, { provider: aws })).plaintext)).toBe('kms second');
+  });
+
+  it('rewrap moves an AWS data key to another KMS key with ReEncrypt: the data key never leaves KMS', async () => {
+    const { kms } = await awsEmulator();
+    const next = kms.createKey({ alias: 'alias/next' });
+    const aws = awsProviderFor(kms);
+    const env = await encrypt(utf8('rotate me'), { provider: aws, keyId: 'alias/app', encryptionContext: { t: '1' } });
+    const before = kms.requests.length;
+    const moved = await rewrap(env, { provider: aws, replace: [{ from: { providerId: 'aws-kms' }, to: { provider: aws, keyId: 'alias/next' } }] });
+    expect(kms.requests.slice(before).map((r) => r.operation)).toEqual(['ReEncrypt']);
+    expect(inspect(moved).encryptedDataKeys.map((k) => k.keyId)).toEqual([next.arn]);
+    const out = await decrypt(moved, { provider: aws, encryptionContext: { t: '1' } });
+    expect(new TextDecoder().decode(out.plaintext)).toBe('rotate me');
+    expect(out.keyId).toBe(next.arn);
   });
 });
 
