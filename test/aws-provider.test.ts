@@ -308,10 +308,11 @@ describe('AwsKmsProvider errors', () => {
 
   it('a per-attempt timeout is retried, then reported as a retryable timeout', async () => {
     const { kms } = await awsEmulator();
-    const p = awsProviderFor(kms, { timeoutMs: 50, maxAttempts: 2 });
-    kms.faults.latency(300, { times: 1 });
+    // Generous margins: the machine may be loaded, and only the slowed attempts may time out.
+    const p = awsProviderFor(kms, { timeoutMs: 1000, maxAttempts: 2 });
+    kms.faults.latency(4000, { times: 1 });
     expect((await p.generateDataKey({ keyId: 'alias/app' })).plaintext.length).toBe(32);
-    kms.faults.latency(300, { times: 2 });
+    kms.faults.latency(4000, { times: 2 });
     const e = (await rejection(p.generateDataKey({ keyId: 'alias/app' }))) as AwsKmsError;
     expect(e.failure).toBe('timeout');
     expect(e.retryable).toBe(true);
