@@ -548,11 +548,13 @@ export class AwsKmsProvider implements KeyProvider {
     let headerType: string | null = null;
     let serverDate: string | null = null;
     let body: Uint8Array;
+    // fetch gets a copy of its own (a runtime may keep or transfer it), wiped once the answer is in.
+    const sent = payload.slice();
     try {
       const res = await this.#s.fetch(endpoint.href, {
         method: 'POST',
         headers,
-        body: payload.slice(),
+        body: sent,
         redirect: 'error',
         signal: linked.signal,
       });
@@ -572,6 +574,7 @@ export class AwsKmsProvider implements KeyProvider {
     } finally {
       clearTimeout(timer);
       linked.dispose();
+      wipe(sent);
     }
     if (requestId !== undefined && !/^[\x21-\x7e]{1,128}$/.test(requestId)) requestId = undefined;
     if (status >= 200 && status < 300) {
