@@ -205,6 +205,22 @@ describe('@aws-sdk/client-kms against the emulator', () => {
 });
 
 describe('blobs cross both ways between @aws-sdk/client-kms and AwsKmsProvider', () => {
+  it('GenerateDataKeyWithoutPlaintext both ways, through an alias ARN and a multi-Region key', async () => {
+    const { kms } = await awsEmulator();
+    const mrk = kms.createKey({ alias: 'alias/mrk', multiRegion: true });
+    const c = sdkClientFor(kms);
+    const p = awsProviderFor(kms);
+    const w = await p.generateDataKeyWithoutPlaintext({ keyId: 'arn:aws:kms:us-east-1:111122223333:alias/mrk', keySpec: 'AES_128' });
+    expect(w.keyId).toBe(mrk.arn);
+    const d = await c.send(new DecryptCommand({ CiphertextBlob: w.ciphertextBlob, KeyId: mrk.keyId }));
+    expect(d.KeyId).toBe(mrk.arn);
+    expect(d.Plaintext!.length).toBe(16);
+    const o = await c.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: mrk.arn, NumberOfBytes: 5, EncryptionContext: { k: 'v' } }));
+    const back = await p.decrypt({ ciphertextBlob: o.CiphertextBlob!, encryptionContext: { k: 'v' }, keyId: 'alias/mrk' });
+    expect(back.keyId).toBe(mrk.arn);
+    expect(back.plaintext.length).toBe(5);
+  });
+
   it('official GenerateDataKey / Encrypt / ReEncrypt → provider decrypt, and provider → official Decrypt (property)', async () => {
     const { kms, arn } = await awsEmulator();
     kms.createKey({ alias: 'alias/b' });
