@@ -130,6 +130,25 @@ describe('AwsKmsProvider operations', () => {
     ).rejects.toBeInstanceOf(DecryptionFailedError);
   });
 
+  it('reads each request field once: a getter cannot answer the check one value and the request another', async () => {
+    const { kms } = await awsEmulator();
+    const p = awsProviderFor(kms);
+    const reads: string[] = [];
+    let n = 0;
+    const request = {
+      get keyId() {
+        reads.push('keyId');
+        return 'alias/app';
+      },
+      get numberOfBytes() {
+        reads.push('numberOfBytes');
+        return n++ === 0 ? 48 : undefined;
+      },
+    };
+    expect((await p.generateDataKey(request as never)).plaintext.length).toBe(48);
+    expect(reads.sort()).toEqual(['keyId', 'numberOfBytes']);
+  });
+
   it('rejects bad requests before any request is sent', async () => {
     const { kms } = await awsEmulator();
     const p = awsProviderFor(kms);

@@ -185,6 +185,24 @@ function intOption(value: unknown, name: string, min: number, max: number, dflt:
   return value;
 }
 
+/**
+ * Read a request's fields once into a plain object (CONVENTIONS.md §4): only that copy is checked and
+ * used afterwards, so a getter cannot answer the check one value and the request another.
+ * @throws InvalidParameterError when `request` is not an object or cannot be read.
+ */
+function snapshot(request: unknown, names: readonly string[], what: string): Record<string, unknown> {
+  if (request === null || typeof request !== 'object') throw new InvalidParameterError(`${what} expects a request object`);
+  const out: Record<string, unknown> = {};
+  try {
+    for (const n of names) out[n] = (request as Record<string, unknown>)[n];
+  } catch (e) {
+    throw new InvalidParameterError(`${what} request could not be read`, { cause: e });
+  }
+  return out;
+}
+
+const GENERATE_FIELDS = ['keyId', 'keySpec', 'numberOfBytes', 'encryptionContext', 'signal'];
+
 function readField(request: unknown, name: string): unknown {
   try {
     return (request as Record<string, unknown> | null)?.[name];
@@ -322,9 +340,10 @@ export class AwsKmsProvider implements KeyProvider {
    * @throws InvalidParameterError, KeyNotFoundError, KeyDisabledError, AwsKmsError
    */
   async generateDataKey(request: GenerateDataKeyRequest & AwsCallOptions): Promise<AwsDataKey> {
-    const req = checkGenerateDataKeyRequest(request);
-    const body = this.#generateBody(request, req);
-    const signal = readCallSignal(request);
+    const r = snapshot(request, GENERATE_FIELDS, 'generateDataKey');
+    const req = checkGenerateDataKeyRequest(r);
+    const body = this.#generateBody(r, req);
+    const signal = readCallSignal(r);
     const op = 'GenerateDataKey';
     const result = await this.#call(op, body, signal, 'Plaintext');
     const secret = result.secret;
@@ -346,9 +365,10 @@ export class AwsKmsProvider implements KeyProvider {
    * @throws InvalidParameterError, KeyNotFoundError, KeyDisabledError, AwsKmsError
    */
   async generateDataKeyWithoutPlaintext(request: GenerateDataKeyRequest & AwsCallOptions): Promise<AwsWrappedKey> {
-    const req = checkGenerateDataKeyRequest(request);
-    const body = this.#generateBody(request, req);
-    const signal = readCallSignal(request);
+    const r = snapshot(request, GENERATE_FIELDS, 'generateDataKeyWithoutPlaintext');
+    const req = checkGenerateDataKeyRequest(r);
+    const body = this.#generateBody(r, req);
+    const signal = readCallSignal(r);
     const op = 'GenerateDataKeyWithoutPlaintext';
     const result = await this.#call(op, body, signal);
     const a = this.#validate(op, withoutPlaintextAnswer, result);
@@ -362,9 +382,10 @@ export class AwsKmsProvider implements KeyProvider {
    * @throws InvalidParameterError, DecryptionFailedError, KeyNotFoundError, KeyDisabledError, AwsKmsError
    */
   async decrypt(request: AwsDecryptRequest): Promise<AwsDecryptedDataKey> {
-    const { blob, context } = checkAwsDecryptRequest(request);
-    const keyId = readField(request, 'keyId');
-    const signal = readCallSignal(request);
+    const r = snapshot(request, ['ciphertextBlob', 'encryptionContext', 'keyId', 'signal'], 'decrypt');
+    const { blob, context } = checkAwsDecryptRequest(r);
+    const keyId = r['keyId'];
+    const signal = readCallSignal(r);
     const body = withContext({ CiphertextBlob: base64Encode(blob) }, 'EncryptionContext', context);
     if (keyId !== undefined) body['KeyId'] = checkKeyId(keyId);
     const op = 'Decrypt';
@@ -391,14 +412,15 @@ export class AwsKmsProvider implements KeyProvider {
    * @throws InvalidParameterError, KeyNotFoundError, KeyDisabledError, AwsKmsError
    */
   async encrypt(request: EncryptRequest & AwsCallOptions): Promise<AwsWrappedKey> {
-    const req = checkEncryptRequest(request, AWS_MAX_ENCRYPT_PLAINTEXT_BYTES);
+    const r = snapshot(request, ['keyId', 'plaintext', 'encryptionContext', 'signal'], 'encrypt');
+    const signal = readCallSignal(r);
+    const req = checkEncryptRequest(r, AWS_MAX_ENCRYPT_PLAINTEXT_BYTES);
     let body: Record<string, unknown>;
     try {
       body = withContext({ KeyId: req.keyId, Plaintext: base64Encode(req.plaintext) }, 'EncryptionContext', req.context);
     } finally {
       wipe(req.plaintext);
     }
-    const signal = readCallSignal(request);
     const op = 'Encrypt';
     const result = await this.#call(op, body, signal);
     return this.#wrapped(op, result);
@@ -412,9 +434,14 @@ export class AwsKmsProvider implements KeyProvider {
    * @throws InvalidParameterError, DecryptionFailedError, KeyNotFoundError, KeyDisabledError, AwsKmsError
    */
   async reEncrypt(request: AwsReEncryptRequest): Promise<AwsWrappedKey> {
-    const req = checkReEncryptRequest(request, AWS_MAX_CIPHERTEXT_BLOB_BYTES);
-    const sourceKeyId = readField(request, 'sourceKeyId');
-    const signal = readCallSignal(request);
+    const r = snapshot(
+      request,
+      ['ciphertextBlob', 'sourceEncryptionContext', 'sourceKeyId', 'destinationKeyId', 'destinationEncryptionContext', 'signal'],
+      'reEncrypt',
+    );
+    const req = checkReEncryptRequest(r, AWS_MAX_CIPHERTEXT_BLOB_BYTES);
+    const sourceKeyId = r['sourceKeyId'];
+    const signal = readCallSignal(r);
     const body: Record<string, unknown> = { CiphertextBlob: base64Encode(req.blob) };
     withContext(body, 'SourceEncryptionContext', req.sourceContext);
     if (sourceKeyId !== undefined) body['SourceKeyId'] = checkKeyId(sourceKeyId, 'sourceKeyId');
@@ -443,9 +470,9 @@ export class AwsKmsProvider implements KeyProvider {
   // ---------------------------------------------------------------------------------------------
 
   /** `KeySpec` or `NumberOfBytes` as the caller asked (`numberOfBytes` wins, as the contract says). */
-  #generateBody(request: GenerateDataKeyRequest, req: ReturnType<typeof checkGenerateDataKeyRequest>): Record<string, unknown> {
+  #generateBody(request: Record<string, unknown>, req: ReturnType<typeof checkGenerateDataKeyRequest>): Record<string, unknown> {
     const body: Record<string, unknown> = { KeyId: req.keyId };
-    if (readField(request, 'numberOfBytes') !== undefined) body['NumberOfBytes'] = req.numberOfBytes;
+    if (request['numberOfBytes'] !== undefined) body['NumberOfBytes'] = req.numberOfBytes;
     else body['KeySpec'] = req.numberOfBytes === 16 ? 'AES_128' : 'AES_256';
     return withContext(body, 'EncryptionContext', req.context);
   }
