@@ -6,6 +6,7 @@ export default defineConfig({
     node: 'src/node.ts',
     alibaba: 'src/providers/alibaba/index.ts',
     'alibaba-emulator': 'src/providers/alibaba/emulator/index.ts',
+    pkcs11: 'src/providers/pkcs11/index.ts',
     testing: 'src/testing/index.ts',
     aws: 'src/providers/aws/index.ts',
     'aws-emulator': 'src/providers/aws/emulator/index.ts',
@@ -26,5 +27,5 @@ export default defineConfig({
   platform: 'neutral',
   removeNodeProtocol: false,
   // `#aead-default` stays an import so that the runtime's resolver picks the backend.
-  external: [/^node:/, /^@noble\//, 'zod', 'fast-check', /^#/],
+  external: [/^node:/, /^@noble\//, 'zod', 'fast-check', 'pkcs11js', /^#/],
 });
