@@ -8,6 +8,9 @@ export default defineConfig({
     'alibaba-emulator': 'src/providers/alibaba/emulator/index.ts',
     pkcs11: 'src/providers/pkcs11/index.ts',
     testing: 'src/testing/index.ts',
+    aws: 'src/providers/aws/index.ts',
+    'aws-emulator': 'src/providers/aws/emulator/index.ts',
+    'aws-emulator-cli': 'src/providers/aws/emulator/cli.ts',
     'emulator-cli': 'src/providers/alibaba/emulator/cli.ts',
     cli: 'src/cli/main.ts',
     // The targets of the internal import `#aead-default` (package.json "imports").
