@@ -27,7 +27,6 @@
  *   `Date` header; the next attempt is signed with the corrected clock.
  * @module
  */
-import { z } from 'zod';
 import { type CheckedContext, checkContext } from '../../core/context.js';
 import {
   DecryptionFailedError,
@@ -238,19 +237,56 @@ function withContext(body: Record<string, unknown>, name: string, ctx: CheckedCo
   return body;
 }
 
-const b64 = z.string().min(4).max(16384).regex(/^[A-Za-z0-9+/]+={0,2}$/);
-const answerKeyId = z.string().refine(isAnswerKeyId);
-const keyMaterialId = z.string().min(1).max(256).optional();
-const generateAnswer = z.object({ CiphertextBlob: b64, KeyId: answerKeyId, Plaintext: z.string(), KeyMaterialId: keyMaterialId });
-const withoutPlaintextAnswer = z.object({ CiphertextBlob: b64, KeyId: answerKeyId, KeyMaterialId: keyMaterialId });
-const decryptAnswer = z.object({ KeyId: answerKeyId, Plaintext: z.string(), KeyMaterialId: keyMaterialId });
-const wrapAnswer = z.object({ CiphertextBlob: b64, KeyId: answerKeyId, KeyMaterialId: keyMaterialId });
-const errorAnswer = z.object({
-  __type: z.string().max(512).optional(),
-  code: z.string().max(256).optional(),
-  message: z.string().max(65536).optional(),
-  Message: z.string().max(65536).optional(),
-});
+/**
+ * The few answer shapes the provider reads, checked by hand (no schema library: the provider is meant
+ * for browser and edge bundles). A field rule answers whether a value is acceptable; `undefined` is
+ * accepted only by optional rules. Extra members are ignored, as KMS may add some.
+ */
+type FieldRule = (v: unknown) => boolean;
+type Shape = Readonly<Record<string, FieldRule>>;
+const B64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
+const b64: FieldRule = (v) => typeof v === 'string' && v.length >= 4 && v.length <= 16384 && B64_RE.test(v);
+const answerKeyId: FieldRule = (v) => isAnswerKeyId(v);
+const str: FieldRule = (v) => typeof v === 'string';
+const optional =
+  (rule: FieldRule): FieldRule =>
+  (v) =>
+    v === undefined || rule(v);
+const boundedString =
+  (min: number, max: number): FieldRule =>
+  (v) =>
+    typeof v === 'string' && v.length >= min && v.length <= max;
+const keyMaterialId = optional(boundedString(1, 256));
+const generateAnswer: Shape = { CiphertextBlob: b64, KeyId: answerKeyId, Plaintext: str, KeyMaterialId: keyMaterialId };
+const withoutPlaintextAnswer: Shape = { CiphertextBlob: b64, KeyId: answerKeyId, KeyMaterialId: keyMaterialId };
+const decryptAnswer: Shape = { KeyId: answerKeyId, Plaintext: str, KeyMaterialId: keyMaterialId };
+const wrapAnswer: Shape = { CiphertextBlob: b64, KeyId: answerKeyId, KeyMaterialId: keyMaterialId };
+const errorAnswer: Shape = {
+  __type: optional(boundedString(0, 512)),
+  code: optional(boundedString(0, 256)),
+  message: optional(boundedString(0, 65536)),
+  Message: optional(boundedString(0, 65536)),
+};
+
+/** The members of a KMS answer the provider reads (each shape requires those its operation returns). */
+interface KmsAnswer {
+  readonly CiphertextBlob: string;
+  readonly KeyId: string;
+  readonly Plaintext: string;
+  readonly KeyMaterialId?: string;
+}
+
+/** Read `value` as `shape`: the listed members, each checked; the first bad one is named in the error (never its value). */
+function readShape(shape: Shape, value: unknown): { success: true; data: Record<string, string | undefined> } | { success: false; error: TypeError } {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { success: false, error: new TypeError('the answer is not a JSON object') };
+  const data: Record<string, string | undefined> = {};
+  for (const [name, rule] of Object.entries(shape)) {
+    const v = Object.prototype.hasOwnProperty.call(value, name) ? (value as Record<string, unknown>)[name] : undefined;
+    if (!rule(v)) return { success: false, error: new TypeError(`member ${name} is missing or not of the documented form`) };
+    data[name] = v as string | undefined;
+  }
+  return { success: true, data };
+}
 
 /**
  * A {@link KeyProvider} backed by AWS KMS, over `fetch` with SigV4 (no AWS SDK).
@@ -489,15 +525,16 @@ export class AwsKmsProvider implements KeyProvider {
     );
   }
 
-  #validate<T extends object>(op: string, schema: z.ZodType<T>, result: CallResult): T {
-    const r = schema.safeParse(result.json);
+  /** The answer read as `shape`; the members a shape requires are strings, `KeyMaterialId` may be absent. */
+  #validate(op: string, shape: Shape, result: CallResult): KmsAnswer {
+    const r = readShape(shape, result.json);
     if (!r.success) this.#malformed(op, result, 'response does not match the documented shape', r.error);
-    // The Plaintext member we blanked must be the one zod read: same run of placeholders.
+    // The Plaintext member we blanked must be the one read here: same run of placeholders.
     const plaintext = (r.data as { Plaintext?: unknown }).Plaintext;
     if (plaintext !== undefined && (result.secret === undefined || plaintext !== result.secret.placeholder)) {
       this.#malformed(op, result, 'Plaintext member is not where it was expected');
     }
-    return r.data;
+    return r.data as unknown as KmsAnswer;
   }
 
   #decodeBlob(op: string, text: string, result: CallResult): Uint8Array {
@@ -619,7 +656,7 @@ export class AwsKmsProvider implements KeyProvider {
         wipe(body);
       }
     }
-    const parsed = errorAnswer.safeParse(parseJson(body));
+    const parsed = readShape(errorAnswer, parseJson(body));
     wipe(body);
     const e = parsed.success ? parsed.data : {};
     const errorType = errorTypeOf(e.__type) ?? errorTypeOf(e.code) ?? errorTypeOf(headerType);
