@@ -193,9 +193,9 @@ export { checkContext };
  */
 export async function storedIndexKey(provider: KeyProvider, keyId: string, name: string, key: Uint8Array): Promise<string> {
   const ctx = checkContext({ [BLIND_INDEX_PURPOSE]: name });
-  const { dataKey, edk, messageId } = await obtainDataKey(checkProvider(provider, 'provider'), keyId, 'AES_256', ctx, key.length);
+  const { dataKey, edks, messageId } = await obtainDataKey(checkProvider(provider, "provider"), keyId, "AES_256", ctx, key.length);
   try {
-    return envelopeToText(sealWithDataKey(nobleAesGcm, dataKey, messageId, ctx, [edk], key));
+    return envelopeToText(sealWithDataKey(nobleAesGcm, dataKey, messageId, ctx, edks, key));
   } finally {
     dataKey.fill(0);
   }

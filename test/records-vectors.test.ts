@@ -92,7 +92,11 @@ function base64urlStrict(s: string): Uint8Array | undefined {
 }
 
 /** §3.5 step 1 for layout 0x01: the header and where the body starts; `headerOnly` for a record header (§12.4). */
-function parseFieldHeader(env: Uint8Array, headerOnly: boolean): { header: Uint8Array; messageId: Uint8Array; blobs: Uint8Array[]; commitment: Uint8Array; body: Uint8Array } {
+function parseFieldHeader(
+  env: Uint8Array,
+  headerOnly: boolean,
+  anyLayout = false,
+): { header: Uint8Array; aad: Uint8Array; messageId: Uint8Array; blobs: Uint8Array[]; commitment: Uint8Array; body: Uint8Array } {
   let pos = 0;
   const take = (n: number) => {
     if (pos + n > env.length) fail(MAL, 'truncated');
@@ -114,8 +118,8 @@ function parseFieldHeader(env: Uint8Array, headerOnly: boolean): { header: Uint8
   if (take(1)[0] !== 1) fail(UNS, 'version');
   if (take(1)[0] !== 1) fail(UNS, 'suite');
   const layout = take(1)[0]!;
-  if (layout === 0x00) fail(MAL, 'a whole message where a field belongs');
-  if (layout !== 0x01) fail(UNS, 'layout');
+  if (!anyLayout && layout === 0x00) fail(MAL, 'a whole message where a field belongs');
+  if (!anyLayout && layout !== 0x01) fail(UNS, 'layout');
   const messageId = take(16);
   const count = take(1)[0]!;
   if (count > 64) fail(MAL, 'context count');
@@ -127,6 +131,7 @@ function parseFieldHeader(env: Uint8Array, headerOnly: boolean): { header: Uint8
     prev = k;
     for (const x of [k, v]) if (!Buffer.from(new TextDecoder().decode(x)).equals(Buffer.from(x))) fail(MAL, 'context UTF-8');
   }
+  const edkStart = pos;
   const edks = take(1)[0]!;
   if (edks === 0 || edks > 8) fail(MAL, 'EDK count');
   const blobs: Uint8Array[] = [];
@@ -135,12 +140,15 @@ function parseFieldHeader(env: Uint8Array, headerOnly: boolean): { header: Uint8
     len(1, 2048);
     blobs.push(len(1, 4096));
   }
+  const edkEnd = pos;
   const commitment = take(32);
   const header = env.subarray(0, pos);
+  // §3.1: the authenticated header, without the EDK count and the EDKs.
+  const aad = new Uint8Array([...env.subarray(0, edkStart), ...env.subarray(edkEnd, pos)]);
   const body = env.subarray(pos);
   if (headerOnly && body.length !== 0) fail(MAL, 'bytes after the record header');
   if (!headerOnly && body.length < 48) fail(MAL, 'body shorter than 48 bytes');
-  return { header, messageId, blobs, commitment, body };
+  return { header, aad, messageId, blobs, commitment, body };
 }
 
 /** §12.1. */
@@ -233,7 +241,7 @@ function specReadFields(r: FieldRead): { opened: { path: Steps; encoding: Uint8A
     if (!Buffer.from(rk.commitment).equals(Buffer.from(env.commitment))) fail(DF, 'header commitment');
     const fk = fieldKeys(rk.fieldRoot, specBinding(p.path, r.recordId, r.recordVersion));
     if (!Buffer.from(fk.fieldCommitment).equals(Buffer.from(env.body.subarray(0, 32)))) fail(DF, 'field commitment');
-    const encoding = fieldOpen(fk.fieldKey, env.header, env.body.subarray(32)) ?? fail(DF, 'tag');
+    const encoding = fieldOpen(fk.fieldKey, env.aad, env.body.subarray(32)) ?? fail(DF, 'tag');
     opened.push({ path: p.path, encoding });
   }
   return { opened, reported };
@@ -330,6 +338,7 @@ describe('records vectors', () => {
         expect(hexOf(rk.commitment)).toBe(get(v, 'commitment'));
         expect(hexOf(header.subarray(5, 21))).toBe(get(v, 'message id'));
         expect(hexOf(header.subarray(header.length - 32))).toBe(get(v, 'commitment'));
+        expect(hexOf(parseFieldHeader(header, true, true).aad)).toBe(get(v, 'authenticated header'));
         const binding = specBinding(
           JSON.parse(get(v, 'written at')) as Steps,
           JSON.parse(get(v, 'written record id')) as string | number | null,
@@ -341,7 +350,7 @@ describe('records vectors', () => {
         expect(hexOf(fieldKey)).toBe(get(v, 'field key'));
         expect(hexOf(fieldCommitment)).toBe(get(v, 'field commitment'));
         expect(hexOf(encodeValue(fromTaggedJson(get(v, 'value'))))).toBe(get(v, 'encoded value'));
-        expect(hexOf(fieldOpen(fieldKey, header, bytes(get(v, 'ciphertext')))!)).toBe(get(v, 'encoded value'));
+        expect(hexOf(fieldOpen(fieldKey, parseFieldHeader(header, true, true).aad, bytes(get(v, 'ciphertext')))!)).toBe(get(v, 'encoded value'));
         expect(get(v, 'body')).toBe(get(v, 'field commitment') + get(v, 'ciphertext'));
         expect(get(v, 'field')).toBe('ek1.' + Buffer.concat([header, bytes(get(v, 'body'))]).toString('base64url'));
         expect(get(v, 'compact field')).toBe('ekf1.' + Buffer.from(bytes(get(v, 'body'))).toString('base64url'));

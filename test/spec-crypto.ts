@@ -191,6 +191,8 @@ export interface SpecHeader {
   edks: SpecEdk[];
   commitment: Uint8Array;
   header: Uint8Array;
+  /** §3.1: the authenticated header, the header without the EDK count and the EDKs: the body's associated data. */
+  aad: Uint8Array;
   body: Uint8Array;
 }
 
@@ -238,6 +240,7 @@ export function specParseHeader(env: Uint8Array, maxEdks = 8): SpecHeader {
     context.set(ks!, vs!);
     contextEntries.push([k, v]);
   }
+  const edkStart = r.pos;
   const edkCount = r.u8('EDK count');
   if (edkCount === 0 || edkCount > maxEdks) specFail(MALFORMED, 'EDK count');
   const edks: SpecEdk[] = [];
@@ -249,6 +252,7 @@ export function specParseHeader(env: Uint8Array, maxEdks = 8): SpecHeader {
     const blob = r.lenBytes('blob', 1, 4096);
     edks.push({ providerId: providerId!, keyId: keyId!, blob });
   }
+  const edkEnd = r.pos;
   let segmentSize: number | undefined;
   if (layout === 0x02) {
     // §14.1: u32be(segment_size) between the EDKs and the commitment, 4096..16777216.
@@ -258,11 +262,12 @@ export function specParseHeader(env: Uint8Array, maxEdks = 8): SpecHeader {
   }
   const commitment = r.take(32, 'commitment');
   const header = env.subarray(0, r.pos);
+  const aad = new Uint8Array([...env.subarray(0, edkStart), ...env.subarray(edkEnd, r.pos)]);
   const rest = env.subarray(r.pos);
   // step 1.10; §14.4 step 1 for layout 0x02
   if (layout === 0x02) specFramedShape(rest.length, segmentSize!);
   else if (rest.length < 16) specFail(MALFORMED, 'body shorter than a tag');
-  return { layout, ...(segmentSize !== undefined ? { segmentSize } : {}), messageId, context, contextEntries, edks, commitment, header, body: rest };
+  return { layout, ...(segmentSize !== undefined ? { segmentSize } : {}), messageId, context, contextEntries, edks, commitment, header, aad, body: rest };
 }
 
 /** §3.2 encoding of entries given in order. */
@@ -376,7 +381,7 @@ export function specOpenSegments(contentKey: Uint8Array, h: SpecHeader, first = 
     const start = i * S;
     const end = Math.min(start + S, h.body.length);
     const nonce = specSegmentNonce(i, i === n - 1);
-    const plaintext = gcmOpen(contentKey, nonce, h.header, h.body.subarray(start, end)) ?? specFail(DECRYPTION_FAILED, `segment ${i} tag`);
+    const plaintext = gcmOpen(contentKey, nonce, h.aad, h.body.subarray(start, end)) ?? specFail(DECRYPTION_FAILED, `segment ${i} tag`);
     out.push({ index: i, nonce, start, end, plaintext });
   }
   return out;
@@ -424,7 +429,7 @@ export function specDecrypt(env: Uint8Array, o: SpecReadOptions) {
     segments = specOpenSegments(k.contentKey, h); // §14.4 step 3
     plaintext = concat(...segments.map((s) => s.plaintext));
   } else {
-    plaintext = gcmOpen(k.contentKey, new Uint8Array(12), h.header, h.body) ?? specFail(DECRYPTION_FAILED, 'body tag'); // step 6
+    plaintext = gcmOpen(k.contentKey, new Uint8Array(12), h.aad, h.body) ?? specFail(DECRYPTION_FAILED, 'body tag'); // step 6
   }
   if (o.indexName !== undefined && plaintext.length !== 32) specFail(DECRYPTION_FAILED, 'an index key is 32 bytes'); // §13
   return { ...k, layout: h.layout, segmentSize: h.segmentSize, header: h.header, body: h.body, plaintext, segments, context: h.context };

@@ -108,7 +108,7 @@ describe('vector files', () => {
       const e = field(v, 'expect');
       expect(e === 'success' || CODES.has(e), `${v.file}: expect ${e}`).toBe(true);
       expect(['binary', 'text']).toContain(field(v, 'form'));
-      for (const k of ['master key', 'data key', 'message id', 'blob nonce', 'blob aad', 'blob', 'binding', 'keys input', 'keys', 'content key', 'commitment', 'header', 'plaintext', 'body', 'envelope']) {
+      for (const k of ['master key', 'data key', 'message id', 'blob nonce', 'blob aad', 'blob', 'binding', 'keys input', 'keys', 'content key', 'commitment', 'header', 'authenticated header', 'plaintext', 'body', 'envelope']) {
         bytes(v, k);
       }
       for (const k of ['written record id', 'written record version', 'read record id', 'read record version']) {
@@ -374,9 +374,27 @@ describe('independent decryptor written from SPEC.md', () => {
     // under the content key with the header as AAD, so only the rule under test can reject it.
     const header = bytes(v, 'header');
     const body = bytes(v, 'body');
+    const aad = bytes(v, 'authenticated header');
     if (hex(concat(header, body)) === field(v, 'envelope')) {
-      const pt = gcmOpen(ks.contentKey, new Uint8Array(12), header, body);
+      // §3.1: the authenticated header is the header without the EDK count and the EDKs.
+      // (A header malformed on purpose does not parse; its listed authenticated header is still what the body was sealed with.)
+      let parsed: ReturnType<typeof specParseHeader> | undefined;
+      try {
+        parsed = specParseHeader(concat(header, body), 255);
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed) expect(hex(parsed.aad)).toBe(hex(aad));
+      const pt = gcmOpen(ks.contentKey, new Uint8Array(12), aad, body);
       expect(pt && hex(pt)).toBe(field(v, 'plaintext'));
+    }
+    // §9.13: a re-wrapped envelope is the new header before the very body sealed under the old one.
+    if (v.fields.has('envelope before rewrap')) {
+      const before = specParseHeader(bytes(v, 'envelope before rewrap'), 255);
+      const after = specParseHeader(bytes(v, 'envelope'), 255);
+      expect(hex(after.body)).toBe(hex(before.body));
+      expect(hex(after.aad)).toBe(hex(before.aad));
+      expect(hex(after.header)).not.toBe(hex(before.header));
     }
   });
 });

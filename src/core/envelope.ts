@@ -35,6 +35,7 @@ import {
   SINGLE_PASS_NONCE,
   type EncryptedDataKey,
   type EnvelopeHeader,
+  encodeAuthenticatedHeader,
   encodeHeader,
   envelopeFromText,
   envelopeFromTextForDecrypt,
@@ -59,12 +60,29 @@ import {
   readAnswerField,
 } from './provider.js';
 
-/** Options of {@link encrypt}. */
-export interface EncryptOptions {
-  /** The key provider that makes the data key. */
+/** One master key an envelope's data key is wrapped under: a provider and a key id or alias. */
+export interface Recipient {
   readonly provider: KeyProvider;
   /** Master key id or alias. */
   readonly keyId: string;
+}
+
+/**
+ * Options of {@link encrypt}. The master keys: `provider` and `keyId`, or `recipients` (one of the
+ * two forms, checked when called).
+ */
+export interface EncryptOptions {
+  /** The key provider that makes the data key (with `keyId`; or give `recipients`). */
+  readonly provider?: KeyProvider;
+  /** Master key id or alias (with `provider`). */
+  readonly keyId?: string;
+  /**
+   * Several master keys, instead of `provider` and `keyId` (1 to 8): the first recipient's
+   * provider generates the data key, and each other recipient's provider wraps the same key with
+   * its `encrypt` operation. The envelope holds one encrypted data key per recipient, in this
+   * order; any one of them decrypts it. Every recipient after the first needs a provider with `encrypt`.
+   */
+  readonly recipients?: readonly Recipient[];
   /** Authenticated, unencrypted string map stored in the envelope. Never put secrets in it. */
   readonly encryptionContext?: EncryptionContext;
   /** Data key size: `AES_256` (default) or `AES_128`. The content key is always 256 bits. */
@@ -93,7 +111,12 @@ export interface EncryptOptions {
 export interface DecryptOptions {
   /** The provider to ask for the data key. */
   readonly provider?: KeyProvider;
-  /** Several providers; each encrypted data key is offered to those whose `providerId` matches, in order. */
+  /**
+   * Several providers, in the order to try them (`provider` first): each provider is offered, in
+   * turn, every encrypted data key whose provider id is its own, in header order; the first data key
+   * that unwraps wins. List the cheapest and most available provider first (a local keyring before
+   * a KMS across the network): a provider that is down is asked only when the ones before it failed.
+   */
   readonly providers?: readonly KeyProvider[];
   /** Entries the envelope's context must contain (same key, same value); decryption fails otherwise. */
   readonly encryptionContext?: EncryptionContext;
@@ -174,10 +197,10 @@ export function checkOptionsObject(options: unknown, fn: string): void {
  * @internal
  */
 export function checkProvider(p: unknown, what: string): KeyProvider {
-  let providerId: unknown, generateDataKey: unknown, decryptFn: unknown;
+  let providerId: unknown, generateDataKey: unknown, decryptFn: unknown, encryptFn: unknown, reEncryptFn: unknown, describeFn: unknown;
   try {
     if (p !== null && typeof p === 'object') {
-      ({ providerId, generateDataKey, decrypt: decryptFn } = p as Record<string, unknown>);
+      ({ providerId, generateDataKey, decrypt: decryptFn, encrypt: encryptFn, reEncrypt: reEncryptFn, describeBlob: describeFn } = p as Record<string, unknown>);
     }
   } catch (e) {
     throw new InvalidParameterError(`"${what}" could not be read`, { cause: e });
@@ -187,11 +210,68 @@ export function checkProvider(p: unknown, what: string): KeyProvider {
   }
   const gdk = generateDataKey as KeyProvider['generateDataKey'];
   const dec = decryptFn as KeyProvider['decrypt'];
-  return Object.freeze({
+  const checked: { -readonly [K in keyof KeyProvider]: KeyProvider[K] } = {
     providerId,
-    generateDataKey: (request: Parameters<KeyProvider['generateDataKey']>[0]) => gdk.call(p, request),
-    decrypt: (request: Parameters<KeyProvider['decrypt']>[0]) => dec.call(p, request),
+    generateDataKey: (request) => gdk.call(p, request),
+    decrypt: (request) => dec.call(p, request),
+  };
+  // The optional operations (several recipients, re-wrapping), read once like the rest.
+  if (typeof encryptFn === 'function') checked.encrypt = (request) => (encryptFn as NonNullable<KeyProvider['encrypt']>).call(p, request);
+  if (typeof reEncryptFn === 'function') checked.reEncrypt = (request) => (reEncryptFn as NonNullable<KeyProvider['reEncrypt']>).call(p, request);
+  if (typeof describeFn === 'function') {
+    checked.describeBlob = (blob) => {
+      try {
+        return (describeFn as NonNullable<KeyProvider['describeBlob']>).call(p, blob);
+      } catch {
+        return undefined;
+      }
+    };
+  }
+  return Object.freeze(checked);
+}
+
+/** Most recipients of one encryption: the number of data keys a reader accepts by default (SPEC.md §5). */
+export const MAX_RECIPIENTS = FORMAT_LIMITS.defaultMaxEncryptedDataKeys;
+
+/**
+ * The master keys of an encryption, checked: `provider` and `keyId`, or `recipients` (1 to
+ * {@link MAX_RECIPIENTS}; every one after the first with a provider that has `encrypt`; no key
+ * named twice for one provider). The first generates the data key.
+ * @internal
+ */
+export function checkRecipients(options: unknown): { provider: KeyProvider; keyId: string; also: readonly Recipient[] } {
+  const list = readOption<unknown>(options, 'recipients');
+  if (list === undefined) {
+    return { provider: checkProvider(readOption(options, 'provider'), 'provider'), keyId: checkKeyId(readOption(options, 'keyId')), also: [] };
+  }
+  if (readOption(options, 'provider') !== undefined || readOption(options, 'keyId') !== undefined) {
+    throw new InvalidParameterError('give "provider" and "keyId", or "recipients", not both');
+  }
+  let items: unknown[];
+  try {
+    if (!Array.isArray(list)) throw new InvalidParameterError('"recipients" must be an array of { provider, keyId }');
+    items = [...(list as unknown[])];
+  } catch (e) {
+    if (e instanceof InvalidParameterError) throw e;
+    throw new InvalidParameterError('"recipients" could not be read', { cause: e });
+  }
+  if (items.length === 0 || items.length > MAX_RECIPIENTS) {
+    throw new InvalidParameterError(`"recipients" must list 1 to ${MAX_RECIPIENTS} recipients`);
+  }
+  const seen = new Set<string>();
+  const checked = items.map((r, i) => {
+    if (r === null || typeof r !== 'object') throw new InvalidParameterError(`"recipients[${i}]" must be { provider, keyId }`);
+    const provider = checkProvider(readOption(r, 'provider'), `recipients[${i}].provider`);
+    const keyId = checkKeyId(readOption(r, 'keyId'), `recipients[${i}].keyId`);
+    if (i > 0 && !provider.encrypt) {
+      throw new InvalidParameterError(`"recipients[${i}].provider" (${provider.providerId}) has no encrypt operation: it can only be the first recipient`);
+    }
+    const id = `${provider.providerId}\u0000${keyId}`;
+    if (seen.has(id)) throw new InvalidParameterError(`"recipients[${i}]" names the same key as an earlier recipient`);
+    seen.add(id);
+    return Object.freeze({ provider, keyId });
   });
+  return { provider: checked[0]!.provider, keyId: checked[0]!.keyId, also: Object.freeze(checked.slice(1)) };
 }
 
 /**
@@ -243,10 +323,11 @@ export function sealWithDataKey(
   // SPEC.md §3.3: one HMAC-SHA-512 gives the content key and the commitment.
   const { bytes: keys, key: contentKey, commitment } = deriveKeys(dataKey, messageId, binding, hmacOf(aead));
   try {
-    // Header and body in one array: the header is written at its start, then used in place as the associated data.
+    // Header and body in one array; the associated data is the authenticated header (SPEC.md §3.1, §3.4).
     const out = encodeHeader({ messageId, context, encryptedDataKeys, commitment }, plaintext.length + TAG_LENGTH);
     const headerLength = out.length - plaintext.length - TAG_LENGTH;
-    aead.seal(contentKey, SINGLE_PASS_NONCE, out.subarray(0, headerLength), plaintext, out.subarray(headerLength));
+    const aad = encodeAuthenticatedHeader({ messageId, context, commitment });
+    aead.seal(contentKey, SINGLE_PASS_NONCE, aad, plaintext, out.subarray(headerLength));
     return out;
   } finally {
     wipe(keys);
@@ -274,8 +355,8 @@ export function sealWithDataKey(
  */
 export async function encrypt(plaintext: Uint8Array, options: EncryptOptions): Promise<Uint8Array> {
   const pt = checkPlaintext(plaintext);
-  const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encrypt');
-  return encryptChecked(pt, provider, keyId, keySpec, context, aead, readRecordBinding(options));
+  const { provider, keyId, also, keySpec, context, aead } = checkEncryptOptions(options, 'encrypt');
+  return encryptChecked(pt, provider, keyId, keySpec, context, aead, readRecordBinding(options), also);
 }
 
 /**
@@ -312,14 +393,15 @@ export async function encryptChecked(
   context: CheckedContext,
   aead: AesGcm,
   binding: Uint8Array = noRecordBinding(),
+  also: readonly Recipient[] = [],
 ): Promise<Uint8Array> {
   const n = pt.length;
-  const { dataKey, edk, messageId } = await obtainDataKey(provider, keyId, keySpec, context, n);
+  const { dataKey, edks, messageId } = await obtainDataKey(provider, keyId, keySpec, context, n, also);
   try {
     // The caller may have transferred or shrunk the plaintext's buffer while the provider was awaited:
     // sealing the view then would silently encrypt fewer bytes than were given.
     if (pt.length !== n) throw new InvalidParameterError('"plaintext" was detached or resized while the data key was requested');
-    return sealWithDataKey(aead, dataKey, messageId, context, [edk], pt, binding);
+    return sealWithDataKey(aead, dataKey, messageId, context, edks, pt, binding);
   } finally {
     wipe(dataKey);
   }
@@ -333,11 +415,10 @@ export async function encryptChecked(
 export function checkEncryptOptions(
   options: unknown,
   fn: string,
-): { provider: KeyProvider; keyId: string; keySpec: KeySpec; context: CheckedContext; aead: AesGcm } {
+): { provider: KeyProvider; keyId: string; also: readonly Recipient[]; keySpec: KeySpec; context: CheckedContext; aead: AesGcm } {
   checkOptionsObject(options, fn);
   return {
-    provider: checkProvider(readOption(options, 'provider'), 'provider'),
-    keyId: checkKeyId(readOption(options, 'keyId')),
+    ...checkRecipients(options),
     keySpec: checkKeySpec(readOption(options, 'keySpec')),
     context: checkCallerContext(readOption(options, 'encryptionContext')),
     aead: checkAead(readOption(options, 'aead')),
@@ -356,10 +437,11 @@ export async function obtainDataKey(
   keySpec: KeySpec,
   context: CheckedContext,
   plaintextLength: number | undefined,
-): Promise<{ dataKey: Uint8Array; edk: EncryptedDataKey; messageId: Uint8Array }> {
+  also: readonly Recipient[] = [],
+): Promise<{ dataKey: Uint8Array; edks: EncryptedDataKey[]; messageId: Uint8Array }> {
   let dk: unknown;
+  const encryptionContext = providerContext(context).map;
   try {
-    const encryptionContext = providerContext(context).map;
     // A stream does not know its length: the request then says nothing (a cache with a byte limit does not serve it).
     dk = await provider.generateDataKey(
       plaintextLength === undefined ? { keyId, keySpec, encryptionContext } : { keyId, keySpec, encryptionContext, plaintextLength },
@@ -384,11 +466,39 @@ export async function obtainDataKey(
     // SPEC.md §9.2: a data key that may seal other envelopes (a cache's) gets message ids straight
     // from the CSPRNG, never from the pool of public random bytes.
     const messageId = field('reused') === true ? randomBytes(MESSAGE_ID_LENGTH) : randomPublicBytes(MESSAGE_ID_LENGTH);
-    return { dataKey, edk: { providerId: provider.providerId, keyId: resolvedKeyId, blob: new Uint8Array(blob) }, messageId };
+    const first: EncryptedDataKey = { providerId: provider.providerId, keyId: resolvedKeyId, blob: new Uint8Array(blob) };
+    // SPEC.md §3.6 step 2: every other recipient wraps the same data key, bound to the same provider context.
+    const key = dataKey;
+    const others = await Promise.all(also.map((r) => wrapFor(r, key, encryptionContext)));
+    return { dataKey, edks: [first, ...others], messageId };
   } catch (e) {
     wipe(dataKey);
     throw e;
   }
+}
+
+/**
+ * Wrap a data key for one more recipient with its provider's `encrypt`, and check the answer as a
+ * `generateDataKey` answer is checked. The provider is given a copy, wiped afterwards.
+ * @internal
+ */
+export async function wrapFor(r: Recipient, dataKey: Uint8Array, encryptionContext: EncryptionContext): Promise<EncryptedDataKey> {
+  const encryptFn = r.provider.encrypt;
+  if (!encryptFn) throw new InvalidParameterError(`provider ${r.provider.providerId} has no encrypt operation`);
+  const plaintext = dataKey.slice();
+  let answer: unknown;
+  try {
+    answer = await encryptFn({ keyId: r.keyId, plaintext, encryptionContext });
+  } catch (e) {
+    throw asProviderError(e, 'encrypt failed');
+  } finally {
+    wipe(plaintext);
+  }
+  const blob = byteView(readAnswerField(answer, 'ciphertextBlob'));
+  if (!blob || blob.length < 1 || blob.length > PROVIDER_LIMITS.maxBlobBytes) throw new ProviderError('provider returned an invalid ciphertextBlob');
+  const keyId = readAnswerField(answer, 'keyId');
+  if (!isAnswerKeyId(keyId)) throw new ProviderError('provider returned an invalid keyId');
+  return { providerId: r.provider.providerId, keyId, blob: new Uint8Array(blob) };
 }
 
 function asProviderError(e: unknown, what: string): EnvelopeKitError {
@@ -505,8 +615,9 @@ export async function unwrapAny(
   let disabled: unknown;
   let notFound: unknown;
   let other: unknown;
-  for (const edk of header.encryptedDataKeys) {
-    for (const p of providers) {
+  // SPEC.md §3.5 step 3: the caller's providers in order, each with its own EDKs in header order.
+  for (const p of providers) {
+    for (const edk of header.encryptedDataKeys) {
       if (p.providerId !== edk.providerId) continue;
       matched = true;
       let res: unknown;
@@ -634,7 +745,7 @@ export async function decryptChecked(
     const n = body.length - TAG_LENGTH;
     const inPlace = opensInPlace(aead);
     const plaintext = inPlace ? body.subarray(0, n) : new Uint8Array(n);
-    if (!aead.open(contentKey, SINGLE_PASS_NONCE, header.bytes, body, plaintext)) throw new DecryptionFailedError();
+    if (!aead.open(contentKey, SINGLE_PASS_NONCE, header.aad, body, plaintext)) throw new DecryptionFailedError();
     if (inPlace) body.fill(0, n); // the tag: not secret, but nothing is left behind the plaintext
     return { plaintext, keyId, encryptionContext: header.context.map };
   } finally {
@@ -670,8 +781,8 @@ function opensInPlace(aead: AesGcm): boolean {
 export async function encryptText(plaintext: Uint8Array, options: EncryptOptions): Promise<string> {
   // Refused before the provider is asked: an envelope this long has no text form in any engine (SPEC.md §5).
   const pt = checkPlaintext(plaintext, MAX_TEXT_ENVELOPE_BYTES);
-  const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encryptText');
-  return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead, readRecordBinding(options)));
+  const { provider, keyId, also, keySpec, context, aead } = checkEncryptOptions(options, 'encryptText');
+  return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead, readRecordBinding(options), also));
 }
 
 /** {@link decrypt} for the text form. */

@@ -72,8 +72,40 @@ export interface EnvelopeHeader {
   readonly commitment: Uint8Array;
   /** Layout 0x02 only: plaintext bytes of every segment but the last (SPEC.md §14.1). */
   readonly segmentSize?: number;
-  /** The exact header bytes (a copy): the associated data of the body. */
+  /** The exact header bytes (a copy). */
   readonly bytes: Uint8Array;
+  /**
+   * The authenticated header (SPEC.md §3.1): the header without its list of encrypted data keys
+   * (a copy). The associated data of the body; the data-key list can change without it (§9.13).
+   */
+  readonly aad: Uint8Array;
+}
+
+/**
+ * The authenticated header (SPEC.md §3.1): `"EK" || version || suite || layout || message id ||
+ * context || [segment size] || commitment`, the header without the EDK count and the EDKs. It is
+ * the associated data of every body, so that the data-key list can be re-wrapped (§9.13).
+ */
+export function encodeAuthenticatedHeader(h: {
+  layout?: number;
+  messageId: Uint8Array;
+  context: CheckedContext;
+  commitment: Uint8Array;
+  segmentSize?: number;
+}): Uint8Array {
+  const framed = h.layout === LAYOUT_FRAMED;
+  const out = new Uint8Array(5 + h.messageId.length + contextLength(h.context) + (framed ? 4 : 0) + h.commitment.length);
+  const w = new ByteWriter(out);
+  w.u8(MAGIC[0]).u8(MAGIC[1]).u8(FORMAT_VERSION).u8(SUITE_AES256GCM_HKDFSHA512_COMMIT).u8(h.layout ?? LAYOUT_SINGLE);
+  w.bytes(h.messageId);
+  writeContext(w, h.context);
+  if (framed) {
+    const s = h.segmentSize!;
+    w.u8(s >>> 24).u8((s >>> 16) & 0xff).u8((s >>> 8) & 0xff).u8(s & 0xff);
+  }
+  w.bytes(h.commitment);
+  w.expectFull(out);
+  return out;
 }
 
 /**
@@ -183,6 +215,7 @@ export function parseHeader(
   }
   const messageId = r.take(MESSAGE_ID_LENGTH, 'message id').slice();
   const context = readContext(r, fail);
+  const edkStart = r.pos;
   const count = r.u8('encrypted data key count');
   if (count === 0) throw fail('no encrypted data key');
   if (count > maxEncryptedDataKeys) throw fail(`${count} encrypted data keys; the limit is ${maxEncryptedDataKeys}`);
@@ -195,6 +228,7 @@ export function parseHeader(
     const blob = r.lenBytes('blob', PROVIDER_LIMITS.maxBlobBytes, 1).slice();
     edks.push(Object.freeze({ providerId, keyId, blob }));
   }
+  const edkEnd = r.pos;
   let segmentSize: number | undefined;
   if (layout === LAYOUT_FRAMED) {
     // SPEC.md §14.1
@@ -220,9 +254,18 @@ export function parseHeader(
       commitment,
       ...(segmentSize !== undefined ? { segmentSize } : {}),
       bytes: bytes.slice(0, headerEnd),
+      aad: authenticatedPart(bytes, edkStart, edkEnd, headerEnd),
     },
     bodyOffset: headerEnd,
   };
+}
+
+/** SPEC.md §3.1: the header's bytes before the EDK count, then those after the last EDK (a copy). */
+function authenticatedPart(bytes: Uint8Array, edkStart: number, edkEnd: number, headerEnd: number): Uint8Array {
+  const out = new Uint8Array(edkStart + headerEnd - edkEnd);
+  out.set(bytes.subarray(0, edkStart), 0);
+  out.set(bytes.subarray(edkEnd, headerEnd), edkStart);
+  return out;
 }
 
 /** The body nonce of layout 0x00: twelve zero bytes (the content key is unique per envelope). SPEC.md §3.4 */

@@ -9,11 +9,11 @@
 import { NONCE_LENGTH, TAG_LENGTH, type AesGcm } from './aead/types.js';
 import { type CheckedContext, contextContains } from './context.js';
 import { DecryptionFailedError, InvalidParameterError, MalformedEnvelopeError } from './errors.js';
-import { LAYOUT_FRAMED, SEGMENT_LIMITS, type EnvelopeHeader, encodeHeader } from './format.js';
+import { LAYOUT_FRAMED, SEGMENT_LIMITS, type EnvelopeHeader, encodeAuthenticatedHeader, encodeHeader } from './format.js';
 import { constantTimeEqual, wipe } from '../internal/bytes.js';
 import { deriveFramedKeys, hmacOf } from './kdf.js';
 import type { KeyProvider, KeySpec } from './provider.js';
-import { type CheckedDecryptOptions, checkReservedBinding, obtainDataKey, unwrapAny } from './envelope.js';
+import { type CheckedDecryptOptions, type Recipient, checkReservedBinding, obtainDataKey, unwrapAny } from './envelope.js';
 
 /**
  * The nonce of segment `index` (SPEC.md §14.3): the index as an 11-byte big-endian integer, then
@@ -119,7 +119,7 @@ export class SegmentCipher {
 
   /**
    * @param contentKey - copied; the caller wipes its own.
-   * @param header - the exact header bytes: every segment's associated data.
+   * @param header - the authenticated header (SPEC.md §3.1): every segment's associated data.
    */
   constructor(aead: AesGcm, contentKey: Uint8Array, header: Uint8Array, readonly parallel = 1) {
     this.#aead = aead;
@@ -226,14 +226,17 @@ export async function beginFramedEncryption(
   segmentSize: number,
   parallel: number,
   plaintextLength?: number,
+  also: readonly Recipient[] = [],
 ): Promise<{ header: Uint8Array; cipher: SegmentCipher }> {
-  const { dataKey, edk, messageId } = await obtainDataKey(provider, keyId, keySpec, context, plaintextLength);
+  const { dataKey, edks, messageId } = await obtainDataKey(provider, keyId, keySpec, context, plaintextLength, also);
   let keys: Uint8Array | undefined;
   try {
     const derived = deriveFramedKeys(dataKey, messageId, binding, hmacOf(aead));
     keys = derived.bytes;
-    const header = encodeHeader({ layout: LAYOUT_FRAMED, messageId, context, encryptedDataKeys: [edk], commitment: derived.commitment, segmentSize });
-    return { header, cipher: new SegmentCipher(aead, derived.key, header, parallel) };
+    const parts = { layout: LAYOUT_FRAMED, messageId, context, commitment: derived.commitment, segmentSize };
+    const header = encodeHeader({ ...parts, encryptedDataKeys: edks });
+    // SPEC.md §14.3: every segment's associated data is the authenticated header (§3.1).
+    return { header, cipher: new SegmentCipher(aead, derived.key, encodeAuthenticatedHeader(parts), parallel) };
   } finally {
     wipe(dataKey, keys);
   }
@@ -260,7 +263,7 @@ export async function beginFramedDecryption(
     const derived = deriveFramedKeys(dataKey, header.messageId, binding, hmacOf(options.aead));
     keys = derived.bytes;
     if (!constantTimeEqual(derived.commitment, header.commitment)) throw new DecryptionFailedError();
-    return { cipher: new SegmentCipher(options.aead, derived.key, header.bytes, parallel), keyId };
+    return { cipher: new SegmentCipher(options.aead, derived.key, header.aad, parallel), keyId };
   } finally {
     wipe(dataKey, keys);
   }

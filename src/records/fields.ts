@@ -33,6 +33,7 @@ import {
   RECORD_HEADER_PREFIX,
   SINGLE_PASS_NONCE,
   type EnvelopeHeader,
+  encodeAuthenticatedHeader,
   encodeHeader,
   envelopeFromText,
   envelopeToText,
@@ -351,7 +352,7 @@ export async function encryptFields<
 
 /** The body of {@link encryptFields}, on a checked copy and checked options. */
 async function encryptRecord(copy: RecordCopy, plan: EncryptPlan, binding: RecordBinding): Promise<object> {
-  const { provider, keyId, keySpec, context, aead, selectors, headerField, blind } = plan;
+  const { provider, keyId, also, keySpec, context, aead, selectors, headerField, blind } = plan;
   const { recordId, recordVersion } = binding;
   const out = copy.root;
   // Locate and encode everything before asking the provider: bad input costs no KMS call.
@@ -382,12 +383,13 @@ async function encryptRecord(copy: RecordCopy, plan: EncryptPlan, binding: Recor
       return computeIndex(b, l, encoded[i]!);
     });
     if (located.length === 0) return out;
-    const { dataKey, edk, messageId } = await obtainDataKey(
+    const { dataKey, edks, messageId } = await obtainDataKey(
       provider,
       keyId,
       keySpec,
       context,
       encoded.reduce((sum, e) => sum + e.length, 0),
+      also,
     );
     let recordKeys: Uint8Array | undefined;
     try {
@@ -396,19 +398,20 @@ async function encryptRecord(copy: RecordCopy, plan: EncryptPlan, binding: Recor
       const derived = deriveRecordKeys(dataKey, messageId, mac);
       recordKeys = derived.bytes;
       const fieldRoot = derived.key;
-      const header = encodeHeader({ layout: LAYOUT_FIELD, messageId, context, encryptedDataKeys: [edk], commitment: derived.commitment });
+      const header = encodeHeader({ layout: LAYOUT_FIELD, messageId, context, encryptedDataKeys: edks, commitment: derived.commitment });
+      const aad = encodeAuthenticatedHeader({ layout: LAYOUT_FIELD, messageId, context, commitment: derived.commitment });
       // Compact storage keeps the header once, beside the fields (SPEC.md §12.4).
       const stored = headerField === undefined ? header : new Uint8Array(0);
       if (headerField !== undefined) copy.set([headerField], RECORD_HEADER_PREFIX + base64UrlEncode(header));
       located.forEach((l, i) => {
-        // SPEC.md §12.2: body = field commitment || AES-256-GCM(field key, zero nonce, encoding, aad = header).
+        // SPEC.md §12.2: body = field commitment || AES-256-GCM(field key, zero nonce, encoding, aad = authenticated header).
         const { bytes: fieldKeys, key: fieldKey, commitment: fieldCommitment } = deriveFieldKeys(fieldRoot, fieldBinding(l.steps, recordId, recordVersion), mac);
         try {
           const pt = encoded[i]!;
           const env = new Uint8Array(stored.length + FIELD_COMMITMENT_LENGTH + pt.length + TAG_LENGTH);
           env.set(stored, 0);
           env.set(fieldCommitment, stored.length);
-          aead.seal(fieldKey, SINGLE_PASS_NONCE, header, pt, env.subarray(stored.length + FIELD_COMMITMENT_LENGTH));
+          aead.seal(fieldKey, SINGLE_PASS_NONCE, aad, pt, env.subarray(stored.length + FIELD_COMMITMENT_LENGTH));
           const idx = indexes[i];
           if (idx !== undefined) copy.set([...l.steps.slice(0, -1), blind.get(l.selector)!.into], idx);
           copy.set(l.steps, headerField === undefined ? envelopeToText(env) : COMPACT_FIELD_PREFIX + base64UrlEncode(env));
@@ -551,7 +554,9 @@ async function decryptRecord(copy: RecordCopy, plan: DecryptPlan, binding: Recor
   const decoded: unknown[] = [];
   try {
     for (const p of parsed) {
-      const id = hex(p.header.bytes);
+      // Keyed by the authenticated header: headers that differ only in their data-key lists (one re-wrapped, SPEC.md §9.13)
+      // hold one data key, which the commitment in the authenticated header fixes.
+      const id = hex(p.header.aad);
       let entry = keys.get(id);
       if (!entry) {
         const { dataKey } = await unwrapAny(p.header, base.providers);
@@ -571,7 +576,7 @@ async function decryptRecord(copy: RecordCopy, plan: DecryptPlan, binding: Recor
       const pt = new Uint8Array(p.body.length - FIELD_BODY_MIN);
       try {
         if (!constantTimeEqual(fieldCommitment, p.body.subarray(0, FIELD_COMMITMENT_LENGTH))) throw new DecryptionFailedError();
-        if (!base.aead.open(fieldKey, SINGLE_PASS_NONCE, p.header.bytes, p.body.subarray(FIELD_COMMITMENT_LENGTH), pt)) throw new DecryptionFailedError();
+        if (!base.aead.open(fieldKey, SINGLE_PASS_NONCE, p.header.aad, p.body.subarray(FIELD_COMMITMENT_LENGTH), pt)) throw new DecryptionFailedError();
         const value = decodeValue(pt);
         decoded.push(value);
         copy.set(p.loc.steps, value);

@@ -202,13 +202,13 @@ function planEncrypt(options: unknown, fn: string): EncryptPlan {
 
 /** The body of {@link encryptObject}: every option was checked before the value is read. `binding`: SPEC.md §9.10. */
 async function encryptPlanned(value: unknown, plan: EncryptPlan, binding: Uint8Array): Promise<string> {
-  const { provider, keyId, keySpec, context, aead } = plan.encryption;
+  const { provider, keyId, also, keySpec, context, aead } = plan.encryption;
   // The encoding is sealed straight from the encoder's buffer, and wiped there.
   const encoded = encodeValueLent(value, plan.depth);
   try {
     // A value too long for the text form is refused before the provider is asked (SPEC.md §5).
     const pt = checkPlaintext(encoded.bytes, MAX_TEXT_ENVELOPE_BYTES);
-    return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead, binding));
+    return envelopeToText(await encryptChecked(pt, provider, keyId, keySpec, context, aead, binding, also));
   } finally {
     encoded.release();
   }

@@ -255,7 +255,7 @@ export async function writeStreamAtomic(
 export async function encryptFile(input: string, output: string, options: EncryptFileOptions): Promise<void> {
   checkPathArg(input, 'input');
   checkPathArg(output, 'output');
-  const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encryptFile');
+  const { provider, keyId, also, keySpec, context, aead } = checkEncryptOptions(options, 'encryptFile');
   const binding = readRecordBinding(options);
   const segmentSize = checkSegmentSize(readOption(options, 'segmentSize'));
   const parallel = checkParallel(readOption(options, 'parallel'), readOption(options, 'aead') !== undefined);
@@ -268,7 +268,7 @@ export async function encryptFile(input: string, output: string, options: Encryp
   try {
     const total = (await src.stat()).size;
     out = await AtomicFile.create(output, atomic);
-    const begun = await beginFramedEncryption(provider, keyId, keySpec, context, aead, binding, segmentSize, parallel);
+    const begun = await beginFramedEncryption(provider, keyId, keySpec, context, aead, binding, segmentSize, parallel, undefined, also);
     cipher = begun.cipher;
     await writeAll(out.fh, begun.header);
     if (parallel > 1) await encryptBlocksParallel(src, out.fh, cipher, segmentSize, total, atomic.signal, onProgress);

@@ -91,7 +91,7 @@ function chunkOf(chunk: unknown): Uint8Array {
  * ```
  */
 export function encryptStream(options: EncryptStreamOptions): TransformStream<Uint8Array, Uint8Array> {
-  const { provider, keyId, keySpec, context, aead } = checkEncryptOptions(options, 'encryptStream');
+  const { provider, keyId, also, keySpec, context, aead } = checkEncryptOptions(options, 'encryptStream');
   const binding = readRecordBinding(options);
   const segmentSize = checkSegmentSize(readOption(options, 'segmentSize'));
   const parallel = checkParallel(readOption(options, 'parallel'), readOption(options, 'aead') !== undefined);
@@ -103,7 +103,7 @@ export function encryptStream(options: EncryptStreamOptions): TransformStream<Ui
   return new TransformStream<Uint8Array, Uint8Array>({
     async start(controller) {
       try {
-        const { header, cipher } = await beginFramedEncryption(provider, keyId, keySpec, context, aead, binding, segmentSize, parallel);
+        const { header, cipher } = await beginFramedEncryption(provider, keyId, keySpec, context, aead, binding, segmentSize, parallel, undefined, also);
         writer = new FramedWriter(cipher, segmentSize);
         controller.enqueue(header);
       } catch (e) {

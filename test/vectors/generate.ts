@@ -24,12 +24,25 @@ import { TAG_LENGTH } from '../../src/core/aead/types.js';
 import { type CheckedContext, PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE, checkContext, encodeContext, providerContext } from '../../src/core/context.js';
 import { sealWithDataKey } from '../../src/core/envelope.js';
 import type { ErrorCode } from '../../src/core/errors.js';
-import { type EncryptedDataKey, SINGLE_PASS_NONCE, encodeHeader, envelopeToText } from '../../src/core/format.js';
+import { type EncryptedDataKey, SINGLE_PASS_NONCE, encodeAuthenticatedHeader, encodeHeader, envelopeToText } from '../../src/core/format.js';
 import { ByteWriter, concatBytes, utf8Encode } from '../../src/internal/bytes.js';
 import { LABELS, deriveKeys } from '../../src/core/kdf.js';
 import { type RecordId, type RecordVersion, checkRecordBinding, recordBinding } from '../../src/core/binding.js';
 import { wrapDataKey } from '../../src/providers/local/blob.js';
-import { BLOB_NONCE, DATA_KEY_128, DATA_KEY_256, KEY_ID, KEY_VERSION, MASTER_KEY, MESSAGE_ID, hex, seq } from './inputs.js';
+import {
+  BLOB_NONCE,
+  BLOB_NONCE_2,
+  DATA_KEY_128,
+  DATA_KEY_256,
+  DATA_KEY_OTHER,
+  KEY_ID,
+  KEY_VERSION,
+  MASTER_KEY,
+  MASTER_KEY_2,
+  MESSAGE_ID,
+  hex,
+  seq,
+} from './inputs.js';
 import { writeFromCommandLine } from './write.js';
 
 // ---------------------------------------------------------------- fixed inputs
@@ -120,11 +133,16 @@ function joinHeader(p: HeaderParts): Uint8Array {
   return concatBytes(p.prefix, p.messageId, p.context, Uint8Array.of(p.edkCount), ...p.edks, p.commitment);
 }
 
-/** AES-256-GCM over a (possibly faulty) header: `header || ciphertext || tag` (SPEC.md §3.4). */
-function sealRaw(contentKey: Uint8Array, header: Uint8Array, plaintext: Uint8Array): Uint8Array {
+/** SPEC.md §3.1: the authenticated header, the header without the EDK count and the EDKs. */
+function joinAad(p: HeaderParts): Uint8Array {
+  return concatBytes(p.prefix, p.messageId, p.context, p.commitment);
+}
+
+/** AES-256-GCM over a (possibly faulty) header: `header || ciphertext || tag`, aad = the authenticated header (SPEC.md §3.4). */
+function sealRaw(contentKey: Uint8Array, header: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
   const out = new Uint8Array(header.length + plaintext.length + TAG_LENGTH);
   out.set(header, 0);
-  nobleAesGcm.seal(contentKey, SINGLE_PASS_NONCE, header, plaintext, out.subarray(header.length));
+  nobleAesGcm.seal(contentKey, SINGLE_PASS_NONCE, aad, plaintext, out.subarray(header.length));
   return out;
 }
 
@@ -159,6 +177,11 @@ interface Scenario {
   edks?: (local: EncryptedDataKey) => EncryptedDataKey[];
   /** Change the encoded header pieces; the header is then sealed as changed ("otherwise valid"). */
   header?: (p: HeaderParts) => void;
+  /**
+   * Re-wrap after sealing (SPEC.md §9.13): the header's data-key list becomes this, the body stays
+   * as sealed. Given the EDKs sealed and the context the blobs are bound to.
+   */
+  rewrapEdks?: (local: EncryptedDataKey, blobContext: CheckedContext) => EncryptedDataKey[];
   /** Change the finished envelope bytes (after sealing). */
   mutate?: (envelope: Uint8Array) => Uint8Array;
   /** Change the finished text form (text-form vectors). */
@@ -178,6 +201,7 @@ interface Vector {
 }
 
 function build(s: Scenario): Vector {
+  let fieldsBefore: [string, string][] = [];
   const dataKey = s.dataKey ?? DATA_KEY_256;
   const messageId = s.messageId ?? MESSAGE_ID;
   const plaintext = s.plaintext ?? PLAINTEXT;
@@ -217,19 +241,35 @@ function build(s: Scenario): Vector {
   };
 
   let header: Uint8Array;
+  let aad: Uint8Array;
   let envelope: Uint8Array;
   if (!s.header && !s.rawContextEntries) {
     // The library's own path; the hand-assembled header must be the same bytes.
     header = encodeHeader({ messageId, context: ctx, encryptedDataKeys: edks, commitment });
     assert(equalBytes(header, joinHeader(parts)), 'joinHeader matches encodeHeader');
+    aad = joinAad(parts);
+    assert(equalBytes(aad, encodeAuthenticatedHeader({ messageId, context: ctx, commitment })), 'joinAad matches encodeAuthenticatedHeader');
     envelope = sealWithDataKey(nobleAesGcm, dataKey, messageId, ctx, edks, plaintext, binding);
-    assert(equalBytes(envelope, sealRaw(contentKey, header, plaintext)), 'sealRaw matches sealWithDataKey');
+    assert(equalBytes(envelope, sealRaw(contentKey, header, aad, plaintext)), 'sealRaw matches sealWithDataKey');
   } else {
     s.header?.(parts);
     header = joinHeader(parts);
-    envelope = sealRaw(contentKey, header, plaintext);
+    aad = joinAad(parts);
+    envelope = sealRaw(contentKey, header, aad, plaintext);
+  }
+  if (s.rewrapEdks) {
+    // SPEC.md §9.13: the data-key list changed after sealing; the body is the same bytes.
+    const before = envelope;
+    const newEdks = s.rewrapEdks(local, blobCtx);
+    parts.edkCount = newEdks.length;
+    parts.edks = newEdks.map(encodeEdk);
+    const rewrapped = joinHeader(parts);
+    envelope = concatBytes(rewrapped, before.subarray(header.length));
+    fieldsBefore = [['envelope before rewrap', hex(before)]];
+    header = rewrapped;
   }
   const body = envelope.subarray(header.length);
+  assert(equalBytes(joinAad(parts), aad), 'the authenticated header does not hold the data-key list');
   if (s.mutate) envelope = s.mutate(envelope.slice());
   let text = envelopeToText(envelope);
   if (s.mutateText) text = s.mutateText(text);
@@ -267,6 +307,8 @@ function build(s: Scenario): Vector {
     ['content key', hex(contentKey)],
     ['commitment', hex(commitment)],
     ['header', hex(header)],
+    ['authenticated header', hex(aad)],
+    ...fieldsBefore,
     ['plaintext', hex(plaintext)],
     ['body', hex(body)],
     ['envelope', hex(envelope)],
@@ -340,6 +382,44 @@ const SCENARIOS: Scenario[] = [
     edks: (local) => {
       const missing = wrapDataKey(nobleAesGcm, MASTER_KEY, 'missing-key', 1, BLOB_NONCE, DATA_KEY_256, providerContext(checkContext(CONTEXT)));
       return [{ providerId: 'local', keyId: 'missing-key', blob: missing }, local];
+    },
+  },
+  {
+    name: 'success-three-recipients',
+    description:
+      'Three encrypted data keys of one data key (SPEC.md §3.6): the local key, a KMS ("kms.example"), and a second local master key the reader\'s keyring does not hold. The reader\'s local keyring opens the first.',
+    expect: 'success',
+    edks: (local) => {
+      const backup = wrapDataKey(nobleAesGcm, MASTER_KEY_2, 'backup-key', 1, BLOB_NONCE_2, DATA_KEY_256, providerContext(checkContext(CONTEXT)));
+      return [local, FOREIGN_EDK, { providerId: 'local', keyId: 'backup-key', blob: backup }];
+    },
+  },
+  {
+    name: 'success-rewrapped',
+    description:
+      'Sealed with one encrypted data key for "kms.example" alone, then re-wrapped (SPEC.md §9.13): the list became the local key\'s data key only. The body is the bytes sealed before (see "envelope before rewrap"); the authenticated header did not change.',
+    expect: 'success',
+    edks: () => [FOREIGN_EDK],
+    rewrapEdks: (local) => [local],
+  },
+  {
+    name: 'fail-rewrap-other-data-key',
+    description:
+      'The data-key list edited after sealing: the local key\'s blob replaced by a valid blob of the same master key and provider context that holds another data key. The provider opens it; the commitment refuses the key (SPEC.md §9.13).',
+    expect: 'ERR_DECRYPTION_FAILED',
+    rewrapEdks: (local, blobContext) => {
+      const other = wrapDataKey(nobleAesGcm, MASTER_KEY, KEY_ID, KEY_VERSION, BLOB_NONCE_2, DATA_KEY_OTHER, blobContext);
+      return [{ ...local, blob: other }];
+    },
+  },
+  {
+    name: 'fail-rewrap-other-data-key-first',
+    description:
+      'A blob holding another data key (same master key, same provider context) put before the genuine one: the first to unwrap decides, and its key fails the commitment; the reader does not try the next (SPEC.md §3.5 step 5).',
+    expect: 'ERR_DECRYPTION_FAILED',
+    rewrapEdks: (local, blobContext) => {
+      const other = wrapDataKey(nobleAesGcm, MASTER_KEY, KEY_ID, KEY_VERSION, BLOB_NONCE_2, DATA_KEY_OTHER, blobContext);
+      return [{ ...local, blob: other }, local];
     },
   },
   {
@@ -433,17 +513,11 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'fail-header-key-id-tampered',
+    name: 'success-header-key-id-changed',
     description:
-      'One byte of the encrypted data key\'s key id changed in the header ("vector-key-1" becomes "vector-key-0"). The local provider reads its key id from the blob, so only the body tag (AAD = header) catches it.',
-    expect: 'ERR_DECRYPTION_FAILED',
-    mutate: (e) => {
-      const needle = enc('local');
-      for (let i = 21; i + needle.length <= e.length; i++) {
-        if (needle.every((b, j) => e[i + j] === b)) return flip(i + needle.length + 1 + KEY_ID.length - 1)(e);
-      }
-      throw new Error('provider id not found');
-    },
+      'The key id written beside the blob changed after sealing ("vector-key-1" becomes "vector-key-0"): the data-key list is not authenticated (SPEC.md §9.13), the local provider reads its key id from the blob, and the reader reports the key id the provider answered with, "vector-key-1" (§9.4).',
+    expect: 'success',
+    rewrapEdks: (local) => [{ ...local, keyId: 'vector-key-0' }],
   },
   {
     name: 'fail-message-id-tampered',

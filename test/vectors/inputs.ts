@@ -23,3 +23,9 @@ export const BLOB_NONCE = seq(0xa0, 24);
 export const DATA_KEY_256 = seq(0x40, 32);
 export const DATA_KEY_128 = seq(0x80, 16);
 export const MESSAGE_ID = seq(0x60, 16);
+/** A second master key, for vectors with several recipients. */
+export const MASTER_KEY_2 = seq(0x20, 32);
+/** A second blob nonce, for a second blob in one vector. */
+export const BLOB_NONCE_2 = seq(0xc0, 24);
+/** A data key that is not the envelope's (a substituted blob holds it). */
+export const DATA_KEY_OTHER = seq(0xe0, 32);

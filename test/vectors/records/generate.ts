@@ -14,7 +14,7 @@ import { TAG_LENGTH } from '../../../src/core/aead/types.js';
 import { BLIND_INDEX_LABEL } from '../../../src/records/blind-index.js';
 import { checkContext, providerContext } from '../../../src/core/context.js';
 import { fieldBinding } from '../../../src/records/fields.js';
-import { LAYOUT_FIELD, LAYOUT_SINGLE, SINGLE_PASS_NONCE, encodeHeader, envelopeToText } from '../../../src/core/format.js';
+import { LAYOUT_FIELD, LAYOUT_SINGLE, SINGLE_PASS_NONCE, encodeAuthenticatedHeader, encodeHeader, envelopeToText } from '../../../src/core/format.js';
 import { base64UrlEncode } from '../../../src/internal/base64.js';
 import { concatBytes, utf8Encode } from '../../../src/internal/bytes.js';
 import { LABELS, deriveFieldKeys, deriveRecordKeys } from '../../../src/core/kdf.js';
@@ -73,7 +73,12 @@ function recordHeader(messageId: Uint8Array, layout: number = LAYOUT_FIELD) {
   const input = concatBytes(utf8Encode(LABELS.fieldRecord), Uint8Array.of(0), messageId, Uint8Array.of(1));
   if (hex(keys) !== hex(hmac(sha512, DATA_KEY, input))) throw new Error('generator self-check failed: record keys');
   const header = encodeHeader({ layout, messageId, context, encryptedDataKeys: [{ providerId: 'local', keyId: KEY_ID, blob }], commitment });
-  return { messageId, blob, keys, fieldRoot, commitment, header };
+  // SPEC.md §3.1: the authenticated header (the associated data of every field) leaves the data-key list out.
+  const aad = encodeAuthenticatedHeader({ layout, messageId, context, commitment });
+  const edkLength = header.length - aad.length;
+  if (hex(aad) !== hex(concatBytes(header.subarray(0, aad.length - 32), header.subarray(header.length - 32)))) throw new Error('generator self-check failed: authenticated header');
+  if (edkLength <= 1) throw new Error('generator self-check failed: EDK section');
+  return { messageId, blob, keys, fieldRoot, commitment, header, aad };
 }
 type Header = ReturnType<typeof recordHeader>;
 
@@ -85,7 +90,7 @@ function sealField(h: Header, steps: Steps, recordId: BindingValue, recordVersio
   if (hex(fieldKeys) !== hex(hmac(sha512, h.fieldRoot, input))) throw new Error('generator self-check failed: field keys');
   const encoded = encodeValue(value);
   const ciphertext = new Uint8Array(encoded.length + TAG_LENGTH);
-  nobleAesGcm.seal(fieldKey, SINGLE_PASS_NONCE, h.header, encoded, ciphertext);
+  nobleAesGcm.seal(fieldKey, SINGLE_PASS_NONCE, h.aad, encoded, ciphertext);
   const body = concatBytes(fieldCommitment, ciphertext);
   return {
     steps,
@@ -157,6 +162,7 @@ function fieldVector(name: string, description: string, expect: string, h: Heade
     ['field root', hex(h.fieldRoot)],
     ['commitment', hex(h.commitment)],
     ['header', hex(h.header)],
+    ['authenticated header', hex(h.aad)],
     ['record header', headerText(h)],
     ['written at', JSON.stringify(f.steps)],
     ['written record id', JSON.stringify(f.recordId)],
