@@ -605,7 +605,9 @@ export class AlibabaKmsProvider implements KeyProvider {
       all.push(['Signature', v1Signature('POST', all, c.accessKeySecret)]);
       return {
         url: `${endpoint.origin}/?${canonicalQuery(all)}`,
-        init: { method: 'POST', headers: { accept: 'application/json' }, redirect: 'error' },
+        // Never follow a redirect: a 3xx (a browser's opaque redirect: status 0) is not a 2xx and fails the call.
+        // 'manual', not 'error', which workerd (Cloudflare Workers) refuses.
+        init: { method: 'POST', headers: { accept: 'application/json' }, redirect: 'manual' },
       };
     }
     const headers: Record<string, string> = {
@@ -633,7 +635,7 @@ export class AlibabaKmsProvider implements KeyProvider {
     const query = canonicalQuery(params);
     return {
       url: query ? `${endpoint.origin}/?${query}` : `${endpoint.origin}/`,
-      init: { method: 'POST', headers, redirect: 'error' },
+      init: { method: 'POST', headers, redirect: 'manual' },
     };
   }
 }
