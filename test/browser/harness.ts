@@ -59,12 +59,12 @@ function exportsPlugin(): esbuild.Plugin {
 }
 
 /**
- * Bundle `entry` (a file of test/browser/) for a browser-like runtime. Refuses a bundle that
+ * Bundle `entry` (a path from the package's root) for a browser-like runtime. Refuses a bundle that
  * took any source file of the package instead of dist/ (so it is the published code).
  */
 export async function bundle(entry: string, format: 'iife' | 'esm', conditions: string[] = []): Promise<string> {
   const result = await esbuild.build({
-    entryPoints: [path.join(ROOT, 'test/browser', entry)],
+    entryPoints: [path.join(ROOT, entry)],
     absWorkingDir: ROOT,
     bundle: true,
     write: false,
@@ -120,13 +120,14 @@ export async function serve(files: Record<string, [string, string]>): Promise<{ 
   };
 }
 
-/** A page on 127.0.0.1 loading `script`, and a headless Chromium on it. */
-export async function openChromium(script: string): Promise<{ page: import('playwright-core').Page; origin: string; log: string[]; close(): Promise<void> }> {
+/** A page on 127.0.0.1 loading `script`, and a headless Chromium on it, once the script has set `globalThis[ready]`. */
+export async function openChromium(script: string, ready = '__envelopeKitSuite'): Promise<{ page: import('playwright-core').Page; origin: string; log: string[]; close(): Promise<void> }> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
   const { chromium } = await import('playwright-core');
   const site = await serve({
     '/': ['text/html; charset=utf-8', '<!doctype html><meta charset="utf-8"><title>envelope-kit</title><script src="/bundle.js"></script>'],
     '/bundle.js': ['text/javascript; charset=utf-8', script],
+    '/favicon.ico': ['image/x-icon', ''],
   });
   // playwright gives every launch a new, empty profile (its own --user-data-dir).
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: CHROMIUM_ARGS });
@@ -137,7 +138,7 @@ export async function openChromium(script: string): Promise<{ page: import('play
     page.on('pageerror', (e) => log.push(`[pageerror] ${e.stack ?? e.message}`));
     page.on('requestfailed', (r) => log.push(`[requestfailed] ${r.url()} ${r.failure()?.errorText ?? ''}`));
     await page.goto(`${site.url}/`);
-    await page.waitForFunction(() => (globalThis as { __envelopeKitSuite?: unknown }).__envelopeKitSuite !== undefined, undefined, { timeout: 20_000 });
+    await page.waitForFunction((name) => (globalThis as Record<string, unknown>)[name] !== undefined, ready, { timeout: 20_000 });
     return {
       page,
       origin: site.url,
@@ -156,7 +157,7 @@ export async function openChromium(script: string): Promise<{ page: import('play
 
 /** Chromium as a {@link Runtime}. */
 export async function chromiumRuntime(): Promise<Runtime> {
-  const { page, origin, log, close } = await openChromium(await bundle('entry.ts', 'iife'));
+  const { page, origin, log, close } = await openChromium(await bundle('test/browser/entry.ts', 'iife'));
   return {
     name: 'chromium',
     origin,
@@ -186,7 +187,7 @@ export async function edgeRuntime(): Promise<Runtime> {
       return context;
     },
   });
-  vm.evaluate(await bundle('entry.ts', 'iife', ['edge-light', 'worker']));
+  vm.evaluate(await bundle('test/browser/entry.ts', 'iife', ['edge-light', 'worker']));
   return {
     name: 'edge-runtime',
     run: async (name, fixtures) => {
@@ -212,7 +213,7 @@ function workerdBinary(): string {
 export async function workerdRuntime(): Promise<Runtime> {
   const dir = mkdtempSync(path.join(tmpdir(), 'envelope-kit-workerd-'));
   const port = await freePort();
-  writeFileSync(path.join(dir, 'worker.js'), await bundle('worker.ts', 'esm', ['workerd', 'worker']));
+  writeFileSync(path.join(dir, 'worker.js'), await bundle('test/browser/worker.ts', 'esm', ['workerd', 'worker']));
   // Outbound fetch may reach loopback (the Alibaba emulator); the socket binds 127.0.0.1 only.
   writeFileSync(
     path.join(dir, 'config.capnp'),

@@ -10,7 +10,7 @@
  * Served as the default backend through `#aead-default` (see `default.ts`) where
  * the `node` condition does not apply. On Node the default stays `node:crypto`:
  * measured, `crypto.subtle` is slower than `createCipheriv` at every size there
- * (see {@link WEBCRYPTO_MIN_BYTES}).
+ * (see {@link WEBCRYPTO_MIN_BYTES} for the figures).
  * @module
  */
 import { nobleAesGcm } from './noble.js';
@@ -20,19 +20,21 @@ import { TAG_LENGTH, type AesGcm } from './types.js';
  * Smallest payload (plaintext bytes, or a segment's) sealed or opened through WebCrypto; below
  * it @noble/ciphers runs.
  *
- * Measured with `npm run bench:browser` (bench/browser.ts) in headless Chromium 156 on a
- * 2-core x86_64 machine with AES-NI (load average about 2): one seal + open of n bytes
- * (key import included) took, median of 200,
- * noble: 0.03 ms at 1 KiB, 0.06 ms at 4 KiB, 0.21 ms at 16 KiB;
- * WebCrypto: 0.07 ms at 1 KiB, 0.07 ms at 4 KiB, 0.08 ms at 16 KiB.
- * They cross between 4 and 8 KiB; 8 KiB keeps every value and record field (a few hundred
- * bytes) on noble, and every stream segment (4 KiB minimum, 64 KiB by default) of 8 KiB or more
- * on WebCrypto.
- * On Node 20 (`crypto.subtle` vs `node:crypto`, same machine): WebCrypto was slower at every
- * size from 1 KiB to 64 MiB (e.g. 1 MiB: 1.3 ms vs 0.9 ms; 64 MiB: 95 ms vs 62 ms), so Node
- * keeps `node:crypto` and never reaches this code.
+ * Measured with `npm run bench:browser` (bench/browser.ts) on a shared 2-core x86_64 machine
+ * (load average 4 to 9 during the runs), one seal + one open of n bytes, key import included,
+ * median of 15 batches:
+ * - headless Chromium 156: WebCrypto beats noble at every size measured, from 16 B (0.012 ms
+ *   against 0.046 ms) and 1 KiB (0.012 against 0.097) to 64 KiB (0.10 against 3.8) and 1 MiB
+ *   (2.8 against 42);
+ * - Node 20's `crypto.subtle`, which is also what @edge-runtime/vm offers: slower than noble at
+ *   16 B (0.062 against 0.037 ms) and at 256 B (0.048 against 0.045), faster from 1 KiB (0.046
+ *   against 0.081) on.
+ * 1 KiB is where both runtimes gain; below it Chromium loses at most 0.09 ms a call, and small
+ * values stay on the synchronous path. Every stream segment (4 KiB at least) goes to WebCrypto.
+ * Against `node:crypto`, Node's `crypto.subtle` was slower at every size from 16 B (12×) to
+ * 64 MiB (246 ms against 176 ms), so Node keeps `node:crypto` and never reaches this code.
  */
-export const WEBCRYPTO_MIN_BYTES = 8192;
+export const WEBCRYPTO_MIN_BYTES = 1024;
 
 /** The part of `SubtleCrypto` used here (the project's types do not assume a DOM). */
 interface Subtle {
