@@ -37,6 +37,7 @@ export default defineConfig({
             'test/framed-vectors.test.ts',
             'test/stream.property.test.ts',
             'test/aead-webcrypto.test.ts',
+            'test/rewrap.property.test.ts',
           ],
         },
       },

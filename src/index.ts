@@ -6,8 +6,10 @@
  * the `node` condition, @noble/ciphers everywhere else, with byte-identical output.
  * @module
  */
-export { encrypt, decrypt, encryptText, decryptText, inspect, MAX_PLAINTEXT_BYTES, MAX_ALLOWED_KEY_IDS } from './core/envelope.js';
-export type { EncryptOptions, DecryptOptions, DecryptResult, EnvelopeInfo } from './core/envelope.js';
+export { encrypt, decrypt, encryptText, decryptText, inspect, MAX_PLAINTEXT_BYTES, MAX_ALLOWED_KEY_IDS, MAX_RECIPIENTS } from './core/envelope.js';
+export type { EncryptOptions, DecryptOptions, DecryptResult, EnvelopeInfo, InspectOptions, Recipient } from './core/envelope.js';
+export { rewrap, rewrapHeader } from './core/rewrap.js';
+export type { RewrapOptions, ReplaceRule, KeySelector, EncryptedDataKeyInfo, Rewrappable, HeaderSource } from './core/rewrap.js';
 export { encryptStream, decryptStream, decryptRange, SEGMENT_LIMITS, MAX_PARALLEL } from './stream/index.js';
 export type {
   EncryptStreamOptions,
@@ -67,7 +69,7 @@ export {
 export type { ErrorCode } from './core/errors.js';
 export { serializeKeyring, parseKeyring, DEFAULT_SCRYPT, SCRYPT_BOUNDS, KEYRING_FORMAT, KEYRING_VERSION, MAX_KEYRING_TEXT_BYTES } from './providers/local/file-format.js';
 export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './providers/local/file-format.js';
-export { encryptObject, decryptObject, encryptObjects, decryptObjects } from './records/objects.js';
+export { encryptObject, decryptObject, encryptObjects, decryptObjects, rewrapObjects } from './records/objects.js';
 export type {
   ValueSchema,
   EncryptObjectOptions,
@@ -76,12 +78,15 @@ export type {
   DecryptObjectsOptions,
   BatchResult,
   BatchOptions,
+  RewrapObjectsOptions,
 } from './records/objects.js';
 export {
   encryptFields,
   decryptFields,
   encryptRecords,
   decryptRecords,
+  rewrapFields,
+  rewrapRecords,
   FIELD_RECORD_LABEL,
   FIELD_LABEL,
   FIELD_COMMITMENT_LENGTH,
@@ -92,6 +97,8 @@ export type {
   DecryptFieldsOptions,
   EncryptRecordsOptions,
   DecryptRecordsOptions,
+  RewrapFieldsOptions,
+  RewrapRecordsOptions,
   BlindIndexField,
   BlindIndexOptions,
   RecordId,

@@ -401,6 +401,10 @@ export function withDataKeyCache(provider: KeyProvider, options: DataKeyCacheOpt
 
 class CachingProvider implements DataKeyCache {
   readonly providerId: string;
+  /** The inner provider's optional operations, passed through uncached (each wraps or moves one given key). */
+  readonly encrypt?: KeyProvider['encrypt'];
+  readonly reEncrypt?: KeyProvider['reEncrypt'];
+  readonly describeBlob?: KeyProvider['describeBlob'];
   /** The caller's provider, its id and methods read once. */
   readonly #inner: KeyProvider;
   readonly #s: Settings;
@@ -419,6 +423,9 @@ class CachingProvider implements DataKeyCache {
     // Methods as own, bound properties: the envelope layer reads them off the object once.
     this.generateDataKey = this.generateDataKey.bind(this);
     this.decrypt = this.decrypt.bind(this);
+    if (inner.encrypt) this.encrypt = inner.encrypt;
+    if (inner.reEncrypt) this.reEncrypt = inner.reEncrypt;
+    if (inner.describeBlob) this.describeBlob = inner.describeBlob;
   }
 
   get stats(): CacheStats {

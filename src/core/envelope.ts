@@ -167,7 +167,11 @@ export interface EnvelopeInfo {
   /** Message id, lower-case hex. */
   readonly messageId: string;
   readonly encryptionContext: EncryptionContext;
-  readonly encryptedDataKeys: readonly { readonly providerId: string; readonly keyId: string; readonly blobLength: number }[];
+  /**
+   * The encrypted data keys, in header order. `keyVersion` is the master-key version the blob names,
+   * when a provider given to `inspect` can read it from the blob (`describeBlob`; the local keyring can).
+   */
+  readonly encryptedDataKeys: readonly { readonly providerId: string; readonly keyId: string; readonly blobLength: number; readonly keyVersion?: string }[];
   readonly headerLength: number;
   /** Length of the plaintext the body holds. */
   readonly plaintextLength: number;
@@ -231,6 +235,38 @@ export function checkProvider(p: unknown, what: string): KeyProvider {
   return Object.freeze(checked);
 }
 
+/** The caller's provider object behind each checked recipient: what wraps of a reused data key are remembered by. */
+const RECIPIENT_SOURCE = new WeakMap<Recipient, object>();
+
+/**
+ * Blobs that other recipients made of a reused data key (a data-key cache's answer, SPEC.md §9.2),
+ * by the caller's provider object, then by the first recipient's blob (which names the data key),
+ * the key id and the provider context: the same data key is wrapped once per recipient, not once per
+ * envelope. Blobs only (nothing secret); at most {@link WRAP_MEMO_SIZE} per provider, oldest first out.
+ */
+const WRAP_MEMO = new WeakMap<object, Map<string, EncryptedDataKey>>();
+const WRAP_MEMO_SIZE = 1024;
+
+async function wrapReused(r: Recipient, firstBlob: Uint8Array, dataKey: Uint8Array, context: EncryptionContext, contextKey: string): Promise<EncryptedDataKey> {
+  const source = RECIPIENT_SOURCE.get(r);
+  if (!source) return wrapFor(r, dataKey, context);
+  let memo = WRAP_MEMO.get(source);
+  if (!memo) WRAP_MEMO.set(source, (memo = new Map()));
+  const id = `${hexOf(firstBlob)}|${r.keyId}|${contextKey}`;
+  const hit = memo.get(id);
+  if (hit) return { ...hit, blob: hit.blob.slice() };
+  const made = await wrapFor(r, dataKey, context);
+  memo.set(id, { ...made, blob: made.blob.slice() });
+  if (memo.size > WRAP_MEMO_SIZE) memo.delete(memo.keys().next().value!);
+  return made;
+}
+
+function hexOf(b: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < b.length; i++) out += b[i]!.toString(16).padStart(2, '0');
+  return out;
+}
+
 /** Most recipients of one encryption: the number of data keys a reader accepts by default (SPEC.md §5). */
 export const MAX_RECIPIENTS = FORMAT_LIMITS.defaultMaxEncryptedDataKeys;
 
@@ -262,7 +298,8 @@ export function checkRecipients(options: unknown): { provider: KeyProvider; keyI
   const seen = new Set<string>();
   const checked = items.map((r, i) => {
     if (r === null || typeof r !== 'object') throw new InvalidParameterError(`"recipients[${i}]" must be { provider, keyId }`);
-    const provider = checkProvider(readOption(r, 'provider'), `recipients[${i}].provider`);
+    const raw = readOption<unknown>(r, 'provider');
+    const provider = checkProvider(raw, `recipients[${i}].provider`);
     const keyId = checkKeyId(readOption(r, 'keyId'), `recipients[${i}].keyId`);
     if (i > 0 && !provider.encrypt) {
       throw new InvalidParameterError(`"recipients[${i}].provider" (${provider.providerId}) has no encrypt operation: it can only be the first recipient`);
@@ -270,7 +307,9 @@ export function checkRecipients(options: unknown): { provider: KeyProvider; keyI
     const id = `${provider.providerId}\u0000${keyId}`;
     if (seen.has(id)) throw new InvalidParameterError(`"recipients[${i}]" names the same key as an earlier recipient`);
     seen.add(id);
-    return Object.freeze({ provider, keyId });
+    const checkedRecipient = Object.freeze({ provider, keyId });
+    RECIPIENT_SOURCE.set(checkedRecipient, raw as object);
+    return checkedRecipient;
   });
   return { provider: checked[0]!.provider, keyId: checked[0]!.keyId, also: Object.freeze(checked.slice(1)) };
 }
@@ -466,11 +505,14 @@ export async function obtainDataKey(
     if (!isAnswerKeyId(resolvedKeyId)) throw new ProviderError('provider returned an invalid keyId');
     // SPEC.md §9.2: a data key that may seal other envelopes (a cache's) gets message ids straight
     // from the CSPRNG, never from the pool of public random bytes.
-    const messageId = field('reused') === true ? randomBytes(MESSAGE_ID_LENGTH) : randomPublicBytes(MESSAGE_ID_LENGTH);
+    const reused = field('reused') === true;
+    const messageId = reused ? randomBytes(MESSAGE_ID_LENGTH) : randomPublicBytes(MESSAGE_ID_LENGTH);
     const first: EncryptedDataKey = { providerId: provider.providerId, keyId: resolvedKeyId, blob: new Uint8Array(blob) };
     // SPEC.md §3.6 step 2: every other recipient wraps the same data key, bound to the same provider context.
+    // A reused data key (a cache's) is wrapped for each other recipient once, and the blob remembered.
     const key = dataKey;
-    const others = await Promise.all(also.map((r) => wrapFor(r, key, encryptionContext)));
+    const contextKey = reused ? JSON.stringify(Object.entries(encryptionContext).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : '';
+    const others = await Promise.all(also.map((r) => (reused ? wrapReused(r, first.blob, key, encryptionContext, contextKey) : wrapFor(r, key, encryptionContext))));
     return { dataKey, edks: [first, ...others], messageId };
   } catch (e) {
     wipe(dataKey);
@@ -799,15 +841,53 @@ const SUITE_NAMES: Record<number, string> = { 0x01: 'AES-256-GCM, HKDF-SHA-512, 
  * Accepts the binary or the text form.
  * @throws MalformedEnvelopeError, UnsupportedVersionError
  */
-export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDataKeys?: number } = {}): EnvelopeInfo {
+export function inspect(envelope: Uint8Array | string, options: InspectOptions = {}): EnvelopeInfo {
   const bytes = typeof envelope === 'string' ? envelopeFromText(envelope) : byteView(envelope);
   if (!bytes) throw new MalformedEnvelopeError('envelope must be a Uint8Array or a text envelope');
-  const max = readOptions(options, ['maxEncryptedDataKeys'], 'inspect options').maxEncryptedDataKeys ?? FORMAT_LIMITS.maxEncryptedDataKeys;
+  const { max, providers } = checkInspectOptions(options);
+  const { header, bodyOffset } = parseHeader(bytes, max, Object.keys(LAYOUT_NAMES).map(Number));
+  return envelopeInfo(header, bodyOffset, bytes.length, providers);
+}
+
+/** Options of {@link inspect}. */
+export interface InspectOptions {
+  /** Most encrypted data keys to accept (default 255: inspect reads any envelope). */
+  readonly maxEncryptedDataKeys?: number;
+  /**
+   * Providers that can read a key version from their blobs without a secret (`describeBlob`): each
+   * data key of theirs is then reported with its `keyVersion`. No provider is called over a network.
+   */
+  readonly providers?: readonly KeyProvider[];
+}
+
+/** @internal */
+export function checkInspectOptions(options: unknown): { max: number; providers: readonly KeyProvider[] } {
+  const o = readOptions(options, ['maxEncryptedDataKeys', 'providers'], 'inspect options');
+  const max = o.maxEncryptedDataKeys ?? FORMAT_LIMITS.maxEncryptedDataKeys;
   if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > FORMAT_LIMITS.maxEncryptedDataKeys) {
     throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');
   }
-  const { header, bodyOffset } = parseHeader(bytes, max, Object.keys(LAYOUT_NAMES).map(Number));
-  return envelopeInfo(header, bodyOffset, bytes.length);
+  let providers: KeyProvider[] = [];
+  if (o.providers !== undefined) {
+    if (!Array.isArray(o.providers)) throw new InvalidParameterError('"providers" must be an array of KeyProvider');
+    providers = (o.providers as unknown[]).map((p, i) => checkProvider(p, `providers[${i}]`));
+  }
+  return { max, providers };
+}
+
+/** The key version a provider reads from one of its blobs, if any. Never throws. @internal */
+export function keyVersionOf(edk: EncryptedDataKey, providers: readonly KeyProvider[]): string | undefined {
+  for (const p of providers) {
+    if (p.providerId !== edk.providerId || !p.describeBlob) continue;
+    let v: unknown;
+    try {
+      v = readAnswerField(p.describeBlob(edk.blob.slice()), 'keyVersion');
+    } catch {
+      v = undefined;
+    }
+    return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : undefined;
+  }
+  return undefined;
 }
 
 /**
@@ -816,7 +896,7 @@ export function inspect(envelope: Uint8Array | string, options: { maxEncryptedDa
  * @throws MalformedEnvelopeError for a framed body of a length no writer makes.
  * @internal
  */
-export function envelopeInfo(header: EnvelopeHeader, bodyOffset: number, totalLength: number): EnvelopeInfo {
+export function envelopeInfo(header: EnvelopeHeader, bodyOffset: number, totalLength: number, providers: readonly KeyProvider[] = []): EnvelopeInfo {
   const framed = header.layout === LAYOUT_FRAMED ? framedLayout(totalLength - bodyOffset, header.segmentSize!) : undefined;
   return Object.freeze({
     formatVersion: header.version,
@@ -824,7 +904,10 @@ export function envelopeInfo(header: EnvelopeHeader, bodyOffset: number, totalLe
     layout: { id: header.layout, name: LAYOUT_NAMES[header.layout]! },
     messageId: Array.from(header.messageId, (b) => b.toString(16).padStart(2, '0')).join(''),
     encryptionContext: header.context.map,
-    encryptedDataKeys: header.encryptedDataKeys.map((e) => ({ providerId: e.providerId, keyId: e.keyId, blobLength: e.blob.length })),
+    encryptedDataKeys: header.encryptedDataKeys.map((e) => {
+      const keyVersion = keyVersionOf(e, providers);
+      return { providerId: e.providerId, keyId: e.keyId, blobLength: e.blob.length, ...(keyVersion !== undefined ? { keyVersion } : {}) };
+    }),
     headerLength: bodyOffset,
     plaintextLength: framed ? framed.plaintextLength : totalLength - bodyOffset - TAG_LENGTH,
     totalLength,

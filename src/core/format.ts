@@ -260,6 +260,26 @@ export function parseHeader(
   };
 }
 
+/**
+ * Where the key ids written beside the blobs lie in a header's bytes (`[start, end)` of each EDK's
+ * key id, without its length): the only bytes of a valid envelope whose change may leave it
+ * decryptable, to the same plaintext, since a provider that names its key in the blob does not read
+ * them (SPEC.md §9.13). For tests that check "any other change is refused".
+ * @internal
+ */
+export function keyIdRanges(header: EnvelopeHeader): [number, number][] {
+  let at = 5 + header.messageId.length + contextLength(header.context) + 1;
+  const out: [number, number][] = [];
+  for (const e of header.encryptedDataKeys) {
+    const p = utf8Encode(e.providerId).length;
+    const k = utf8Encode(e.keyId).length;
+    at += lenSize(p) + p + lenSize(k);
+    out.push([at, at + k]);
+    at += k + lenSize(e.blob.length) + e.blob.length;
+  }
+  return out;
+}
+
 /** SPEC.md §3.1: the header's bytes before the EDK count, then those after the last EDK (a copy). */
 function authenticatedPart(bytes: Uint8Array, edkStart: number, edkEnd: number, headerEnd: number): Uint8Array {
   const out = new Uint8Array(edkStart + headerEnd - edkEnd);

@@ -87,14 +87,17 @@ function checkName(name: unknown): string {
  */
 export async function createBlindIndexKey(options: CreateBlindIndexKeyOptions): Promise<string> {
   if (options === null || typeof options !== 'object') throw new InvalidParameterError('createBlindIndexKey expects an options object');
-  const o = readOptions(options, ['name', 'provider', 'keyId', 'aead'], 'createBlindIndexKey options');
+  const o = readOptions(options, ['name', 'provider', 'keyId', 'recipients', 'aead'], 'createBlindIndexKey options');
   const name = checkName(o.name);
-  const { provider, keyId, keySpec, aead } = checkEncryptOptions({ provider: o.provider, keyId: o.keyId, aead: o.aead }, 'createBlindIndexKey');
+  const { provider, keyId, also, keySpec, aead } = checkEncryptOptions(
+    { provider: o.provider, keyId: o.keyId, recipients: o.recipients, aead: o.aead },
+    'createBlindIndexKey',
+  );
   // The reserved binding, on the library's own path (callers' contexts may not hold "ek:" keys).
   const context = checkContext({ [BLIND_INDEX_PURPOSE]: name });
   const key = randomBytes(32);
   try {
-    return envelopeToText(await encryptChecked(key, provider, keyId, keySpec, context, aead));
+    return envelopeToText(await encryptChecked(key, provider, keyId, keySpec, context, aead, undefined, also));
   } finally {
     wipe(key);
   }

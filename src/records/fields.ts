@@ -18,6 +18,7 @@ import {
   obtainDataKey,
   readOption,
   unwrapAny,
+  type Recipient,
 } from '../core/envelope.js';
 import {
   DecryptionFailedError,
@@ -47,6 +48,7 @@ import { type RecordBinding, type RecordId, type RecordVersion, checkRecordBindi
 import { type BatchOptions, type BatchResult, type ValueSchema, applySchema, checkSchema, mapBounded } from './objects.js';
 import type { KeyProvider, KeySpec } from '../core/provider.js';
 import { decodeValue, encodeValue } from './value-encoding.js';
+import { type CheckedRewrap, type RewrapOptions, checkRewrapOptions, replaceEncryptedDataKeys, rewrapEncryptedDataKeys } from '../core/rewrap.js';
 import type { BlindIndexOptions, DecryptedFields, EncryptedFields, FieldSelector } from './field-types.js';
 import {
   type Located,
@@ -94,8 +96,12 @@ export interface EncryptFieldsOptions<
   I extends BlindIndexOptions<F[number]> = BlindIndexOptions<F[number]>,
   H extends string = string,
 > {
-  readonly provider: KeyProvider;
-  readonly keyId: string;
+  /** The provider that makes the data key (with `keyId`; or give `recipients`, as for `encrypt`). */
+  readonly provider?: KeyProvider;
+  /** Master key id or alias (with `provider`). */
+  readonly keyId?: string;
+  /** Several master keys instead of `provider` and `keyId` (see `recipients` of `encrypt`): any one opens every field. */
+  readonly recipients?: readonly Recipient[];
   /**
    * Field selectors, checked against `T`: `ssn`, `address.street`, `cards[].number`
    * (`[]` = every element). Each must match the record, unless written with a
@@ -681,4 +687,112 @@ export function decryptRecords<E extends object, const F extends readonly FieldS
   return batchFields(records, options, 'decryptRecords', planDecrypt, decryptRecord) as Promise<
     BatchResult<[S] extends [never] ? DecryptedFields<E, F[number]> : S>[]
   >;
+}
+
+/**
+ * Options of {@link rewrapFields}: those of `rewrap` (the providers, the rules, the record id and
+ * version are not needed: a record header's commitment does not depend on them, SPEC.md §12.2),
+ * and where the record's fields are.
+ */
+export interface RewrapFieldsOptions<E = Record<string, unknown>, F extends readonly FieldSelector<E>[] = readonly FieldSelector<E>[]>
+  extends Omit<RewrapOptions, 'recordId' | 'recordVersion'> {
+  /** The encrypted fields, as given to `encryptFields` (without `headerField`). Absent fields are skipped. */
+  readonly fields?: F;
+  /** For a record in compact form: the property holding its record header (`ekh1.`), the only thing re-wrapped. */
+  readonly headerField?: string;
+}
+
+/**
+ * Re-wrap a record's encrypted fields (SPEC.md §15) without reading or re-encrypting them: the
+ * record header of a compact record (`headerField`), or the header every self-contained field
+ * carries (`fields`), which is re-wrapped once and replaced in each field, so that the fields still
+ * share one header. Returns a new record (the input is not modified); everything else is kept as is.
+ * @throws InvalidParameterError (give `fields` or `headerField`, not both), MalformedEnvelopeError for
+ *   a field that is not an encrypted field, and as `rewrap`.
+ */
+export async function rewrapFields<E extends object, const F extends readonly FieldSelector<NoInfer<E>>[]>(
+  record: E,
+  options: RewrapFieldsOptions<NoInfer<E>, F>,
+): Promise<E> {
+  const plan = planRewrapFields(options, 'rewrapFields');
+  return (await rewrapRecordChecked(checkRecord(record), plan)) as E;
+}
+
+interface RewrapFieldsPlan {
+  readonly checked: CheckedRewrap;
+  readonly selectors: readonly Selector[];
+  readonly headerField: string | undefined;
+}
+
+function planRewrapFields(options: unknown, fn: string): RewrapFieldsPlan {
+  checkOptionsObject(options, fn);
+  if (readOption(options, 'recordId') !== undefined || readOption(options, 'recordVersion') !== undefined) {
+    throw new InvalidParameterError(`${fn} does not take "recordId" or "recordVersion": a record header's commitment does not depend on them`);
+  }
+  const checked = { ...checkRewrapOptions(options, fn), binding: new Uint8Array(0) };
+  const fields = readOption<unknown>(options, 'fields');
+  const headerField = readOption<unknown>(options, 'headerField');
+  if ((fields === undefined) === (headerField === undefined)) throw new InvalidParameterError(`${fn} needs "fields" (self-contained fields) or "headerField" (compact form), not both`);
+  if (headerField !== undefined) return { checked, selectors: [], headerField: checkPropertyName(headerField, '"headerField"') };
+  return { checked, selectors: checkSelectors(fields).selectors, headerField: undefined };
+}
+
+async function rewrapRecordChecked(copy: RecordCopy, plan: RewrapFieldsPlan): Promise<unknown> {
+  const { checked, selectors, headerField } = plan;
+  if (headerField !== undefined) {
+    const header = readRecordHeader(copy.root, headerField, checked.decrypt.maxEdks);
+    const edks = await rewrapEncryptedDataKeys(header, checked);
+    if (edks) copy.set([headerField], RECORD_HEADER_PREFIX + base64UrlEncode(replaceEncryptedDataKeys(header, edks)));
+    return copy.root;
+  }
+  const located = guard('"record"', () => selectors.flatMap((s) => copy.locate(s)));
+  // One re-wrap per distinct authenticated header (normally one per record), applied to every field under it.
+  const byHeader = new Map<string, { header: EnvelopeHeader; fields: { loc: Located; body: Uint8Array }[] }>();
+  for (const loc of located) {
+    const form = fieldForm(loc.value, loc.path);
+    if (form !== 'text') throw new MalformedEnvelopeError(`field ${loc.path} is not a self-contained encrypted field`);
+    let parsed;
+    try {
+      const bytes = envelopeFromText(loc.value as string);
+      parsed = parseHeader(bytes, checked.decrypt.maxEdks, [LAYOUT_FIELD]);
+      parsed = { header: parsed.header, body: bytes.subarray(parsed.bodyOffset) };
+    } catch (e) {
+      if (e instanceof MalformedEnvelopeError) throw new MalformedEnvelopeError(`field ${loc.path}: ${e.message}`, { cause: e });
+      throw e;
+    }
+    const id = hex(parsed.header.aad);
+    const group = byHeader.get(id) ?? { header: parsed.header, fields: [] };
+    group.fields.push({ loc, body: parsed.body });
+    byHeader.set(id, group);
+  }
+  for (const { header, fields } of byHeader.values()) {
+    const edks = await rewrapEncryptedDataKeys(header, checked);
+    if (!edks) continue;
+    const next = replaceEncryptedDataKeys(header, edks);
+    for (const f of fields) {
+      const env = new Uint8Array(next.length + f.body.length);
+      env.set(next, 0);
+      env.set(f.body, next.length);
+      copy.set(f.loc.steps, envelopeToText(env));
+    }
+  }
+  return copy.root;
+}
+
+/** Options of {@link rewrapRecords}: those of {@link rewrapFields}, and `concurrency`. */
+export type RewrapRecordsOptions<E = Record<string, unknown>, F extends readonly FieldSelector<E>[] = readonly FieldSelector<E>[]> = RewrapFieldsOptions<E, F> & BatchOptions;
+
+/**
+ * {@link rewrapFields} over many records, with at most `concurrency` in flight (default 8), in
+ * order, each record's failure its own result. The options are checked once, before any record.
+ * Use it to move stored records to a new master key, or to the newest version of theirs after a
+ * rotation (`replace: [{ from: { keyId }, to: { provider, keyId } }]`).
+ */
+export function rewrapRecords<E extends object, const F extends readonly FieldSelector<NoInfer<E>>[]>(
+  records: readonly E[],
+  options: RewrapRecordsOptions<NoInfer<E>, F>,
+): Promise<BatchResult<E>[]> {
+  const plan = planRewrapFields(options, 'rewrapRecords');
+  const { concurrency } = readOptions(options, ['concurrency'], 'rewrapRecords options');
+  return mapBounded(records, concurrency, async (r) => (await rewrapRecordChecked(checkRecord(r), plan)) as E);
 }

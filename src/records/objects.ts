@@ -21,6 +21,7 @@ import { MAX_TEXT_ENVELOPE_BYTES, envelopeFromTextForDecrypt, envelopeToText } f
 import { isBytes, wipe } from '../internal/bytes.js';
 import { readOptionOf, readOptions } from '../internal/options.js';
 import { checkMaxDepth, decodeValueParts, encodeValueLent, pathKey } from './value-encoding.js';
+import { type RewrapOptions, checkRewrapOptions, rewrapChecked } from '../core/rewrap.js';
 
 /**
  * A validator with zod's `safeParse` shape (any zod 4 schema fits). Its output
@@ -409,4 +410,32 @@ export async function decryptObjects<T = unknown>(envelopes: readonly string[], 
   const { concurrency } = readOptions(options, ['concurrency'], 'decryptObjects options');
   const bindingOf = batchRecordBinding(options, 'decryptObjects');
   return mapBounded(envelopes, concurrency, async (e, i) => decryptPlanned(e, plan, bindingOf(e, i)));
+}
+
+/**
+ * Options of {@link rewrapObjects}: those of `rewrap`, with `recordId` and `recordVersion` functions
+ * of the envelope and its index (as in {@link decryptObjects}: needed when a data key is unwrapped
+ * to be wrapped again, since the commitment depends on them), and `concurrency`.
+ */
+export type RewrapObjectsOptions = Omit<RewrapOptions, 'recordId' | 'recordVersion'> &
+  BatchOptions & {
+    readonly recordId?: (envelope: string, index: number) => RecordId;
+    readonly recordVersion?: (envelope: string, index: number) => RecordVersion;
+  };
+
+/**
+ * `rewrap` over an array of text envelopes (from {@link encryptObject}, `encryptText`, or any
+ * other): at most `concurrency` in flight (default 8), in order, each envelope's failure its own
+ * result. No envelope's body is decrypted. The options are checked once, before the first item.
+ * @returns one result per envelope, in order: the re-wrapped envelope (the same string when no rule applied).
+ * @throws InvalidParameterError for a bad option, before the first item.
+ */
+export async function rewrapObjects(envelopes: readonly string[], options: RewrapObjectsOptions): Promise<BatchResult<string>[]> {
+  const checked = checkRewrapOptions(options, 'rewrapObjects');
+  const { concurrency } = readOptions(options, ['concurrency'], 'rewrapObjects options');
+  const bindingOf = batchRecordBinding(options, 'rewrapObjects');
+  return mapBounded(envelopes, concurrency, async (e, i) => {
+    if (typeof e !== 'string') throw new InvalidParameterError(`envelope ${i} must be a text envelope string`);
+    return rewrapChecked(e, { ...checked, binding: bindingOf(e, i) });
+  });
 }

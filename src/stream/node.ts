@@ -20,6 +20,8 @@ import {
   type EnvelopeInfo,
   decryptChecked,
   envelopeInfo,
+  type InspectOptions,
+  checkInspectOptions,
   readOption,
   readRecordBinding,
 } from '../core/envelope.js';
@@ -558,14 +560,15 @@ async function decryptBlocks(
  * @param file - a binary envelope file (single-pass, record field or framed).
  * @throws MalformedEnvelopeError, UnsupportedVersionError; the file system's errors.
  */
-export async function inspectFile(file: string): Promise<EnvelopeInfo> {
+export async function inspectFile(file: string, options: InspectOptions = {}): Promise<EnvelopeInfo> {
   checkPathArg(file, 'file');
+  const { providers } = checkInspectOptions(options);
   const fh = await fs.open(file, 'r');
   try {
     const size = (await fh.stat()).size;
     const { header, bodyOffset } = await readHeader(fh, size, FORMAT_LIMITS.maxEncryptedDataKeys, [LAYOUT_SINGLE, LAYOUT_FIELD, LAYOUT_FRAMED]);
     if (header.layout !== LAYOUT_FRAMED && size - bodyOffset < TAG_LENGTH) throw new MalformedEnvelopeError('truncated: body');
-    return envelopeInfo(header, bodyOffset, size);
+    return envelopeInfo(header, bodyOffset, size, providers);
   } finally {
     await fh.close().catch(() => undefined);
   }
