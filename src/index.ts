@@ -52,6 +52,7 @@ export { CONTEXT_LIMITS, RESERVED_KEY_PREFIX, PROVIDER_PURPOSE_KEY, PROVIDER_PUR
 export type { EncryptionContext } from './core/context.js';
 export { FORMAT_LIMITS, TEXT_PREFIX, MAX_TEXT_LENGTH, MAX_TEXT_ENVELOPE_BYTES, envelopeToText, envelopeFromText } from './core/format.js';
 export { nobleAesGcm } from './core/aead/noble.js';
+export { WEBCRYPTO_MIN_BYTES } from './core/aead/webcrypto.js';
 export type { AesGcm } from './core/aead/types.js';
 export {
   EnvelopeKitError,
