@@ -11,7 +11,7 @@ import { openAead, sealAead } from '../src/core/aead/bulk.js';
 import { nobleAesGcm } from '../src/core/aead/noble.js';
 import type { AesGcm } from '../src/core/aead/types.js';
 import { WEBCRYPTO_MIN_BYTES, prefersWebCrypto, webCryptoAesGcm } from '../src/core/aead/webcrypto.js';
-import { LocalKeyring, decrypt, encrypt, encryptStream, decryptStream } from '../src/index.js';
+import { LocalKeyring, decrypt, decryptRange, decryptStream, encrypt, encryptStream } from '../src/index.js';
 import { nodeAesGcm } from '../src/node.js';
 import { allZero, expectSameBytes, numRuns } from './core-helpers.js';
 
@@ -145,7 +145,7 @@ describe('envelopes on the default backend', () => {
     }
   });
 
-  it('stream segments go to WebCrypto on the default backend (portable), and streams open across backends', async ({ task }) => {
+  it('stream segments (encryptStream, decryptStream, decryptRange) go to WebCrypto on the default backend (portable), and streams open across backends', async ({ task }) => {
     const portable = task.file.projectName === 'portable';
     const provider = new LocalKeyring();
     const { keyId } = provider.createKey();
@@ -160,5 +160,11 @@ describe('envelopes on the default backend', () => {
     const bad = viaNoble.slice();
     bad[bad.length - 20]! ^= 1;
     await expect(new Response(new Blob([bad]).stream().pipeThrough(decryptStream({ provider }))).arrayBuffer()).rejects.toMatchObject({ code: 'ERR_DECRYPTION_FAILED' });
+    // decryptRange opens its segments the same way.
+    const decryptSpy = vi.spyOn(globalThis.crypto.subtle, 'decrypt');
+    const range = await decryptRange(viaNoble, { provider, offset: 70_000, length: 20_000 });
+    expect(decryptSpy.mock.calls.length > 0).toBe(portable);
+    expectSameBytes(range.plaintext, pt.subarray(70_000, 90_000));
+    await expect(decryptRange(bad, { provider, offset: 95_000, length: 5_000 })).rejects.toMatchObject({ code: 'ERR_DECRYPTION_FAILED' });
   });
 });

@@ -216,6 +216,29 @@ export class SegmentCipher {
     });
   }
 
+  /**
+   * {@link SegmentCipher.open} into `out`, on WebCrypto where {@link SegmentCipher.openAsync} would
+   * use it (parallel, or the browser and edge default backend for a segment of
+   * {@link WEBCRYPTO_MIN_BYTES} or more), synchronously on the backend otherwise.
+   * @throws DecryptionFailedError when its tag does not verify (`out` is then zeroed).
+   */
+  async openInto(index: number, last: boolean, sealed: Uint8Array, out: Uint8Array): Promise<void> {
+    this.#live();
+    if (this.#webKeyFor(out.length) === undefined) return this.open(index, last, sealed, out);
+    let pt: Uint8Array;
+    try {
+      pt = await this.openAsync(index, last, sealed);
+    } catch (e) {
+      out.fill(0);
+      throw e;
+    }
+    try {
+      out.set(pt);
+    } finally {
+      wipe(pt);
+    }
+  }
+
   /** Erase the content key (the WebCrypto key is dropped; a runtime frees it). Idempotent. */
   dispose(): void {
     this.#disposed = true;
