@@ -19,3 +19,5 @@ export {
 export type { ScryptParams, SerializeKeyringOptions, ParseKeyringOptions } from './providers/local/file-format.js';
 export { encryptFile, decryptFile, inspectFile, writeStreamAtomic, openFileSource, createEncryptStream, createDecryptStream } from './stream/node.js';
 export type { AtomicWriteOptions, EncryptFileOptions, DecryptFileOptions, DecryptFileResult } from './stream/node.js';
+export { rewrapFile } from './stream/rewrap-file.node.js';
+export type { RewrapFileOptions, RewrapFileResult } from './stream/rewrap-file.node.js';

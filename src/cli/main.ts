@@ -8,6 +8,7 @@
  * envelope-kit encrypt FILE|- [-o FILE|-] (--keyring FILE | --alibaba-endpoint URL | --alibaba-region ID) --key-id KEY ...
  * envelope-kit decrypt FILE|- [-o FILE|-] (--keyring FILE | --alibaba-...) [--context k=v]... [--key-ids ID,...]
  * envelope-kit inspect FILE|- [--json]
+ * envelope-kit rewrap FILE...|- (--keyring FILE | --alibaba-...) [--replace OLD=NEW] [--rotate KEY] [--remove KEY] [--add PROVIDER:KEY] [--dry-run]
  * envelope-kit keys init|create|list|rotate|alias|unalias|disable|enable --keyring FILE ...
  * ```
  * @module

@@ -9,6 +9,7 @@ import { cryptCommand, DECRYPT_USAGE, ENCRYPT_USAGE } from './crypt.js';
 import { errorLine, exitCodeFor } from './exit-codes.js';
 import { inspectCommand, INSPECT_USAGE } from './inspect.js';
 import { KEYS_USAGE, keysCommand } from './keys.js';
+import { REWRAP_USAGE, rewrapCommand } from './rewrap.js';
 import { type Session, startSession } from './session.js';
 
 /** What a command writes to, and the run it belongs to. */
@@ -45,6 +46,7 @@ commands:
   encrypt FILE|-    encrypt a file or stdin into a framed envelope
   decrypt FILE|-    decrypt an envelope (framed or single pass)
   inspect FILE|-    print an envelope's header (no key needed, nothing secret)
+  rewrap FILE...|-  change the master keys that can open envelopes, in place (body untouched)
   keys ...          manage the master keys of a keyring file
   help [COMMAND]    show this help, or a command's
 
@@ -59,6 +61,7 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = Object.freeze({
   decrypt: DECRYPT_USAGE,
   inspect: INSPECT_USAGE,
   keys: KEYS_USAGE,
+  rewrap: REWRAP_USAGE,
 });
 
 /**
@@ -90,6 +93,8 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
       return inspectCommand(rest, io);
     case 'keys':
       return keysCommand(rest, io);
+    case 'rewrap':
+      return rewrapCommand(rest, io);
     default:
       throw new InvalidParameterError(`unknown command${/^[a-z-]{1,20}$/.test(command) ? ` ${command}` : ''} (see envelope-kit --help)`);
   }

@@ -73,7 +73,8 @@ export interface DecryptFileResult {
 /** Plaintext bytes per block the file functions read and seal at once: about 1 MiB, a whole number of segments. */
 const BLOCK_BYTES = 1 << 20;
 
-function checkPathArg(p: unknown, name: string): string {
+/** @internal */
+export function checkPathArg(p: unknown, name: string): string {
   if (typeof p !== 'string' || p.length === 0) throw new InvalidParameterError(`"${name}" must be a non-empty path`);
   return p;
 }
@@ -105,8 +106,9 @@ function exists(e: unknown): boolean {
  * mode 0600 or the given one), made the target only by {@link AtomicFile.commit} (fsync, then a
  * rename, or a hard link when overwriting is not allowed, then an fsync of the folder).
  * {@link AtomicFile.abort} removes it.
+ * @internal
  */
-class AtomicFile {
+export class AtomicFile {
   private constructor(
     readonly target: string,
     readonly temp: string,
@@ -199,7 +201,8 @@ async function readFull(fh: FileHandle, buf: Uint8Array): Promise<number> {
   return n;
 }
 
-function aborted(signal: AbortSignal | undefined): void {
+/** @internal */
+export function aborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new InvalidParameterError('the operation was aborted', { cause: signal.reason });
 }
 
@@ -439,7 +442,8 @@ export async function decryptFile(input: string, output: string, options: Decryp
   }
 }
 
-async function readAt(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+/** Fill `buf` from `position`; a file that ends first is a MalformedEnvelopeError. @internal */
+export async function readAt(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
   let n = 0;
   while (n < buf.length) {
     const { bytesRead } = await fh.read(buf, n, buf.length - n, position + n);
