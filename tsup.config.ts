@@ -6,6 +6,7 @@ export default defineConfig({
     node: 'src/node.ts',
     alibaba: 'src/providers/alibaba/index.ts',
     'alibaba-emulator': 'src/providers/alibaba/emulator/index.ts',
+    pkcs11: 'src/providers/pkcs11/index.ts',
     testing: 'src/testing/index.ts',
     'emulator-cli': 'src/providers/alibaba/emulator/cli.ts',
     cli: 'src/cli/main.ts',
@@ -23,5 +24,5 @@ export default defineConfig({
   platform: 'neutral',
   removeNodeProtocol: false,
   // `#aead-default` stays an import so that the runtime's resolver picks the backend.
-  external: [/^node:/, /^@noble\//, 'zod', 'fast-check', /^#/],
+  external: [/^node:/, /^@noble\//, 'zod', 'fast-check', 'pkcs11js', /^#/],
 });
