@@ -51,9 +51,15 @@ export type {
 export { CONTEXT_LIMITS, RESERVED_KEY_PREFIX, PROVIDER_PURPOSE_KEY, PROVIDER_PURPOSE_VALUE } from './core/context.js';
 export type { EncryptionContext } from './core/context.js';
 export { FORMAT_LIMITS, TEXT_PREFIX, MAX_TEXT_LENGTH, MAX_TEXT_ENVELOPE_BYTES, envelopeToText, envelopeFromText } from './core/format.js';
-export { nobleAesGcm } from './core/aead/noble.js';
-export { WEBCRYPTO_MIN_BYTES } from './core/aead/webcrypto.js';
+import { nobleAesGcm as portableAesGcm } from '#aead-default';
+import type { AesGcm as AesGcmBackend } from './core/aead/types.js';
+/**
+ * The portable AES-GCM backend (@noble/ciphers), byte-identical to the `node:crypto` one. On Node,
+ * where it is not the default, @noble/ciphers is loaded on its first use rather than at import.
+ */
+export const nobleAesGcm: AesGcmBackend = portableAesGcm;
 export type { AesGcm } from './core/aead/types.js';
+export { WEBCRYPTO_MIN_BYTES } from './core/aead/webcrypto.js';
 export {
   EnvelopeKitError,
   InvalidParameterError,
@@ -66,6 +72,7 @@ export {
   ProviderError,
   KeyringFileError,
   DECRYPTION_FAILED_MESSAGE,
+  isEnvelopeKitError,
 } from './core/errors.js';
 export type { ErrorCode } from './core/errors.js';
 export { serializeKeyring, parseKeyring, DEFAULT_SCRYPT, SCRYPT_BOUNDS, KEYRING_FORMAT, KEYRING_VERSION, MAX_KEYRING_TEXT_BYTES } from './providers/local/file-format.js';

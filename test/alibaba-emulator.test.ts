@@ -122,7 +122,7 @@ describe('what the emulator accepts', () => {
     expect(xml.text).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><GenerateDataKeyResponse><KeyId>[a-z0-9]+<\/KeyId><KeyVersionId>/);
     const err = await send(v1Request(kms, 'POST', 'GenerateDataKey', [['KeyId', 'nokey']]));
     expect(err.status).toBe(404);
-    expect(err.text).toMatch(/<Error><RequestId>[0-9A-F-]+<\/RequestId><HostId>127\.0\.0\.1:\d+<\/HostId><Code>Forbidden\.KeyNotFound<\/Code><Message>The specified Key is not found\.<\/Message><\/Error>$/);
+    expect(err.text).toMatch(/<Error><RequestId>[0-9A-F-]+<\/RequestId><HostId>kms\.cn-hangzhou\.aliyuncs\.com<\/HostId><Code>Forbidden\.KeyNotFound<\/Code><Message>The specified Key is not found\.<\/Message><Recommend>https:\/\/api\.aliyun\.com\/troubleshoot\?[^<]+<\/Recommend><\/Error>$/);
   });
 
   it('reads EncryptionContext as JSON or flattened, never both', async () => {
@@ -210,12 +210,12 @@ describe('what the emulator refuses', () => {
     expect((await send([`${kms.url}/?a=%E0%A4%A`, { method: 'POST' }])).json['Code']).toBe('InvalidParameter');
   });
 
-  it('every error carries RequestId, HostId, Code and Message', async () => {
+  it('every error carries RequestId, HostId, Code, Message and Recommend', async () => {
     const { kms } = await emulator();
     const r = await send(v3Request(kms, 'GenerateDataKey', { query: [['KeyId', 'nokey']] }));
     expect(r.status).toBe(404);
-    expect(Object.keys(r.json)).toEqual(['RequestId', 'HostId', 'Code', 'Message']);
-    expect(r.json['HostId']).toBe(kms.endpoint);
+    expect(Object.keys(r.json)).toEqual(['RequestId', 'HostId', 'Code', 'Message', 'Recommend']);
+    expect(r.json['HostId']).toBe('kms.cn-hangzhou.aliyuncs.com');
     expect(kms.requests.at(-1)).toMatchObject({ status: 404, code: 'Forbidden.KeyNotFound', action: 'GenerateDataKey', signatureVersion: 'v3' });
   });
 });

@@ -95,7 +95,7 @@ describe('@alicloud/kms20160120@1.2.0 (V1 signature)', () => {
       data: Record<string, unknown>;
     };
     expect(e1.code).toBe('SignatureDoesNotMatchError');
-    expect(Object.keys(e1.data).sort()).toEqual(['Code', 'HostId', 'Message', 'RequestId']);
+    expect(Object.keys(e1.data).sort()).toEqual(['Code', 'HostId', 'Message', 'Recommend', 'RequestId']);
     const good = new Kms.default({ ...kms.credentials, endpoint: kms.endpoint, protocol: 'HTTP', regionId: 'cn-hangzhou' });
     const e2 = (await good.decrypt(new Kms.DecryptRequest({ ciphertextBlob: 'AAAA' })).catch((e: unknown) => e)) as { code: string };
     expect(e2.code).toBe('InvalidParameterError');

@@ -47,11 +47,10 @@ const ALIAS = 'alias/users';
 const PASSPHRASE = 'correct horse battery staple';
 
 /**
- * The Alibaba emulator answers a browser page only when it allows the page's origin (CORS), which
- * it does not do yet: the case runs in workerd and edge-runtime (no CORS there) and is skipped in
- * Chromium until the emulator has an `allowedOrigins` option.
+ * The Alibaba emulator answers a browser page only when it allows the page's origin (CORS,
+ * `allowedOrigins`): Chromium gets an emulator of its own that allows its page's origin; workerd
+ * and edge-runtime (no CORS there) share one.
  */
-const EMULATOR_ALLOWS_ORIGINS = false;
 
 let keyring: LocalKeyring;
 let kms: KmsEmulator;
@@ -161,8 +160,8 @@ for (const rt of RUNTIMES) {
     let own: KmsEmulator | undefined;
     beforeAll(async () => {
       runtime = await rt.start();
-      if (rt.cors && EMULATOR_ALLOWS_ORIGINS) {
-        own = await startKmsEmulator({ allowedOrigins: [runtime.origin!] } as Parameters<typeof startKmsEmulator>[0]);
+      if (rt.cors) {
+        own = await startKmsEmulator({ allowedOrigins: [runtime.origin!] });
         own.keyring.createKey({ alias: 'alias/app' });
       }
     });
@@ -172,8 +171,7 @@ for (const rt of RUNTIMES) {
     });
 
     for (const name of Object.keys(CASES)) {
-      const needsCors = name.startsWith('the Alibaba provider') && rt.cors;
-      it.skipIf(needsCors && !EMULATOR_ALLOWS_ORIGINS)(name, async () => {
+      it(name, async () => {
         const r = runtime!;
         const e = own ?? kms;
         currentKms = e;

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalKeyring, encrypt, encryptText } from '../src/index.js';
 import { nodeAesGcm } from '../src/core/aead/node.js';
+import { LAYOUT_FRAMED, keyIdRanges, parseHeader } from '../src/core/format.js';
 import { saveKeyring } from '../src/providers/local/file.node.js';
 import { startKmsEmulator, type KmsEmulator } from '../src/providers/alibaba/emulator/index.js';
 import { CLI, cli, hasProgram, pseudoRandom, sameBytes, tempDir, tempFiles } from './cli-helpers.js';
@@ -324,11 +325,21 @@ describe('exit statuses', () => {
     const env = await fs.readFile(at('h.ek'));
     const truncated = await cli(['decrypt', '-', ...KR()], { input: env.subarray(0, env.length - 100) });
     expect(truncated.code).toBe(3);
-    const header = Buffer.from(env);
-    header[30]! ^= 1;
-    const tampered = await cli(['decrypt', '-', ...KR()], { input: header });
-    expect(tampered.code).toBe(3);
-    expect(tampered.stdout.length).toBe(0);
+    const [[kStart, kEnd]] = keyIdRanges(parseHeader(env, 8, [LAYOUT_FRAMED], 'prefix').header) as [[number, number]];
+    for (const i of [10, kStart - 1, kEnd]) {
+      // the message id, the key id's length byte, the blob's length byte
+      const header = Buffer.from(env);
+      header[i]! ^= 1;
+      const tampered = await cli(['decrypt', '-', ...KR()], { input: header });
+      expect(tampered.code, `byte ${i}`).toBe(3);
+      expect(tampered.stdout.length).toBe(0);
+    }
+    // the key id beside the blob is not authenticated (SPEC.md §9.13): changed, it decrypts to the same bytes
+    const keyIdChanged = Buffer.from(env);
+    keyIdChanged[kStart]! ^= 1;
+    const same = await cli(['decrypt', '-', ...KR()], { input: keyIdChanged });
+    expect(same.code).toBe(0);
+    expect(sameBytes(new Uint8Array(same.stdout), await fs.readFile(at('h.bin')))).toBe(true);
   });
 
   it('4: unknown key, disabled key, no provider for the envelope', async () => {

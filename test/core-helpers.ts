@@ -20,7 +20,7 @@ import type {
 import { checkDecryptRequest, checkGenerateDataKeyRequest } from '../src/core/provider.js';
 import { nobleAesGcm } from '../src/core/aead/noble.js';
 import { checkProvider, obtainDataKey, sealWithDataKey } from '../src/core/envelope.js';
-import { envelopeToText } from '../src/core/format.js';
+import { LAYOUT_FIELD, LAYOUT_FRAMED, LAYOUT_SINGLE, envelopeToText, keyIdRanges, parseHeader } from '../src/core/format.js';
 import { BLIND_INDEX_PURPOSE } from '../src/records/blind-index.js';
 
 /**
@@ -199,4 +199,51 @@ export async function storedIndexKey(provider: KeyProvider, keyId: string, name:
   } finally {
     dataKey.fill(0);
   }
+}
+
+/** Strict base64url (no padding, zero trailing bits), decoded independently of the library; `undefined` if not canonical. */
+function strictBase64Url(s: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) return undefined;
+  const b = Buffer.from(s, 'base64url');
+  return b.toString('base64url') === s ? new Uint8Array(b) : undefined;
+}
+
+/**
+ * SPEC.md §9.13: whether `changed` differs from the valid envelope `original` only in the bytes of
+ * the key ids written beside the blobs (not their length bytes): the one change to a valid envelope
+ * that may still decrypt, and then to exactly the original plaintext. Both binary (an envelope of
+ * layout 0x00, 0x01 or 0x02, or a record header), or both text with the same prefix (`ek1.`,
+ * `ekh1.`; character i after it covers bits [6i, 6i+6) of the bytes, so the bytes that differ are
+ * compared). Anything else (another length, a non-canonical text, a compact field, which has no
+ * data-key list) is `false`: such a change must be refused.
+ */
+export function onlyKeyIdsChanged(original: Uint8Array | string, changed: Uint8Array | string): boolean {
+  let before: Uint8Array | undefined;
+  let after: Uint8Array | undefined;
+  let headerOnly = false;
+  if (typeof original === 'string' || typeof changed === 'string') {
+    if (typeof original !== 'string' || typeof changed !== 'string') return false;
+    const prefix = /^(ek1\.|ekh1\.)/.exec(original)?.[1];
+    if (prefix === undefined || !changed.startsWith(prefix)) return false;
+    headerOnly = prefix === 'ekh1.';
+    before = strictBase64Url(original.slice(prefix.length));
+    after = strictBase64Url(changed.slice(prefix.length));
+  } else {
+    before = original;
+    after = changed;
+  }
+  if (!before || !after || before.length !== after.length) return false;
+  let ranges: [number, number][];
+  try {
+    ranges = keyIdRanges(parseHeader(before, 255, [LAYOUT_SINGLE, LAYOUT_FIELD, LAYOUT_FRAMED], headerOnly ? 'header' : 'prefix').header);
+  } catch {
+    return false;
+  }
+  let differs = false;
+  for (let i = 0; i < before.length; i++) {
+    if (before[i] === after[i]) continue;
+    if (!ranges.some(([s, e]) => i >= s && i < e)) return false;
+    differs = true;
+  }
+  return differs;
 }

@@ -103,7 +103,7 @@ describe('decrypt: the blob names its key and is bound to the context', () => {
     const { keyring, keyId } = keyringWithKey();
     const dk = await keyring.generateDataKey({ keyId });
     const back = await keyring.decrypt({ ciphertextBlob: dk.ciphertextBlob });
-    expect(back).toEqual({ keyId, plaintext: dk.plaintext });
+    expect(back).toEqual({ keyId, keyVersion: '1', plaintext: dk.plaintext });
     const other = new LocalKeyring();
     other.createKey();
     await expectCode(() => other.decrypt({ ciphertextBlob: dk.ciphertextBlob }), 'ERR_KEY_NOT_FOUND');

@@ -212,20 +212,47 @@ export function modelRange(orig: Framed, body: Uint8Array, offset: number, lengt
 }
 
 /**
+ * SPEC.md §3.1, read independently of the library: the authenticated header of a well-formed
+ * header, the header without its EDK count and EDKs (`header[0 .. c) || header[e .. h)`: for
+ * layout 0x02 that keeps the segment size and the commitment).
+ */
+export function authenticatedHeader(header: Uint8Array): Uint8Array {
+  let p = 5 + 16; // magic, version, suite, layout, message id
+  const len = (): number => {
+    const a = header[p++]!;
+    return a < 0x80 ? a : ((a & 0x7f) << 8) | header[p++]!; // SPEC.md §1.1
+  };
+  const entries = header[p++]!;
+  const skip = () => {
+    const n = len();
+    p += n;
+  };
+  for (let i = 0; i < entries * 2; i++) skip(); // context keys and values
+  const c = p;
+  const edks = header[p++]!;
+  for (let i = 0; i < edks * 3; i++) skip(); // provider id, key id, blob of each EDK
+  const out = concat([header.subarray(0, c), header.subarray(p)]);
+  expect(out.length).toBe(c + header.length - p);
+  return out;
+}
+
+/**
  * An independent framed writer (SPEC.md §14.2, §14.3) on `node:crypto`: the body the writer must
- * make for this header, data key, record binding and plaintext.
+ * make for this header, data key, record binding and plaintext. Every segment's associated data is
+ * the authenticated header ({@link authenticatedHeader}).
  */
 export function referenceBody(dataKey: Uint8Array, header: Uint8Array, binding: Uint8Array, plaintext: Uint8Array, segmentSize: number): Uint8Array {
   const messageId = header.subarray(5, 21);
   const { first: contentKey } = expandOne(dataKey, 'envelope-kit/v1/suite-01/layout-02/keys', messageId, binding);
   const n = Math.max(1, Math.ceil(plaintext.length / segmentSize));
+  const aad = authenticatedHeader(header);
   const parts: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
     const nonce = new Uint8Array(12);
     new DataView(nonce.buffer).setUint32(7, i);
     nonce[11] = i === n - 1 ? 1 : 0;
     const c = createCipheriv('aes-256-gcm', contentKey, nonce, { authTagLength: 16 });
-    c.setAAD(header);
+    c.setAAD(aad);
     parts.push(c.update(plaintext.subarray(i * segmentSize, (i + 1) * segmentSize)), c.final(), c.getAuthTag());
   }
   return concat(parts);

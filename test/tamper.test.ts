@@ -1,8 +1,10 @@
 /**
  * "Any change must be detected": every single-bit flip, every truncation and
  * every extension of an envelope is rejected with a code allowed for the byte
- * region hit; random bytes and random text never escape as a foreign error and
- * never hang.
+ * region hit, except a change confined to the key id written beside a blob,
+ * which the body does not authenticate (SPEC.md §9.13): that may decrypt, and
+ * then to exactly the original plaintext and the key id the provider answers.
+ * Random bytes and random text never escape as a foreign error and never hang.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -19,7 +21,7 @@ import {
   inspect,
 } from '../src/index.js';
 import { LAYOUT_NAMES } from '../src/core/format.js';
-import { contextArb, expectOnlyOwnErrors, numRuns, utf8 } from './core-helpers.js';
+import { contextArb, expectOnlyOwnErrors, numRuns, onlyKeyIdsChanged, utf8 } from './core-helpers.js';
 
 type Region =
   | 'magic'
@@ -40,6 +42,9 @@ const UV: ErrorCode = 'ERR_UNSUPPORTED_VERSION';
 const DF: ErrorCode = 'ERR_DECRYPTION_FAILED';
 const NM: ErrorCode = 'ERR_NO_MATCHING_PROVIDER';
 const NF: ErrorCode = 'ERR_KEY_NOT_FOUND';
+/** The outcome of a change confined to key-id bytes that decrypted: to the original plaintext and the provider's key id (SPEC.md §9.13). */
+const SAME = 'same plaintext';
+type Outcome = ErrorCode | typeof SAME;
 
 /**
  * A layout this release knows but `decrypt` does not open (0x01, a record field) is
@@ -47,14 +52,14 @@ const NF: ErrorCode = 'ERR_KEY_NOT_FOUND';
  * (0x02) has its last header bytes read as a segment size and a commitment, so it is malformed
  * or fails the commitment; any other layout is unsupported.
  */
-function allowedFor(region: Region, flipped: number): readonly ErrorCode[] {
+function allowedFor(region: Region, flipped: number): readonly Outcome[] {
   if (region === 'layout' && flipped === 0x02) return [MF, DF];
   if (region === 'layout' && flipped in LAYOUT_NAMES) return [MF];
   return ALLOWED[region];
 }
 
 /** Codes a flip in each region may produce (SPEC.md §3.1 layout). */
-const ALLOWED: Record<Region, readonly ErrorCode[]> = {
+const ALLOWED: Record<Region, readonly Outcome[]> = {
   magic: [MF],
   version: [UV],
   suite: [UV],
@@ -64,7 +69,9 @@ const ALLOWED: Record<Region, readonly ErrorCode[]> = {
   structure: [MF, DF, NM, NF],
   contextContent: [MF, DF],
   providerId: [MF, NM],
-  edkKeyId: [MF, DF],
+  // the key id beside the blob is not authenticated and the local provider reads its own from the blob (SPEC.md §9.13):
+  // ill-formed UTF-8 is malformed, anything else may decrypt, to the same plaintext
+  edkKeyId: [MF, DF, SAME],
   // the local blob carries its own key id: a flip there may name an unknown key
   blob: [DF, NF],
   commitment: [DF],
@@ -131,15 +138,39 @@ async function rejectCode(env: Uint8Array): Promise<ErrorCode> {
   throw new Error(`tampered envelope decrypted: ${String(result)}`);
 }
 
-async function checkEveryBitFlip(env: Uint8Array): Promise<Map<Region, Set<ErrorCode>>> {
+/**
+ * Decrypt `t`, a changed copy of the valid envelope `env` of `plaintext`: an EnvelopeKitError gives its
+ * code; a success is allowed only when every changed byte is in a key id beside a blob (by the
+ * independent {@link regionsOf}), and must then give exactly `plaintext` and the provider's key id.
+ */
+async function outcomeOf(t: Uint8Array, env: Uint8Array, plaintext: Uint8Array): Promise<Outcome> {
+  let result: Awaited<ReturnType<typeof decrypt>>;
+  try {
+    result = await decrypt(t, { provider: keyring });
+  } catch (e) {
+    if (!(e instanceof EnvelopeKitError)) throw new Error(`foreign error: ${String(e)}`, { cause: e });
+    return e.code;
+  }
+  const regions = regionsOf(env);
+  const changed = [...t.keys()].filter((i) => t[i] !== env[i]);
+  if (t.length !== env.length || changed.length === 0 || changed.some((i) => regions[i] !== 'edkKeyId')) {
+    throw new Error(`tampered envelope decrypted (bytes ${changed.join(', ')} changed)`);
+  }
+  expect(onlyKeyIdsChanged(env, t)).toBe(true);
+  expect(Buffer.from(result.plaintext).equals(Buffer.from(plaintext)), 'a key-id change decrypted to other data').toBe(true);
+  expect(result.keyId).toBe(keyId);
+  return SAME;
+}
+
+async function checkEveryBitFlip(env: Uint8Array, plaintext: Uint8Array): Promise<Map<Region, Set<Outcome>>> {
   const regions = regionsOf(env);
   expect(regions).toHaveLength(env.length);
-  const seen = new Map<Region, Set<ErrorCode>>();
+  const seen = new Map<Region, Set<Outcome>>();
   for (let i = 0; i < env.length; i++) {
     for (let bit = 0; bit < 8; bit++) {
       const t = env.slice();
       t[i]! ^= 1 << bit;
-      const code = await rejectCode(t);
+      const code = await outcomeOf(t, env, plaintext);
       const region = regions[i]!;
       const allowed = allowedFor(region, t[i]!);
       if (!allowed.includes(code)) {
@@ -155,8 +186,11 @@ async function checkEveryBitFlip(env: Uint8Array): Promise<Map<Region, Set<Error
 describe('every single-bit flip is rejected with the code for its region', () => {
   it('an envelope without context', async () => {
     const env = await encrypt(new Uint8Array(0), { provider: keyring, keyId });
-    const seen = await checkEveryBitFlip(env);
+    const seen = await checkEveryBitFlip(env, new Uint8Array(0));
     expect([...seen.keys()].sort()).toEqual(['blob', 'body', 'commitment', 'edkKeyId', 'layout', 'magic', 'messageId', 'providerId', 'structure', 'suite', 'version']);
+    // every other region refuses every flip; a key-id flip that stays UTF-8 decrypts (SPEC.md §9.13)
+    expect(seen.get('edkKeyId')).toContain(SAME);
+    for (const [region, outcomes] of seen) if (region !== 'edkKeyId') expect(outcomes.has(SAME), region).toBe(false);
   });
 
   it('an envelope with a unicode context and a body', async () => {
@@ -165,13 +199,13 @@ describe('every single-bit flip is rejected with the code for its region', () =>
       keyId: 'alias/tamper',
       encryptionContext: { tenant: 'acme', 'cl\u00e9': '\u{1f511} value' },
     });
-    const seen = await checkEveryBitFlip(env);
+    const seen = await checkEveryBitFlip(env, utf8('twenty bytes of data'));
     expect(seen.get('contextContent')).toBeDefined();
   });
 
   it('an AES_128 envelope with a long context value (two-byte lengths)', async () => {
     const env = await encrypt(utf8('x'), { provider: keyring, keyId, keySpec: 'AES_128', encryptionContext: { long: 'L'.repeat(300) } });
-    await checkEveryBitFlip(env);
+    await checkEveryBitFlip(env, utf8('x'));
   });
 
   it('version, suite and layout flips name the field', async () => {
@@ -195,7 +229,7 @@ describe('every single-bit flip is rejected with the code for its region', () =>
         const bit = pick % (env.length * 8);
         const t = env.slice();
         t[bit >> 3]! ^= 1 << (bit & 7);
-        const code = await rejectCode(t);
+        const code = await outcomeOf(t, env, plaintext);
         expect(allowedFor(regions[bit >> 3]!, t[bit >> 3]!)).toContain(code);
       }),
       { numRuns: numRuns(100) },
@@ -243,14 +277,14 @@ describe('truncation and extension', () => {
     );
   });
 
-  it('property: several random byte changes never decrypt', async () => {
+  it('property: several random byte changes never decrypt, unless confined to the key id, then to the same plaintext', async () => {
     const env = await encrypt(utf8('multi-byte damage'), { provider: keyring, keyId, encryptionContext: { k: 'v' } });
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.nat(env.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 8 }), async (edits) => {
         const t = env.slice();
         for (const [i, x] of edits) t[i]! ^= x;
         if (t.every((b, i) => b === env[i])) return; // edits cancelled out
-        await rejectCode(t);
+        await outcomeOf(t, env, utf8('multi-byte damage'));
       }),
       { numRuns: numRuns(200) },
     );
@@ -323,6 +357,15 @@ describe('random input never escapes as a foreign error and never hangs', () => 
       fc.asyncProperty(fc.nat(text.length - 1), fc.constantFrom(...alphabet), async (i, c) => {
         if (text[i] === c) return;
         const t = text.slice(0, i) + c + text.slice(i + 1);
+        // SPEC.md §9.13: a change whose bytes (character i after "ek1." covers bits [6i, 6i+6)) all lie in the key id beside the blob may decrypt
+        if (onlyKeyIdsChanged(text, t)) {
+          const r = await decryptText(t, { provider: keyring }).catch((e: unknown) => e);
+          if (r instanceof EnvelopeKitError) return;
+          const { plaintext, keyId: answered } = r as Awaited<ReturnType<typeof decryptText>>;
+          expect(Buffer.from(plaintext).toString(), `change at ${i} to ${c}`).toBe('text tamper');
+          expect(answered).toBe(keyId);
+          return;
+        }
         const e = await expectOnlyOwnErrors(() => decryptText(t, { provider: keyring }));
         expect(e, `change at ${i} to ${c} decrypted`).toBeDefined();
       }),

@@ -22,19 +22,107 @@ export type ErrorCode =
   | 'ERR_UNENCRYPTED_FIELD'
   | 'ERR_FIELD_NOT_FOUND';
 
-/** Base class of every error envelope-kit throws. */
+/**
+ * The brand every envelope-kit error carries, from the global symbol registry so that the ESM and the
+ * CommonJS builds (two copies of these classes in one process) share it.
+ */
+const BRAND: unique symbol = Symbol.for('envelope-kit.error') as never;
+
+/** True when `value` is an error of either build of envelope-kit (checked by brand, not by prototype). */
+function isBranded(value: unknown): value is EnvelopeKitError {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  try {
+    return (value as { [BRAND]?: unknown })[BRAND] === true && typeof (value as { code?: unknown }).code === 'string';
+  } catch {
+    // A proxy whose traps throw is not one of ours.
+    return false;
+  }
+}
+
+/**
+ * Base class of every error envelope-kit throws.
+ *
+ * Each class has a literal `name` (minifiers rename classes, so `constructor.name` would read `re`),
+ * a `static code` and an instance `code`. `instanceof` works across the ESM and CommonJS builds loaded
+ * in one process: `err instanceof EnvelopeKitError` is true for an error of either build, and
+ * `err instanceof DecryptionFailedError` for an error of either build whose `code` is that class's code
+ * (`'ERR_DECRYPTION_FAILED'`). A class of your own that extends one of these is checked by prototype
+ * only. {@link isEnvelopeKitError} is the same check as a function.
+ */
 export class EnvelopeKitError extends Error {
+  /**
+   * The code of this class's errors, on every subclass the library defines (undefined on the base
+   * class, whose errors carry any code).
+   */
+  static readonly code: ErrorCode | undefined = undefined;
+  /**
+   * The class's own name as a literal (on every class): minifiers rename classes, and Node's
+   * `util.inspect` (what `console.log(err)` prints) shows `N [DecryptionFailedError]: ...` when the
+   * constructor's name differs from the error's.
+   */
+  static override readonly name: string = 'EnvelopeKitError';
   /** Stable, machine-readable code. */
   readonly code: ErrorCode;
+  /**
+   * @param code - the stable code (see {@link ErrorCode}).
+   * @param message - what failed, never key material or plaintext.
+   * @param options - `cause`: the underlying error.
+   */
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+    // Each class of the library has a literal static name; a caller's subclass has its own.
     this.name = new.target.name;
   }
+
+  /**
+   * `instanceof` across builds: true when `value` is an instance by prototype, or when it carries
+   * envelope-kit's brand and, for a class of the library other than the base, that class's code.
+   * @param value - any value.
+   * @returns whether `value` is an error of this class (of either build).
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (!isBranded(value)) return false;
+    // Each build's copy of this method compares with its own base class; an error of the other build
+    // is matched by brand and code, never by identity.
+    if (this === EnvelopeKitError) return true;
+    // A subclass outside the library has no code of its own: prototype only.
+    if (!Object.hasOwn(this, 'code')) return false;
+    const code = (this as { code?: unknown }).code;
+    return typeof code === 'string' && value.code === code;
+  }
+}
+Object.defineProperty(EnvelopeKitError.prototype, BRAND, { value: true });
+
+/**
+ * True when `err` is an error thrown by envelope-kit, from either its ESM or its CommonJS build, and,
+ * when `code` is given, one with that code. Prefer it to `instanceof` where errors may come from
+ * another copy of the package.
+ * @param err - any caught value.
+ * @param code - optional: the code the error must have (see {@link ErrorCode}).
+ * @returns whether `err` is an envelope-kit error (with that code).
+ * @example
+ * ```ts
+ * try {
+ *   await decrypt(envelope, { providers: [keyring] });
+ * } catch (err) {
+ *   if (!isEnvelopeKitError(err, 'ERR_DECRYPTION_FAILED')) throw err;
+ *   console.error('wrong key, wrong context or tampered bytes');
+ * }
+ * ```
+ */
+export function isEnvelopeKitError<C extends ErrorCode>(err: unknown, code?: C): err is EnvelopeKitError & { readonly code: C } {
+  if (!isBranded(err)) return false;
+  return code === undefined || err.code === code;
 }
 
 /** A caller-supplied argument (or a provider parameter) is invalid. Nothing was done. */
 export class InvalidParameterError extends EnvelopeKitError {
+  /** The code of every InvalidParameterError. */
+  static override readonly code = 'ERR_INVALID_PARAMETER' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'InvalidParameterError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'InvalidParameterError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -44,6 +132,10 @@ export class InvalidParameterError extends EnvelopeKitError {
 
 /** The bytes or text given as an envelope are not a well-formed envelope. */
 export class MalformedEnvelopeError extends EnvelopeKitError {
+  /** The code of every MalformedEnvelopeError. */
+  static override readonly code = 'ERR_MALFORMED_ENVELOPE' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'MalformedEnvelopeError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'MalformedEnvelopeError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -53,6 +145,10 @@ export class MalformedEnvelopeError extends EnvelopeKitError {
 
 /** The envelope names a format version, algorithm suite or body layout this release cannot read. */
 export class UnsupportedVersionError extends EnvelopeKitError {
+  /** The code of every UnsupportedVersionError. */
+  static override readonly code = 'ERR_UNSUPPORTED_VERSION' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'UnsupportedVersionError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'UnsupportedVersionError';
   /** Which header field was not understood. */
@@ -68,6 +164,10 @@ export class UnsupportedVersionError extends EnvelopeKitError {
 
 /** None of the given providers can decrypt any of the envelope's encrypted data keys. */
 export class NoMatchingProviderError extends EnvelopeKitError {
+  /** The code of every NoMatchingProviderError. */
+  static override readonly code = 'ERR_NO_MATCHING_PROVIDER' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'NoMatchingProviderError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'NoMatchingProviderError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -77,6 +177,10 @@ export class NoMatchingProviderError extends EnvelopeKitError {
 
 /** The key id or alias does not name a key the provider knows. */
 export class KeyNotFoundError extends EnvelopeKitError {
+  /** The code of every KeyNotFoundError. */
+  static override readonly code = 'ERR_KEY_NOT_FOUND' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'KeyNotFoundError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'KeyNotFoundError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -86,6 +190,10 @@ export class KeyNotFoundError extends EnvelopeKitError {
 
 /** The master key exists but is disabled (or pending deletion). */
 export class KeyDisabledError extends EnvelopeKitError {
+  /** The code of every KeyDisabledError. */
+  static override readonly code = 'ERR_KEY_DISABLED' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'KeyDisabledError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'KeyDisabledError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -101,6 +209,10 @@ export const DECRYPTION_FAILED_MESSAGE = 'decryption failed';
  * The message is always the same, so the error reveals nothing about the cause.
  */
 export class DecryptionFailedError extends EnvelopeKitError {
+  /** The code of every DecryptionFailedError. */
+  static override readonly code = 'ERR_DECRYPTION_FAILED' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'DecryptionFailedError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'DecryptionFailedError';
   constructor(options?: { cause?: unknown }) {
@@ -110,6 +222,10 @@ export class DecryptionFailedError extends EnvelopeKitError {
 
 /** A provider misbehaved (returned a malformed answer) or failed for a reason outside the other categories. */
 export class ProviderError extends EnvelopeKitError {
+  /** The code of every ProviderError. */
+  static override readonly code = 'ERR_PROVIDER' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'ProviderError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'ProviderError';
   /**
@@ -129,6 +245,10 @@ export class ProviderError extends EnvelopeKitError {
 
 /** A keyring file could not be read: corrupt, tampered, wrong passphrase, or not a keyring file. */
 export class KeyringFileError extends EnvelopeKitError {
+  /** The code of every KeyringFileError. */
+  static override readonly code = 'ERR_KEYRING_FILE' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'KeyringFileError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'KeyringFileError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -138,6 +258,10 @@ export class KeyringFileError extends EnvelopeKitError {
 
 /** A value cannot be encoded (function, symbol, class instance, cycle, too deep, throwing getter...). */
 export class UnsupportedValueError extends EnvelopeKitError {
+  /** The code of every UnsupportedValueError. */
+  static override readonly code = 'ERR_UNSUPPORTED_VALUE' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'UnsupportedValueError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'UnsupportedValueError';
   /** Where in the value the problem is, e.g. `$.address.lines[2]`. */
@@ -154,6 +278,10 @@ export class UnsupportedValueError extends EnvelopeKitError {
  * lists. The message names the rule broken, never the value.
  */
 export class MalformedValueError extends EnvelopeKitError {
+  /** The code of every MalformedValueError. */
+  static override readonly code = 'ERR_MALFORMED_VALUE' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'MalformedValueError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'MalformedValueError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -172,6 +300,10 @@ export interface SchemaIssue {
  * The message names paths and issue codes only, never the values.
  */
 export class SchemaMismatchError extends EnvelopeKitError {
+  /** The code of every SchemaMismatchError. */
+  static override readonly code = 'ERR_SCHEMA_MISMATCH' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'SchemaMismatchError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'SchemaMismatchError';
   readonly issues: readonly SchemaIssue[];
@@ -184,6 +316,10 @@ export class SchemaMismatchError extends EnvelopeKitError {
 
 /** A field that should hold ciphertext holds something else (fail closed). */
 export class UnencryptedFieldError extends EnvelopeKitError {
+  /** The code of every UnencryptedFieldError. */
+  static override readonly code = 'ERR_UNENCRYPTED_FIELD' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'UnencryptedFieldError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'UnencryptedFieldError';
   readonly path: string;
@@ -198,6 +334,10 @@ export class UnencryptedFieldError extends EnvelopeKitError {
  * A selector that may match nothing is written with a trailing `?`. Nothing was done.
  */
 export class FieldNotFoundError extends EnvelopeKitError {
+  /** The code of every FieldNotFoundError. */
+  static override readonly code = 'ERR_FIELD_NOT_FOUND' as const;
+  /** The class's own name as a literal: minifiers rename classes, and Node's `util.inspect` shows it. */
+  static override readonly name: string = 'FieldNotFoundError';
   /** The class name as a literal, so that it survives minification. */
   override readonly name: string = 'FieldNotFoundError';
   /** The selector, as the app wrote it (selectors are code, never data). */
@@ -210,3 +350,4 @@ export class FieldNotFoundError extends EnvelopeKitError {
     this.selector = selector;
   }
 }
+

@@ -10,8 +10,7 @@
  * without one the HMAC is @noble/hashes'. Both give the same bytes.
  * @module
  */
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha512 } from '@noble/hashes/sha2.js';
+import { nobleHmacSha512 as portableHmacSha512 } from '#aead-default';
 import type { AesGcm } from './aead/types.js';
 import { InvalidParameterError } from './errors.js';
 import { isBytes, utf8Encode, wipe } from '../internal/bytes.js';
@@ -38,8 +37,8 @@ export const DERIVED_LENGTH = 64;
 /** HMAC-SHA-512 of `message` under `key` (RFC 2104); returns a fresh 64-byte array the caller owns. */
 export type HmacSha512 = (key: Uint8Array, message: Uint8Array) => Uint8Array;
 
-/** The portable HMAC-SHA-512 (@noble/hashes). */
-export const nobleHmacSha512: HmacSha512 = (key, message) => hmac(sha512, key, message);
+/** The portable HMAC-SHA-512 (@noble/hashes; on Node loaded on first use, through `#aead-default`). */
+export const nobleHmacSha512: HmacSha512 = portableHmacSha512;
 
 /**
  * The HMAC-SHA-512 of a backend: its own when it has one, else @noble/hashes'.

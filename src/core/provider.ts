@@ -327,8 +327,15 @@ export function checkReEncryptRequest(
   return { blob: new Uint8Array(blob), sourceContext, destinationKeyId, destinationContext };
 }
 
-/** Validate a `decrypt` request as every provider must. @throws InvalidParameterError */
-export function checkDecryptRequest(request: unknown): { blob: Uint8Array; context: CheckedContext } {
+/**
+ * Validate a `decrypt` request as every provider must: a blob of 1..`maxBlobBytes` bytes (default
+ * 4096, the envelope's limit; a provider's direct API may pass its service's own), a context.
+ * @throws InvalidParameterError
+ */
+export function checkDecryptRequest(
+  request: unknown,
+  maxBlobBytes: number = PROVIDER_LIMITS.maxBlobBytes,
+): { blob: Uint8Array; context: CheckedContext } {
   if (request === null || typeof request !== 'object') {
     throw new InvalidParameterError('decrypt expects a request object');
   }
@@ -338,8 +345,8 @@ export function checkDecryptRequest(request: unknown): { blob: Uint8Array; conte
   } catch (e) {
     throw new InvalidParameterError('decrypt request could not be read', { cause: e });
   }
-  if (!isBytes(blob) || blob.length === 0 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
-    throw new InvalidParameterError(`"ciphertextBlob" must be a Uint8Array of 1 to ${PROVIDER_LIMITS.maxBlobBytes} bytes`);
+  if (!isBytes(blob) || blob.length === 0 || blob.length > maxBlobBytes) {
+    throw new InvalidParameterError(`"ciphertextBlob" must be a Uint8Array of 1 to ${maxBlobBytes} bytes`);
   }
   return { blob: new Uint8Array(blob), context: checkContext(encryptionContext) };
 }

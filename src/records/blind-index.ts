@@ -12,7 +12,7 @@
  * @module
  */
 import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { nobleSha2 } from '#aead-default';
 import { checkContext } from '../core/context.js';
 import {
   type DecryptOptions,
@@ -151,7 +151,8 @@ export async function openBlindIndex(stored: string, options: OpenBlindIndexOpti
       try {
         // The HMAC input holds the encoded plaintext: wiped with the encoding and the full HMAC.
         input = concatBytes(prefix, enc);
-        mac = hmac(sha256, key, input);
+        // SHA-256 through `#aead-default`: on Node @noble/hashes' SHA-2 is loaded on first use, not at import.
+        mac = hmac(nobleSha2().sha256, key, input);
         return base64UrlEncode(mac.subarray(0, bits / 8));
       } finally {
         wipe(mac, enc, input);

@@ -560,9 +560,9 @@ async function decryptRecord(copy: RecordCopy, plan: DecryptPlan, binding: Recor
   const decoded: unknown[] = [];
   try {
     for (const p of parsed) {
-      // Keyed by the authenticated header: headers that differ only in their data-key lists (one re-wrapped, SPEC.md §9.13)
-      // hold one data key, which the commitment in the authenticated header fixes.
-      const id = hex(p.header.aad);
+      // SPEC.md §12.3 step 4: the data key of each distinct header (all of its bytes, the data-key list included) is
+      // unwrapped once, so a field's own data-key list is always read: a changed blob or provider id fails.
+      const id = hex(p.header.bytes);
       let entry = keys.get(id);
       if (!entry) {
         const { dataKey } = await unwrapAny(p.header, base.providers);

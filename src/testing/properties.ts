@@ -11,9 +11,9 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { checkContext, type EncryptionContext } from '../core/context.js';
 import { checkDecryptOptions, decryptChecked } from '../core/envelope.js';
 import { EnvelopeKitError } from '../core/errors.js';
-import { envelopeFromText } from '../core/format.js';
+import { LAYOUT_FIELD, RECORD_HEADER_PREFIX, TEXT_PREFIX, envelopeFromText, keyIdRanges, parseHeader } from '../core/format.js';
 import type { KeyProvider } from '../core/provider.js';
-import { base64UrlEncode } from '../internal/base64.js';
+import { base64UrlDecode, base64UrlEncode } from '../internal/base64.js';
 import { utf8Encode, wipe } from '../internal/bytes.js';
 import { BLIND_INDEX_PURPOSE, type BlindIndex } from '../records/blind-index.js';
 import { decryptFields, encryptFields, type DecryptFieldsOptions, type EncryptFieldsOptions, type RecordId, type RecordVersion } from '../records/fields.js';
@@ -308,12 +308,38 @@ function otherContext(ctx: EncryptionContext | undefined): EncryptionContext {
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /**
+ * Whether `changed` differs from the stored string `text` (a self-contained field or a record
+ * header) only in the bytes of key ids written beside the blobs of its data-key list: the one
+ * change that may still decrypt, to the same record, since the data-key list is not authenticated
+ * and the local provider reads its key id from the blob (SPEC.md §9.13).
+ */
+function onlyKeyIdsChanged(text: string, changed: string): boolean {
+  const prefix = text.startsWith(TEXT_PREFIX) ? TEXT_PREFIX : text.startsWith(RECORD_HEADER_PREFIX) ? RECORD_HEADER_PREFIX : undefined;
+  if (prefix === undefined || !changed.startsWith(prefix)) return false;
+  const before = base64UrlDecode(text.slice(prefix.length));
+  const after = base64UrlDecode(changed.slice(prefix.length));
+  if (!before || !after || before.length !== after.length) return false;
+  let ranges: [number, number][];
+  try {
+    ranges = keyIdRanges(parseHeader(before, 255, [LAYOUT_FIELD], prefix === RECORD_HEADER_PREFIX).header);
+  } catch {
+    return false;
+  }
+  for (let b = 0; b < before.length; b++) {
+    if (before[b] !== after[b] && !ranges.some(([s, e]) => b >= s && b < e)) return false;
+  }
+  return true;
+}
+
+/**
  * Binding: a sealed field moved to another path or array element of its
  * record, or put at its own path in another record (one with another record
  * id), fails to decrypt with `ERR_DECRYPTION_FAILED`; so does the record read
  * with another record id or another encryption context; and one character
  * changed anywhere in a sealed field or the header property makes
- * `decryptFields` throw. Without `recordId`, fields move between records
+ * `decryptFields` throw, unless the change is confined to the bytes of a key id
+ * written beside a blob (the data-key list is not authenticated, SPEC.md
+ * §9.13): then it may decrypt, but only to the same record. Without `recordId`, fields move between records
  * unnoticed, and this property fails.
  * @param config what to check.
  * @returns a fast-check property over two records and the choices of field, place and character.
@@ -350,7 +376,22 @@ export function bindingProperty<T extends object>(config: RecordEncryptionConfig
     const at = (i + j) % text.length;
     const was = B64URL.indexOf(text[at]!);
     const changed = text.slice(0, at) + B64URL[(was + 1 + (k % 63)) % 64] + text.slice(at + 1);
-    await mustFail(`${pathText(t.steps)} with character ${at} changed`, open(config, withValueAt(stored, t.steps, changed), r));
+    const what = `${pathText(t.steps)} with character ${at} changed`;
+    if (!onlyKeyIdsChanged(text, changed)) {
+      await mustFail(what, open(config, withValueAt(stored, t.steps, changed), r));
+      return;
+    }
+    // A change confined to a key id beside a blob may decrypt, and then to the same record (SPEC.md §9.13).
+    let back: Plain;
+    try {
+      back = await open(config, withValueAt(stored, t.steps, changed), r);
+    } catch (e) {
+      if (!(e instanceof EnvelopeKitError)) throw new Error(`${what}: failed with ${String(e)}, not with an envelope-kit error`);
+      return;
+    }
+    // (withValueAt made the containers on the way plain objects, so a null prototype may have become Object.prototype.)
+    const diff = firstDifference(withoutAdded(config, back), r, '$', true);
+    if (diff !== undefined) throw new Error(`${what} (a key id only): decrypted to another record (it differs at ${diff})`);
   });
 }
 

@@ -14,6 +14,7 @@ for (const signatureVersion of ['v3', 'v1'] as const) {
       disable: async (id) => kms.keyring.disableKey(id),
       rotate: async (id) => void kms.keyring.rotateKey(id),
       secrets: [new TextEncoder().encode(kms.credentials.accessKeySecret)],
+      expect: { encrypt: true, reEncrypt: true },
     };
   });
 }

@@ -13,7 +13,6 @@
  * (see {@link WEBCRYPTO_MIN_BYTES} for the figures).
  * @module
  */
-import { nobleAesGcm } from './noble.js';
 import { TAG_LENGTH, type AesGcm } from './types.js';
 
 /**
@@ -59,22 +58,30 @@ export function platformSubtle(): Subtle | undefined {
   }
 }
 
-/**
- * The browser and edge default: {@link nobleAesGcm}'s synchronous methods, and WebCrypto for
- * payloads of {@link WEBCRYPTO_MIN_BYTES} or more through {@link sealAead} / {@link openAead}
- * (the library's single-pass `encrypt`/`decrypt` and stream segments). Same bytes either way.
- * Only this object (the library's own default, by identity) takes the WebCrypto path: a backend
- * a caller passes as `aead`, even a copy of this one, runs as given.
- */
-export const webCryptoAesGcm: AesGcm = Object.freeze({ ...nobleAesGcm, name: 'webcrypto' });
+/** The backends made by {@link withWebCrypto}: only these take the WebCrypto path. */
+const webCryptoBackends = new WeakSet<AesGcm>();
 
 /**
- * Whether `aead` should seal or open `length` bytes through WebCrypto: it is
- * {@link webCryptoAesGcm}, the payload is at least {@link WEBCRYPTO_MIN_BYTES}, and the runtime
+ * The browser and edge default (`default.ts`): `base`'s synchronous methods (@noble/ciphers), and
+ * WebCrypto for payloads of {@link WEBCRYPTO_MIN_BYTES} or more through `sealAead` / `openAead`
+ * (`bulk.ts`: the library's single-pass `encrypt`/`decrypt`) and the stream segment ciphers. Same
+ * bytes either way. Only the object returned (the library's own default, by identity) takes the
+ * WebCrypto path: a backend a caller passes as `aead`, even a copy of this one, runs as given.
+ * @returns a frozen backend named `"webcrypto"`.
+ */
+export function withWebCrypto(base: AesGcm): AesGcm {
+  const aead: AesGcm = Object.freeze({ ...base, name: 'webcrypto' });
+  webCryptoBackends.add(aead);
+  return aead;
+}
+
+/**
+ * Whether `aead` should seal or open `length` bytes through WebCrypto: it was made by
+ * {@link withWebCrypto}, the payload is at least {@link WEBCRYPTO_MIN_BYTES}, and the runtime
  * has `crypto.subtle`.
  */
 export function prefersWebCrypto(aead: AesGcm, length: number): boolean {
-  return aead === webCryptoAesGcm && length >= WEBCRYPTO_MIN_BYTES && platformSubtle() !== undefined;
+  return webCryptoBackends.has(aead) && length >= WEBCRYPTO_MIN_BYTES && platformSubtle() !== undefined;
 }
 
 /**

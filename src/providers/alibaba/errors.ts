@@ -10,7 +10,7 @@
  * `ServiceUnavailableTemporary` (503); the retryable set is the one Alibaba's
  * own KMS clients back off on (`Rejected.Throttling`,
  * `ServiceUnavailableTemporary`, `InternalFailure`) plus the API gateway's
- * `Throttling*` codes.
+ * `Throttling*` codes: any code containing `Throttling` (see {@link isRetryableCode}).
  * @module
  */
 import { ProviderError } from '../../core/errors.js';
@@ -26,7 +26,9 @@ export type AlibabaKmsFailure =
   /** The caller's `AbortSignal` fired. */
   | 'aborted'
   /** KMS answered 2xx with a body that is not the documented response. */
-  | 'malformed-response';
+  | 'malformed-response'
+  /** The answer was a redirect (3xx): KMS never redirects, so the endpoint is not KMS. */
+  | 'redirect';
 
 /** What {@link AlibabaKmsError} carries besides the message. */
 export interface AlibabaKmsErrorDetails {
@@ -47,6 +49,8 @@ export interface AlibabaKmsErrorDetails {
   readonly retryable: boolean;
   /** KMS `Message`, shortened and stripped of any echoed string-to-sign. */
   readonly kmsMessage?: string | undefined;
+  /** KMS `Recommend`: the service's diagnosis link for the request, when given. */
+  readonly recommend?: string | undefined;
 }
 
 /**
@@ -79,6 +83,8 @@ export class AlibabaKmsError extends ProviderError {
   readonly attempts: number;
   /** KMS `Message` (shortened; an echoed string-to-sign is removed). */
   readonly kmsMessage: string | undefined;
+  /** KMS `Recommend`: the service's diagnosis link for the request, when it gave one. */
+  readonly recommend: string | undefined;
 
   /**
    * @param details - what failed; see {@link AlibabaKmsErrorDetails}.
@@ -94,6 +100,7 @@ export class AlibabaKmsError extends ProviderError {
     this.httpStatus = details.httpStatus;
     this.attempts = details.attempts;
     this.kmsMessage = details.kmsMessage;
+    this.recommend = details.recommend;
   }
 }
 
@@ -109,6 +116,7 @@ function describe(d: AlibabaKmsErrorDetails): string {
     timeout: 'timed out',
     aborted: 'aborted',
     'malformed-response': 'returned a malformed response',
+    redirect: 'answered with a redirect',
   };
   return `Alibaba Cloud KMS ${d.action} ${what[d.failure]} (${parts.join(', ')})`;
 }
@@ -134,6 +142,14 @@ export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
   'InternalFailure',
   'InternalError',
 ]);
+
+/**
+ * Whether a KMS or gateway error code is retried: one of {@link RETRYABLE_CODES}, or any code
+ * containing `Throttling` (`Throttling.Concurrent`, `Throttling.User`...), as Alibaba's own SDKs do.
+ */
+export function isRetryableCode(code: string): boolean {
+  return RETRYABLE_CODES.has(code) || code.includes('Throttling');
+}
 
 /** Keep a KMS message safe to carry: no echoed string-to-sign, at most 300 characters. */
 export function sanitizeKmsMessage(message: unknown): string | undefined {

@@ -10,7 +10,11 @@ export {
   ALIBABA_KMS_PROVIDER_ID,
   KMS_API_VERSION,
   MAX_ENCRYPT_PLAINTEXT_BYTES,
+  MAX_CIPHERTEXT_BLOB_BYTES,
+  scrubUrls,
 } from './provider.js';
+export { KMS_CONTEXT_MAX_CHARS, checkServiceContext } from './context.js';
+export type { ServiceContext } from './context.js';
 export type {
   AlibabaKmsProviderOptions,
   AlibabaCallOptions,
@@ -21,8 +25,10 @@ export type {
   AlibabaEncryptRequest,
   AlibabaReEncryptRequest,
   AlibabaCiphertext,
+  AlibabaWrappedDataKey,
+  AlibabaGenerateDataKeyWithoutPlaintextRequest,
 } from './provider.js';
-export { AlibabaKmsError, RETRYABLE_CODES, KEY_NOT_FOUND_CODES, KEY_DISABLED_CODES, INVALID_PARAMETER_CODES } from './errors.js';
+export { AlibabaKmsError, isRetryableCode, RETRYABLE_CODES, KEY_NOT_FOUND_CODES, KEY_DISABLED_CODES, INVALID_PARAMETER_CODES } from './errors.js';
 export type { AlibabaKmsFailure, AlibabaKmsErrorDetails } from './errors.js';
 export { CREDENTIAL_ENV, credentialsFromEnv } from './credentials.js';
 export type { AlibabaCredentials, AlibabaCredentialsProvider } from './credentials.js';
@@ -38,6 +44,7 @@ export {
   parseV3Authorization,
   hashPayload,
   headersToSign,
+  canonicalQueryRawNames,
   V3_ALGORITHM,
 } from './signature-v3.js';
 export type { V3CanonicalInput } from './signature-v3.js';

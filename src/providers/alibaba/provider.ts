@@ -1,28 +1,32 @@
 /**
  * The Alibaba Cloud KMS provider: the {@link KeyProvider} contract over the KMS
- * 2016-01-20 API (`GenerateDataKey`, `Decrypt`), plus `Encrypt` and `ReEncrypt`,
+ * 2016-01-20 API (`GenerateDataKey`, `Decrypt`), its optional operations
+ * (`Encrypt`, `ReEncrypt`, `describeBlob`), and `GenerateDataKeyWithoutPlaintext`,
  * with the platform `fetch` and no cloud SDK. Runtime-neutral: no `node:*` import.
  *
  * - Signing: V3 (`ACS3-HMAC-SHA256`, the default) or V1 (`HMAC-SHA1`), see
  *   `signature-v3.ts` and `signature-v1.ts`. Every attempt is signed anew (fresh
  *   nonce and timestamp).
  * - Parameters as the API documents them: `KeyId` (id, alias or ARN),
- *   `KeySpec`, `NumberOfBytes`, `EncryptionContext` as a JSON string; blobs and
- *   plaintexts base64.
+ *   `KeySpec` or `NumberOfBytes` (whichever the caller gave), `EncryptionContext`
+ *   as a JSON string; blobs and plaintexts base64. All of them travel in a
+ *   form-encoded POST body, never in the URL.
+ * - Limits follow the service: `Encrypt` takes 6 KiB, blobs up to
+ *   {@link MAX_CIPHERTEXT_BLOB_BYTES}, contexts up to 8192 characters of JSON.
  * - Errors: `Forbidden.KeyNotFound` / `Forbidden.AliasNotFound` →
  *   {@link KeyNotFoundError}; `Rejected.Disabled` / `Rejected.PendingDeletion` →
  *   {@link KeyDisabledError}; `InvalidParameter` / `MissingParameter` →
  *   {@link InvalidParameterError} (on Decrypt and ReEncrypt an `InvalidParameter`
  *   means the blob or its context was refused, so it is
- *   {@link DecryptionFailedError}); throttling, `ServiceUnavailableTemporary`,
- *   `InternalFailure`, HTTP 429/5xx without a code, network errors and timeouts
- *   are retried with capped exponential backoff and full jitter, then thrown as
- *   {@link AlibabaKmsError} with the last `RequestId` and code. Each mapped error
- *   has an `AlibabaKmsError` as its `cause`.
+ *   {@link DecryptionFailedError}); any code containing `Throttling`,
+ *   `ServiceUnavailableTemporary`, `InternalFailure`, HTTP 429/5xx without a code,
+ *   network errors and timeouts are retried with capped exponential backoff and
+ *   full jitter, then thrown as {@link AlibabaKmsError} with the last `RequestId`
+ *   and code; a redirect is refused. Each mapped error has an `AlibabaKmsError`
+ *   (with the service's `Recommend`) as its `cause`.
  * @module
  */
-import type { z } from 'zod';
-import { type CheckedContext, type EncryptionContext, checkContext } from '../../core/context.js';
+import type { EncryptionContext } from '../../core/context.js';
 import {
   DecryptionFailedError,
   EnvelopeKitError,
@@ -31,19 +35,24 @@ import {
   KeyNotFoundError,
 } from '../../core/errors.js';
 import { base64Decode, base64Encode } from '../../internal/base64.js';
-import { isBytes, wipe } from '../../internal/bytes.js';
+import { utf8Encode, wipe } from '../../internal/bytes.js';
 import { randomBytes } from '../../internal/random.js';
 import {
+  type BlobDescription,
   type DataKey,
   type DecryptedDataKey,
   type DecryptRequest,
   type GenerateDataKeyRequest,
   type KeyProvider,
-  PROVIDER_LIMITS,
+  type WrappedKey,
+  KEY_SPEC_BYTES,
   checkDecryptRequest,
+  checkEncryptRequest,
   checkGenerateDataKeyRequest,
-  checkKeyId,
+  checkReEncryptRequest,
+  readAnswerField,
 } from '../../core/provider.js';
+import { KMS_CONTEXT_MAX_CHARS, type ServiceContext, checkServiceContext } from './context.js';
 import {
   type AlibabaCredentials,
   type AlibabaCredentialsProvider,
@@ -59,16 +68,20 @@ import {
   INVALID_PARAMETER_CODES,
   KEY_DISABLED_CODES,
   KEY_NOT_FOUND_CODES,
-  RETRYABLE_CODES,
+  isRetryableCode,
   sanitizeKmsMessage,
 } from './errors.js';
 import {
+  type AnswerShape,
+  type KmsAnswer,
   type TakenSecret,
+  AnswerShapeError,
   ResponseTooLargeError,
   decryptResponse,
   encryptResponse,
   generateDataKeyResponse,
   parseErrorBody,
+  readAnswer,
   parseJson,
   readBody,
   takeSecretMember,
@@ -77,14 +90,24 @@ import { type RetryPolicy, abortReason, backoffDelay, sleep } from './retry.js';
 import { V1_SIGNATURE_METHOD, V1_SIGNATURE_VERSION, v1Signature } from './signature-v1.js';
 import { hashPayload, headersToSign, v3Authorization, v3CanonicalRequest, v3Signature } from './signature-v3.js';
 
+// Named in the TSDoc of the methods.
+void KMS_CONTEXT_MAX_CHARS;
+
 /** Provider id written into envelopes for data keys from Alibaba Cloud KMS. */
 export const ALIBABA_KMS_PROVIDER_ID = 'alibaba-kms';
 
 /** The KMS API version this provider speaks. */
 export const KMS_API_VERSION = '2016-01-20';
 
-/** Largest plaintext `Encrypt` accepts (6 KiB, the KMS limit). */
+/** Largest plaintext `Encrypt` accepts (6 KiB, the KMS limit); also the most `Decrypt` may return. */
 export const MAX_ENCRYPT_PLAINTEXT_BYTES = 6144;
+
+/**
+ * Largest ciphertext blob the provider's direct API sends or accepts: room for a 6 KiB `Encrypt`
+ * plaintext and the service's header. Blobs inside an envelope stay within 4096 bytes (SPEC.md §5),
+ * which the envelope layer checks.
+ */
+export const MAX_CIPHERTEXT_BLOB_BYTES = 8192;
 
 /** Which request signature to use. */
 export type AlibabaSignatureVersion = 'v3' | 'v1';
@@ -136,10 +159,15 @@ export interface AlibabaResultMeta {
   readonly requestId: string;
 }
 
-/** Answer of {@link AlibabaKmsProvider.generateDataKey}. */
+/** Answer of {@link AlibabaKmsProvider.generateDataKey}. `keyVersion` is the service's `KeyVersionId`. */
 export interface AlibabaDataKey extends DataKey, AlibabaResultMeta {}
+/** Answer of {@link AlibabaKmsProvider.generateDataKeyWithoutPlaintext}: the blob only. */
+export interface AlibabaWrappedDataKey extends WrappedKey, AlibabaResultMeta {}
 /** Answer of {@link AlibabaKmsProvider.decrypt}. */
 export interface AlibabaDecryptedDataKey extends DecryptedDataKey, AlibabaResultMeta {}
+
+/** Parameters of {@link AlibabaKmsProvider.generateDataKeyWithoutPlaintext}: as `generateDataKey`'s. */
+export type AlibabaGenerateDataKeyWithoutPlaintextRequest = GenerateDataKeyRequest & AlibabaCallOptions;
 
 /** Parameters of {@link AlibabaKmsProvider.encrypt}. */
 export interface AlibabaEncryptRequest extends AlibabaCallOptions {
@@ -164,7 +192,7 @@ export interface AlibabaReEncryptRequest extends AlibabaCallOptions {
 }
 
 /** Answer of {@link AlibabaKmsProvider.encrypt} and {@link AlibabaKmsProvider.reEncrypt}. */
-export interface AlibabaCiphertext extends AlibabaResultMeta {
+export interface AlibabaCiphertext extends WrappedKey, AlibabaResultMeta {
   /** The key that wrapped the blob (resolved id, never an alias). */
   readonly keyId: string;
   /** The new blob. */
@@ -221,15 +249,17 @@ function readCallSignal(request: unknown): AbortSignal | undefined {
 }
 
 /** `EncryptionContext` as the API takes it: a JSON object, keys in canonical order; omitted when empty. */
-function contextParam(name: string, ctx: CheckedContext): Param[] {
-  return ctx.entries.length === 0 ? [] : [[name, JSON.stringify(ctx.map)]];
+function contextParam(name: string, ctx: ServiceContext): Param[] {
+  return ctx.json === undefined ? [] : [[name, ctx.json]];
 }
 
-function checkBlobArg(blob: unknown, what: string): Uint8Array {
-  if (!isBytes(blob) || blob.length === 0 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
-    throw new InvalidParameterError(`"${what}" must be a Uint8Array of 1 to ${PROVIDER_LIMITS.maxBlobBytes} bytes`);
+/** Read one field of the caller's request (a throwing getter is a bad parameter). */
+function requestField(request: unknown, name: string): unknown {
+  try {
+    return readAnswerField(request, name);
+  } catch (e) {
+    throw new InvalidParameterError('request could not be read', { cause: (e as Error).cause });
   }
-  return blob.slice();
 }
 
 /**
@@ -312,28 +342,24 @@ export class AlibabaKmsProvider implements KeyProvider {
   }
 
   /**
-   * `GenerateDataKey`: a fresh data key, in plaintext and wrapped under `keyId`.
-   * @param request - see {@link GenerateDataKeyRequest}; `signal` aborts the call.
-   * @returns the key (resolved `keyId`, never an alias), its blob, `keyVersionId`, `requestId`.
+   * `GenerateDataKey`: a fresh data key, in plaintext and wrapped under `keyId`. Sends
+   * `NumberOfBytes` when the caller gave it, else `KeySpec` (`AES_256` by default).
+   * @param request - see {@link GenerateDataKeyRequest}; `signal` aborts the call. The context is
+   *   checked against the service's limit ({@link KMS_CONTEXT_MAX_CHARS} characters of JSON).
+   * @returns the key (resolved `keyId`, never an alias), its blob, `keyVersion` (= `keyVersionId`), `requestId`.
    * @throws InvalidParameterError, KeyNotFoundError, KeyDisabledError, AlibabaKmsError
    */
   async generateDataKey(request: GenerateDataKeyRequest & AlibabaCallOptions): Promise<AlibabaDataKey> {
-    const req = checkGenerateDataKeyRequest(request);
-    const signal = readCallSignal(request);
-    const params: Param[] = [
-      ['KeyId', req.keyId],
-      ['NumberOfBytes', String(req.numberOfBytes)],
-      ...contextParam('EncryptionContext', req.context),
-    ];
+    const { params, numberOfBytes, signal } = this.#generateParams(request);
     const action = 'GenerateDataKey';
     const result = await this.#call(action, params, 'generate', signal, 'Plaintext');
     const secret = result.secret;
     try {
       const body = this.#validate(action, generateDataKeyResponse, result);
-      if (secret!.value.length !== req.numberOfBytes) this.#malformed(action, body.RequestId, body.attempts, 'data key of the wrong length');
-      const ciphertextBlob = this.#decodeBlob(action, body.CiphertextBlob, body.RequestId, body.attempts);
+      if (secret!.value.length !== numberOfBytes) this.#malformed(action, body.RequestId, body.attempts, 'data key of the wrong length');
+      const ciphertextBlob = this.#decodeBlob(action, body.CiphertextBlob!, body.RequestId, body.attempts);
       const plaintext = secret!.value;
-      return { keyId: body.KeyId, plaintext, ciphertextBlob, keyVersionId: body.KeyVersionId, requestId: body.RequestId };
+      return { keyId: body.KeyId, plaintext, ciphertextBlob, ...versionOf(body), requestId: body.RequestId };
     } catch (e) {
       wipe(secret?.value);
       throw e;
@@ -341,13 +367,49 @@ export class AlibabaKmsProvider implements KeyProvider {
   }
 
   /**
-   * `Decrypt`: recover the data key in a blob. The blob names its own key.
+   * `GenerateDataKeyWithoutPlaintext`: a fresh data key wrapped under `keyId`, its plaintext never
+   * sent (for a data key another party will `decrypt` later). Parameters as {@link generateDataKey}.
+   * @returns the resolved `keyId`, the blob, `keyVersion` (= `keyVersionId`), `requestId`.
+   * @throws InvalidParameterError, KeyNotFoundError, KeyDisabledError, AlibabaKmsError
+   */
+  async generateDataKeyWithoutPlaintext(request: AlibabaGenerateDataKeyWithoutPlaintextRequest): Promise<AlibabaWrappedDataKey> {
+    const { params, signal } = this.#generateParams(request);
+    return this.#ciphertextAnswer('GenerateDataKeyWithoutPlaintext', await this.#call('GenerateDataKeyWithoutPlaintext', params, 'generate', signal));
+  }
+
+  /** The checked parameters of `GenerateDataKey` and `GenerateDataKeyWithoutPlaintext`. */
+  #generateParams(request: unknown): { params: Param[]; numberOfBytes: number; signal: AbortSignal | undefined } {
+    const encryptionContext = request !== null && typeof request === 'object' ? requestField(request, 'encryptionContext') : undefined;
+    const rawNumber = request !== null && typeof request === 'object' ? requestField(request, 'numberOfBytes') : undefined;
+    const rawSpec = request !== null && typeof request === 'object' ? requestField(request, 'keySpec') : undefined;
+    const req = checkGenerateDataKeyRequest(
+      request === null || typeof request !== 'object'
+        ? request
+        : { keyId: requestField(request, 'keyId'), keySpec: rawSpec, numberOfBytes: rawNumber },
+    );
+    const context = checkServiceContext(encryptionContext);
+    const signal = readCallSignal(request);
+    // SPEC: numberOfBytes wins over keySpec; only one of the two is sent, as the caller asked.
+    const size: Param =
+      rawNumber !== undefined ? ['NumberOfBytes', String(req.numberOfBytes)] : ['KeySpec', rawSpec === 'AES_128' ? 'AES_128' : 'AES_256'];
+    const numberOfBytes = rawNumber !== undefined ? req.numberOfBytes : KEY_SPEC_BYTES[rawSpec === 'AES_128' ? 'AES_128' : 'AES_256'];
+    return { params: [['KeyId', req.keyId], size, ...contextParam('EncryptionContext', context)], numberOfBytes, signal };
+  }
+
+  /**
+   * `Decrypt`: recover what a blob holds (a data key, or up to 6 KiB from `encrypt`). The blob
+   * names its own key. Blobs up to {@link MAX_CIPHERTEXT_BLOB_BYTES} bytes are accepted.
    * @param request - see {@link DecryptRequest}; `signal` aborts the call.
-   * @returns the key id that unwrapped it, the data key, `keyVersionId`, `requestId`.
+   * @returns the key id that unwrapped it, the plaintext, `keyVersion` (= `keyVersionId`), `requestId`.
    * @throws InvalidParameterError, DecryptionFailedError, KeyNotFoundError, KeyDisabledError, AlibabaKmsError
    */
   async decrypt(request: DecryptRequest & AlibabaCallOptions): Promise<AlibabaDecryptedDataKey> {
-    const { blob, context } = checkDecryptRequest(request);
+    const encryptionContext = request !== null && typeof request === 'object' ? requestField(request, 'encryptionContext') : undefined;
+    const { blob } = checkDecryptRequest(
+      request === null || typeof request !== 'object' ? request : { ciphertextBlob: requestField(request, 'ciphertextBlob') },
+      MAX_CIPHERTEXT_BLOB_BYTES,
+    );
+    const context = checkServiceContext(encryptionContext);
     const signal = readCallSignal(request);
     const action = 'Decrypt';
     const params: Param[] = [['CiphertextBlob', base64Encode(blob)], ...contextParam('EncryptionContext', context)];
@@ -356,10 +418,10 @@ export class AlibabaKmsProvider implements KeyProvider {
     try {
       const body = this.#validate(action, decryptResponse, result);
       const n = secret!.value.length;
-      if (n < PROVIDER_LIMITS.minNumberOfBytes || n > PROVIDER_LIMITS.maxNumberOfBytes) {
-        this.#malformed(action, body.RequestId, body.attempts, 'data key of the wrong length');
+      if (n < 1 || n > MAX_ENCRYPT_PLAINTEXT_BYTES) {
+        this.#malformed(action, body.RequestId, body.attempts, 'plaintext of the wrong length');
       }
-      return { keyId: body.KeyId, plaintext: secret!.value, keyVersionId: body.KeyVersionId, requestId: body.RequestId };
+      return { keyId: body.KeyId, plaintext: secret!.value, ...versionOf(body), requestId: body.RequestId };
     } catch (e) {
       wipe(secret?.value);
       throw e;
@@ -367,70 +429,77 @@ export class AlibabaKmsProvider implements KeyProvider {
   }
 
   /**
-   * `Encrypt`: wrap caller-supplied bytes (e.g. an existing data key) under another master key.
+   * `Encrypt`: wrap caller-supplied bytes (1 to 6144, the service's limit; typically a data key
+   * another recipient made) under a master key, bound to the context.
    *
-   * Note: the request carries the plaintext base64-encoded, and both signatures
-   * cover it, so it passes through JavaScript strings on the way out.
-   * @returns the resolved key id, the blob, `keyVersionId`, `requestId`.
+   * Note: the request carries the plaintext base64-encoded in the (form-encoded) body, and both
+   * signatures cover it, so it passes through JavaScript strings on the way out.
+   * @returns the resolved key id, the blob, `keyVersion` (= `keyVersionId`), `requestId`.
    * @throws InvalidParameterError, KeyNotFoundError, KeyDisabledError, AlibabaKmsError
    */
   async encrypt(request: AlibabaEncryptRequest): Promise<AlibabaCiphertext> {
-    if (request === null || typeof request !== 'object') throw new InvalidParameterError('encrypt expects a request object');
-    let keyId: unknown, plaintext: unknown, encryptionContext: unknown;
+    const encryptionContext = request !== null && typeof request === 'object' ? requestField(request, 'encryptionContext') : undefined;
+    const req = checkEncryptRequest(
+      request === null || typeof request !== 'object'
+        ? request
+        : { keyId: requestField(request, 'keyId'), plaintext: requestField(request, 'plaintext') },
+      MAX_ENCRYPT_PLAINTEXT_BYTES,
+    );
     try {
-      ({ keyId, plaintext, encryptionContext } = request);
-    } catch (e) {
-      throw new InvalidParameterError('encrypt request could not be read', { cause: e });
+      const ctx = checkServiceContext(encryptionContext);
+      const signal = readCallSignal(request);
+      const action = 'Encrypt';
+      const params: Param[] = [['KeyId', req.keyId], ['Plaintext', base64Encode(req.plaintext)], ...contextParam('EncryptionContext', ctx)];
+      return this.#ciphertextAnswer(action, await this.#call(action, params, 'generate', signal));
+    } finally {
+      wipe(req.plaintext);
     }
-    const id = checkKeyId(keyId);
-    if (!isBytes(plaintext) || plaintext.length === 0 || plaintext.length > MAX_ENCRYPT_PLAINTEXT_BYTES) {
-      throw new InvalidParameterError(`"plaintext" must be a Uint8Array of 1 to ${MAX_ENCRYPT_PLAINTEXT_BYTES} bytes`);
-    }
-    const ctx = checkContext(encryptionContext);
-    const signal = readCallSignal(request);
-    const action = 'Encrypt';
-    const params: Param[] = [['KeyId', id], ['Plaintext', base64Encode(plaintext)], ...contextParam('EncryptionContext', ctx)];
-    return this.#ciphertextAnswer(action, await this.#call(action, params, 'generate', signal));
   }
 
   /**
    * `ReEncrypt`: unwrap a blob and wrap its content under `destinationKeyId` (which
    * may be the same key, for a rotated version or a new context), inside KMS: the
-   * plaintext never leaves it.
-   * @returns the destination key id, the new blob, `keyVersionId`, `requestId`.
+   * plaintext never leaves it. Sends `CiphertextBlob`, `SourceEncryptionContext`,
+   * `DestinationKeyId`, `DestinationEncryptionContext`.
+   * @returns the destination key id, the new blob, `keyVersion` (= `keyVersionId`), `requestId`.
    * @throws InvalidParameterError, DecryptionFailedError, KeyNotFoundError, KeyDisabledError, AlibabaKmsError
    */
   async reEncrypt(request: AlibabaReEncryptRequest): Promise<AlibabaCiphertext> {
-    if (request === null || typeof request !== 'object') throw new InvalidParameterError('reEncrypt expects a request object');
-    let blob: unknown, dest: unknown, srcCtx: unknown, dstCtx: unknown;
-    try {
-      ({ ciphertextBlob: blob, destinationKeyId: dest, sourceEncryptionContext: srcCtx, destinationEncryptionContext: dstCtx } =
-        request);
-    } catch (e) {
-      throw new InvalidParameterError('reEncrypt request could not be read', { cause: e });
-    }
-    const b = checkBlobArg(blob, 'ciphertextBlob');
-    const destinationKeyId = checkKeyId(dest, 'destinationKeyId');
-    const source = checkContext(srcCtx, 'sourceEncryptionContext');
-    const destination = checkContext(dstCtx, 'destinationEncryptionContext');
+    const isObj = request !== null && typeof request === 'object';
+    const srcCtx = isObj ? requestField(request, 'sourceEncryptionContext') : undefined;
+    const dstCtx = isObj ? requestField(request, 'destinationEncryptionContext') : undefined;
+    const req = checkReEncryptRequest(
+      isObj ? { ciphertextBlob: requestField(request, 'ciphertextBlob'), destinationKeyId: requestField(request, 'destinationKeyId') } : request,
+      MAX_CIPHERTEXT_BLOB_BYTES,
+    );
+    const source = checkServiceContext(srcCtx, 'sourceEncryptionContext');
+    const destination = checkServiceContext(dstCtx, 'destinationEncryptionContext');
     const signal = readCallSignal(request);
     const action = 'ReEncrypt';
     const params: Param[] = [
-      ['CiphertextBlob', base64Encode(b)],
-      ['DestinationKeyId', destinationKeyId],
+      ['CiphertextBlob', base64Encode(req.blob)],
+      ['DestinationKeyId', req.destinationKeyId],
       ...contextParam('SourceEncryptionContext', source),
       ...contextParam('DestinationEncryptionContext', destination),
     ];
     return this.#ciphertextAnswer(action, await this.#call(action, params, 'unwrap', signal));
   }
 
-  /** The answer of `Encrypt` and `ReEncrypt`: checked, the blob decoded to bytes. */
+  /**
+   * What a blob says about itself: nothing. The service's blobs are opaque (their layout is not
+   * documented), so this is always `undefined`; it never throws and makes no request.
+   */
+  describeBlob(_blob: Uint8Array): BlobDescription | undefined {
+    return undefined;
+  }
+
+  /** The answer of `Encrypt`, `ReEncrypt` and `GenerateDataKeyWithoutPlaintext`: checked, the blob decoded to bytes. */
   #ciphertextAnswer(action: string, result: CallResult): AlibabaCiphertext {
     const body = this.#validate(action, encryptResponse, result);
     return {
       keyId: body.KeyId,
-      ciphertextBlob: this.#decodeBlob(action, body.CiphertextBlob, body.RequestId, body.attempts),
-      keyVersionId: body.KeyVersionId,
+      ciphertextBlob: this.#decodeBlob(action, body.CiphertextBlob!, body.RequestId, body.attempts),
+      ...versionOf(body),
       requestId: body.RequestId,
     };
   }
@@ -454,26 +523,27 @@ export class AlibabaKmsProvider implements KeyProvider {
     );
   }
 
-  #validate<T extends { RequestId: string; Plaintext?: string }>(
-    action: string,
-    schema: z.ZodType<T>,
-    { json, secret, attempts }: CallResult,
-  ): T & { attempts: number } {
-    const r = schema.safeParse(json);
+  #validate(action: string, shape: AnswerShape, { json, secret, attempts }: CallResult): KmsAnswer & { attempts: number } {
     const requestId = (json as { RequestId?: unknown } | null)?.RequestId;
     const rid = typeof requestId === 'string' ? requestId : undefined;
-    if (!r.success) this.#malformed(action, rid, attempts, 'response does not match the documented shape', r.error);
-    // The Plaintext member we blanked must be the one zod read: same length of placeholders.
-    if (r.data.Plaintext !== undefined && (secret === undefined || r.data.Plaintext !== secret.placeholder)) {
+    let answer: KmsAnswer;
+    try {
+      answer = readAnswer(json, shape);
+    } catch (e) {
+      if (!(e instanceof AnswerShapeError)) throw e;
+      this.#malformed(action, rid, attempts, 'response does not match the documented shape', e);
+    }
+    // The Plaintext member we blanked must be the one read: same length of placeholders.
+    if (shape.plaintext && (secret === undefined || answer.Plaintext !== secret.placeholder)) {
       this.#malformed(action, rid, attempts, 'Plaintext member is not where it was expected');
     }
-    return { ...r.data, attempts };
+    return { ...answer, attempts };
   }
 
   #decodeBlob(action: string, b64: string, requestId: string, attempts: number): Uint8Array {
     const blob = base64Decode(b64);
-    if (!blob || blob.length === 0 || blob.length > PROVIDER_LIMITS.maxBlobBytes) {
-      this.#malformed(action, requestId, attempts, 'CiphertextBlob is not canonical base64 of 1 to 4096 bytes');
+    if (!blob || blob.length === 0 || blob.length > MAX_CIPHERTEXT_BLOB_BYTES) {
+      this.#malformed(action, requestId, attempts, `CiphertextBlob is not canonical base64 of 1 to ${MAX_CIPHERTEXT_BLOB_BYTES} bytes`);
     }
     return blob;
   }
@@ -537,6 +607,15 @@ export class AlibabaKmsProvider implements KeyProvider {
     try {
       const res = await this.#s.fetch(url, { ...init, signal: linked.signal });
       status = res.status;
+      // `redirect: 'manual'`: a browser answers an opaque redirect (status 0), a server runtime the 3xx.
+      if (res.type === 'opaqueredirect' || (status >= 300 && status < 400)) {
+        await res.body?.cancel().catch(() => {});
+        return {
+          ok: false,
+          final: true,
+          error: new AlibabaKmsError({ failure: 'redirect', action, attempts: attempt, retryable: false, httpStatus: status === 0 ? undefined : status }),
+        };
+      }
       body = await readBody(res);
     } catch (e) {
       const userAbort = signals.find((s) => s.aborted);
@@ -545,7 +624,7 @@ export class AlibabaKmsProvider implements KeyProvider {
         return { ok: false, final: true, error: new AlibabaKmsError({ failure: 'malformed-response', action, attempts: attempt, retryable: false }, { cause: e }) };
       }
       const failure = timedOut ? 'timeout' : 'network';
-      return { ok: false, final: false, details: { failure, action, attempts: attempt, retryable: true }, cause: e };
+      return { ok: false, final: false, details: { failure, action, attempts: attempt, retryable: true }, cause: scrubbedCause(e, [String(init.body ?? ''), credentials.securityToken ?? '', credentials.accessKeySecret, ...params.map((p) => p[1])]) };
     } finally {
       clearTimeout(timer);
       linked.dispose();
@@ -577,18 +656,27 @@ export class AlibabaKmsProvider implements KeyProvider {
       attempts: attempt,
       retryable: false,
       kmsMessage: sanitizeKmsMessage(err.message),
+      recommend: sanitizeKmsMessage(err.recommend),
     };
     const retryable =
-      err.code !== undefined ? RETRYABLE_CODES.has(err.code) : status === 429 || status === 500 || status === 502 || status === 503 || status === 504;
+      err.code !== undefined ? isRetryableCode(err.code) : status === 429 || status === 500 || status === 502 || status === 503 || status === 504;
     if (retryable) return { ok: false, final: false, details: { ...details, retryable: true } };
     return { ok: false, final: true, error: new AlibabaKmsError(details) };
   }
 
-  /** Build and sign one attempt's request. */
+  /**
+   * Build and sign one attempt's request. Every parameter travels in a form-encoded POST body
+   * (`application/x-www-form-urlencoded`, as the official clients send it), never in the URL: the
+   * URL is the endpoint's origin and `/`, so neither a proxy's log nor an error quoting the URL
+   * shows a token, a plaintext or a context, and no large parameter meets a URL length limit.
+   * `redirect: 'manual'` (which every runtime accepts, unlike `'error'` on workerd): a redirect is
+   * refused as an {@link AlibabaKmsError} rather than followed.
+   */
   #sign(action: string, params: Param[], c: AlibabaCredentials): { url: string; init: RequestInit } {
     const endpoint = this.#s.endpoint;
     const nonce = toHex(randomBytes(16));
     const timestamp = isoSeconds(Date.now());
+    const url = `${endpoint.origin}/`;
     if (this.#s.signatureVersion === 'v1') {
       const all: Param[] = [
         ...params,
@@ -604,18 +692,19 @@ export class AlibabaKmsProvider implements KeyProvider {
       if (c.securityToken !== undefined) all.push(['SecurityToken', c.securityToken]);
       all.push(['Signature', v1Signature('POST', all, c.accessKeySecret)]);
       return {
-        url: `${endpoint.origin}/?${canonicalQuery(all)}`,
-        // Never follow a redirect: a 3xx (a browser's opaque redirect: status 0) is not a 2xx and fails the call.
-        // 'manual', not 'error', which workerd (Cloudflare Workers) refuses.
-        init: { method: 'POST', headers: { accept: 'application/json' }, redirect: 'manual' },
+        url,
+        init: { method: 'POST', headers: { accept: 'application/json', 'content-type': FORM_CONTENT_TYPE }, body: canonicalQuery(all), redirect: 'manual' },
       };
     }
+    const body = canonicalQuery(params);
+    const hashed = hashPayload(utf8Encode(body));
     const headers: Record<string, string> = {
+      'content-type': FORM_CONTENT_TYPE,
       'x-acs-action': action,
       'x-acs-version': KMS_API_VERSION,
       'x-acs-date': timestamp,
       'x-acs-signature-nonce': nonce,
-      'x-acs-content-sha256': EMPTY_PAYLOAD_SHA256,
+      'x-acs-content-sha256': hashed,
     };
     if (c.securityToken !== undefined) {
       headers['x-acs-accesskey-id'] = c.accessKeyId;
@@ -625,23 +714,46 @@ export class AlibabaKmsProvider implements KeyProvider {
     const canonical = v3CanonicalRequest({
       method: 'POST',
       canonicalUri: '/',
-      query: params,
+      query: [],
       headers: { ...headers, host: endpoint.host },
       signedHeaders,
-      hashedPayload: EMPTY_PAYLOAD_SHA256,
+      hashedPayload: hashed,
     });
     headers['authorization'] = v3Authorization(c.accessKeyId, signedHeaders, v3Signature(canonical, c.accessKeySecret));
     headers['accept'] = 'application/json';
-    const query = canonicalQuery(params);
-    return {
-      url: query ? `${endpoint.origin}/?${query}` : `${endpoint.origin}/`,
-      init: { method: 'POST', headers, redirect: 'manual' },
-    };
+    return { url, init: { method: 'POST', headers, body, redirect: 'manual' } };
   }
 }
 
-/** SHA-256 of the empty body, hex. */
-const EMPTY_PAYLOAD_SHA256 = hashPayload(new Uint8Array(0));
+/** The body's media type (both signatures sign form parameters as they sign query parameters). */
+const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
+
+/** `keyVersion` and `keyVersionId` of an answer, both from the service's `KeyVersionId`. */
+function versionOf(body: KmsAnswer): { keyVersion?: string; keyVersionId: string | undefined } {
+  return body.KeyVersionId === undefined ? { keyVersionId: undefined } : { keyVersion: body.KeyVersionId, keyVersionId: body.KeyVersionId };
+}
+
+/** Replace every URL in a text by `<url>`: a URL may carry what a log should not. */
+export function scrubUrls(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>]*/gi, '<url>');
+}
+
+/**
+ * The cause kept for a failed `fetch`: a plain error with the original's name and its message
+ * with URLs, the request body and every value `sent` (token, parameters) scrubbed (a custom
+ * `fetch` may quote the request, or keep it in properties). Nothing else of the original is kept.
+ */
+function scrubbedCause(e: unknown, sent: readonly string[], depth = 0): Error {
+  const name = e instanceof Error && typeof e.name === 'string' ? e.name : 'Error';
+  let message = e instanceof Error && typeof e.message === 'string' ? e.message : String(e);
+  // Longest first: the whole body before the values in it.
+  for (const t of [...sent].sort((a, b) => b.length - a.length)) if (t.length >= 8) message = message.split(t).join('<redacted>');
+  const out = new Error(scrubUrls(message).slice(0, 500));
+  out.name = name;
+  const inner = e instanceof Error ? e.cause : undefined;
+  if (inner instanceof Error && depth < 4) Object.defineProperty(out, 'cause', { value: scrubbedCause(inner, sent, depth + 1), enumerable: false });
+  return out;
+}
 
 /** Turn a non-retryable KMS error into the library's category, keeping it as the cause. */
 function mapKmsError(e: AlibabaKmsError, kind: OpKind): EnvelopeKitError {

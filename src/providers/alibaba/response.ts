@@ -2,16 +2,16 @@
  * Reading KMS answers. Bodies are read as bytes with a size cap; the one
  * secret member (`Plaintext`) is decoded from base64 straight from those bytes
  * and blanked before the rest is parsed as JSON, so a data key never becomes a
- * JavaScript string here. The remaining JSON is validated with zod.
+ * JavaScript string here. The remaining JSON is read by hand-written readers
+ * (no schema library: the provider's bundle stays small).
  *
  * Response members as the KMS 2016-01-20 API documents them: GenerateDataKey
  * (`KeyId`, `KeyVersionId`, `Plaintext`, `CiphertextBlob`, `RequestId`),
  * Decrypt (`KeyId`, `KeyVersionId`, `Plaintext`, `RequestId`), Encrypt and
  * ReEncrypt (`KeyId`, `KeyVersionId`, `CiphertextBlob`, `RequestId`); errors
- * (`Code`, `Message`, `RequestId`, `HostId`).
+ * (`Code`, `Message`, `RequestId`, `HostId`, `Recommend`).
  * @module
  */
-import { z } from 'zod';
 import { base64DecodeAscii } from '../../internal/base64.js';
 import { utf8DecodeStrict, utf8Encode, wipe } from '../../internal/bytes.js';
 
@@ -133,43 +133,66 @@ export function parseJson(body: Uint8Array): unknown {
   }
 }
 
-const keyId = z.string().min(1).max(2048);
-const keyVersionId = z.string().min(1).max(256).optional();
-const requestId = z.string().min(1).max(256);
-const blob = z.string().min(4).max(8192).regex(/^[A-Za-z0-9+/]+={0,2}$/);
+/** A member of a checked answer could not be read as documented. */
+export class AnswerShapeError extends Error {
+  /** @param member - the member that is missing or malformed. */
+  constructor(readonly member: string) {
+    super(`member ${member} is missing or not as documented`);
+    this.name = 'AnswerShapeError';
+  }
+}
 
-/** GenerateDataKey's answer, `Plaintext` already taken out. */
-export const generateDataKeyResponse = z.object({
-  KeyId: keyId,
-  KeyVersionId: keyVersionId,
-  Plaintext: z.string(),
-  CiphertextBlob: blob,
-  RequestId: requestId,
-});
-/** Decrypt's answer, `Plaintext` already taken out. */
-export const decryptResponse = z.object({
-  KeyId: keyId,
-  KeyVersionId: keyVersionId,
-  Plaintext: z.string(),
-  RequestId: requestId,
-});
-/** Encrypt's (and ReEncrypt's) answer. */
-export const encryptResponse = z.object({
-  KeyId: keyId,
-  KeyVersionId: keyVersionId,
-  CiphertextBlob: blob,
-  RequestId: requestId,
-});
+const BLOB_TEXT_RE = /^[A-Za-z0-9+/]+={0,2}$/;
 
-const errorFields = z.object({
-  Code: z.string().min(1).max(256).optional(),
-  code: z.string().min(1).max(256).optional(),
-  Message: z.string().max(65536).optional(),
-  message: z.string().max(65536).optional(),
-  RequestId: z.string().max(256).optional(),
-  requestId: z.string().max(256).optional(),
-  HostId: z.string().max(512).optional(),
-});
+function stringMember(json: Record<string, unknown>, name: string, min: number, max: number, optional: boolean): string | undefined {
+  const v = Object.prototype.hasOwnProperty.call(json, name) ? json[name] : undefined;
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'string' || v.length < min || v.length > max) throw new AnswerShapeError(name);
+  return v;
+}
+
+/** A KMS answer's members as the provider reads them (`Plaintext` already taken out). */
+export interface KmsAnswer {
+  readonly KeyId: string;
+  readonly KeyVersionId: string | undefined;
+  readonly RequestId: string;
+  /** Present when the operation returns one (GenerateDataKey*, Encrypt, ReEncrypt). */
+  readonly CiphertextBlob: string | undefined;
+  /** The placeholder left where the secret member was, when the operation returns one. */
+  readonly Plaintext: string | undefined;
+}
+
+/** Which members an operation's answer must carry. */
+export interface AnswerShape {
+  readonly ciphertextBlob: boolean;
+  readonly plaintext: boolean;
+}
+
+/** GenerateDataKey: `KeyId`, `KeyVersionId`, `Plaintext`, `CiphertextBlob`, `RequestId`. */
+export const generateDataKeyResponse: AnswerShape = Object.freeze({ ciphertextBlob: true, plaintext: true });
+/** GenerateDataKeyWithoutPlaintext, Encrypt and ReEncrypt: `KeyId`, `KeyVersionId`, `CiphertextBlob`, `RequestId`. */
+export const encryptResponse: AnswerShape = Object.freeze({ ciphertextBlob: true, plaintext: false });
+/** Decrypt: `KeyId`, `KeyVersionId`, `Plaintext`, `RequestId`. */
+export const decryptResponse: AnswerShape = Object.freeze({ ciphertextBlob: false, plaintext: true });
+
+/**
+ * Read a KMS answer (a hand-written reader: the members the API documents, nothing else looked at).
+ * @throws AnswerShapeError naming the first member that is missing or malformed.
+ */
+export function readAnswer(json: unknown, shape: AnswerShape): KmsAnswer {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new AnswerShapeError('(body)');
+  const o = json as Record<string, unknown>;
+  const KeyId = stringMember(o, 'KeyId', 1, 2048, false)!;
+  const KeyVersionId = stringMember(o, 'KeyVersionId', 1, 256, true);
+  const RequestId = stringMember(o, 'RequestId', 1, 256, false)!;
+  let CiphertextBlob: string | undefined;
+  if (shape.ciphertextBlob) {
+    CiphertextBlob = stringMember(o, 'CiphertextBlob', 4, 65536, false)!;
+    if (!BLOB_TEXT_RE.test(CiphertextBlob)) throw new AnswerShapeError('CiphertextBlob');
+  }
+  const Plaintext = shape.plaintext ? stringMember(o, 'Plaintext', 0, 65536, false) : undefined;
+  return { KeyId, KeyVersionId, RequestId, CiphertextBlob, Plaintext };
+}
 
 /** What a KMS error answer says. Every member may be missing (a proxy's 502 page has none). */
 export interface KmsErrorBody {
@@ -177,12 +200,32 @@ export interface KmsErrorBody {
   readonly message?: string | undefined;
   readonly requestId?: string | undefined;
   readonly hostId?: string | undefined;
+  /** `Recommend`: the service's link to its diagnosis page for this request. */
+  readonly recommend?: string | undefined;
 }
 
-/** Read a KMS error body (JSON `Code`/`Message`/`RequestId`/`HostId`, either case); `{}` when unreadable. */
+function optionalText(o: Record<string, unknown>, names: readonly string[], min: number, max: number): string | undefined {
+  for (const n of names) {
+    const v = Object.prototype.hasOwnProperty.call(o, n) ? o[n] : undefined;
+    if (v === undefined) continue;
+    return typeof v === 'string' && v.length >= min && v.length <= max ? v : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Read a KMS error body (JSON `Code`/`Message`/`RequestId`/`HostId`/`Recommend`, either case);
+ * `{}` when unreadable. A member of the wrong type or length is left out.
+ */
 export function parseErrorBody(body: Uint8Array): KmsErrorBody {
-  const r = errorFields.safeParse(parseJson(body));
-  if (!r.success) return {};
-  const d = r.data;
-  return { code: d.Code ?? d.code, message: d.Message ?? d.message, requestId: d.RequestId ?? d.requestId, hostId: d.HostId };
+  const json = parseJson(body);
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return {};
+  const o = json as Record<string, unknown>;
+  return {
+    code: optionalText(o, ['Code', 'code'], 1, 256),
+    message: optionalText(o, ['Message', 'message'], 0, 65536),
+    requestId: optionalText(o, ['RequestId', 'requestId'], 0, 256),
+    hostId: optionalText(o, ['HostId', 'hostId'], 0, 512),
+    recommend: optionalText(o, ['Recommend', 'recommend'], 0, 2048),
+  };
 }

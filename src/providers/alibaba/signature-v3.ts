@@ -17,7 +17,7 @@
  */
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { type Param, canonicalQuery, toHex, utf8 } from './encoding.js';
+import { type Param, canonicalQuery, percentEncode, sortParams, toHex, utf8 } from './encoding.js';
 
 /** The V3 signature algorithm name. */
 export const V3_ALGORITHM = 'ACS3-HMAC-SHA256';
@@ -36,6 +36,19 @@ export interface V3CanonicalInput {
   readonly signedHeaders: readonly string[];
   /** Lower-case hex SHA-256 of the body (of the empty string when there is none). */
   readonly hashedPayload: string;
+  /**
+   * How parameter names enter the canonical query string: `encoded` (default: percent-encoded, as
+   * the V3 document writes it) or `raw` (as `@alicloud/openapi-util`'s signer does it: names as
+   * they are, values percent-encoded). The two agree for names of unreserved characters only.
+   */
+  readonly queryNames?: 'encoded' | 'raw';
+}
+
+/** The canonical query with names as they are and values percent-encoded (the official SDK's form). */
+export function canonicalQueryRawNames(params: readonly Param[]): string {
+  return sortParams(params)
+    .map(([k, v]) => `${k}=${percentEncode(v)}`)
+    .join('&');
 }
 
 /** Lower-case hex SHA-256 of a payload: the value of `x-acs-content-sha256`. */
@@ -67,7 +80,7 @@ export function v3CanonicalRequest(input: V3CanonicalInput): string {
   return [
     input.method,
     input.canonicalUri,
-    canonicalQuery(input.query),
+    input.queryNames === 'raw' ? canonicalQueryRawNames(input.query) : canonicalQuery(input.query),
     headers,
     input.signedHeaders.join(';'),
     input.hashedPayload,

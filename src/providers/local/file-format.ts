@@ -1,5 +1,5 @@
 /**
- * Keyring file format (SPEC.md §7): JSON metadata validated with zod, key
+ * Keyring file format (SPEC.md §7): JSON metadata checked by a hand-written reader, key
  * material as one base64 field, either sealed with a passphrase (scrypt +
  * AES-256-GCM, metadata as associated data) or, only when the caller says
  * `protection: 'none'`, stored in clear with a SHA-256 checksum. Every input
@@ -7,10 +7,7 @@
  * Runtime-neutral; `envelope-kit/node` adds the atomic file I/O.
  * @module
  */
-import { scryptAsync } from '@noble/hashes/scrypt.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import type { z } from 'zod';
-import { defaultAesGcm } from '#aead-default';
+import { defaultAesGcm, nobleScryptAsync, nobleSha256 } from '#aead-default';
 import type { AesGcm } from '../../core/aead/types.js';
 import { InvalidParameterError, KeyringFileError } from '../../core/errors.js';
 import { base64Decode, base64Encode } from '../../internal/base64.js';
@@ -18,7 +15,7 @@ import { concatBytes, constantTimeEqual, isBytes, isWellFormed, utf8Encode, utf8
 import { isAesGcm, readOptions } from '../../internal/options.js';
 import { randomBytes } from '../../internal/random.js';
 import { LOCAL_KEY_ID_RE, MAX_KEY_VERSION } from './blob.js';
-import { KEYRING_LIMITS, type KeyringState, LocalKeyring, MASTER_KEY_BYTES, _setKeyringGeneration, checkAlias, isGeneration } from './keyring.js';
+import { KEYRING_LIMITS, type KeyState, type KeyringState, LocalKeyring, MASTER_KEY_BYTES, _setKeyringGeneration, checkAlias, isGeneration } from './keyring.js';
 
 /** Identifies a keyring file. */
 export const KEYRING_FORMAT = 'envelope-kit/keyring';
@@ -58,68 +55,140 @@ export const SCRYPT_BOUNDS = Object.freeze({ maxR: 8, maxP: 4, minNR: 2 ** 17, m
 
 const CHECKSUM_LABEL = utf8Encode('envelope-kit/keyring/v1/checksum');
 
+/** The protection block of a keyring file (SPEC.md §7). */
+type Protection =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'scrypt'; readonly N: number; readonly r: number; readonly p: number; readonly salt: string; readonly nonce: string };
+
+/** A keyring file's JSON, checked: every field of the shape SPEC.md §7 gives it, and nothing else. */
+interface FileJson {
+  readonly format: typeof KEYRING_FORMAT;
+  readonly version: typeof KEYRING_VERSION;
+  readonly generation: number;
+  readonly protection: Protection;
+  readonly keys: readonly {
+    readonly keyId: string;
+    readonly state: KeyState;
+    readonly description: string;
+    readonly createdAt: string;
+    readonly versions: readonly { readonly version: number; readonly createdAt: string }[];
+  }[];
+  readonly aliases: Readonly<Record<string, string>>;
+  readonly material: string;
+  readonly checksum?: string;
+}
+
 /**
- * The file's zod schemas, built on first use: zod is loaded only when a keyring
- * file is parsed (`await import('zod')`), not when the package is imported,
- * which it would otherwise slow down by about 100 ms.
+ * The file's shape is broken: one fixed message, and as `cause` a `TypeError` naming where (a JSON
+ * path of property names and indices, never a value) and which rule.
  */
-function buildSchemas(z: ZodNamespace) {
+function shapeError(path: string, rule: string): KeyringFileError {
+  return new KeyringFileError('keyring file is malformed', { cause: new TypeError(`${path}: ${rule}`) });
+}
+
+type JsonObject = { readonly [k: string]: unknown };
+
+/** An object with exactly the `required` properties, and perhaps the `optional` ones. */
+function readObject(v: unknown, path: string, required: readonly string[], optional: readonly string[] = []): JsonObject {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw shapeError(path, 'expected an object');
+  // JSON.parse makes plain objects whose properties are all own and enumerable (`__proto__` too).
+  for (const k of Object.keys(v)) if (!required.includes(k) && !optional.includes(k)) throw shapeError(path, 'unexpected property');
+  for (const k of required) if (!Object.hasOwn(v, k)) throw shapeError(`${path}.${k}`, 'missing');
+  return v as JsonObject;
+}
+
+function readArray(v: unknown, path: string, min: number, max: number): readonly unknown[] {
+  if (!Array.isArray(v)) throw shapeError(path, 'expected an array');
+  if (v.length < min || v.length > max) throw shapeError(path, `expected ${min} to ${max} items`);
+  return v;
+}
+
+function readInt(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw shapeError(path, 'expected an integer');
+  if (v < min || v > max) throw shapeError(path, `expected ${min} to ${max}`);
+  return v;
+}
+
+/** A string of at most `max` UTF-16 code units (base64 fields, ids: their characters are ASCII). */
+function readString(v: unknown, path: string, max: number): string {
+  if (typeof v !== 'string') throw shapeError(path, 'expected a string');
+  if (v.length > max) throw shapeError(path, `expected at most ${max} characters`);
+  return v;
+}
+
+/** A well-formed string of at most `max` bytes of UTF-8. */
+function readText(v: unknown, path: string, max: number): string {
+  const s = readString(v, path, max);
+  if (!isWellFormed(s) || utf8Length(s) > max) throw shapeError(path, `expected at most ${max} bytes of well-formed UTF-8`);
+  return s;
+}
+
+function readProtection(v: unknown): Protection {
+  const kind = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as { kind?: unknown }).kind : undefined;
+  if (kind === 'none') {
+    readObject(v, '$.protection', ['kind']);
+    return { kind: 'none' };
+  }
+  if (kind !== 'scrypt') throw shapeError('$.protection.kind', "expected 'none' or 'scrypt'");
+  const o = readObject(v, '$.protection', ['kind', 'N', 'r', 'p', 'salt', 'nonce']);
+  const int = (k: string) => readInt(o[k], `$.protection.${k}`, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  return {
+    kind: 'scrypt',
+    N: int('N'),
+    r: int('r'),
+    p: int('p'),
+    salt: readString(o.salt, '$.protection.salt', MAX_KEYRING_TEXT_BYTES),
+    nonce: readString(o.nonce, '$.protection.nonce', MAX_KEYRING_TEXT_BYTES),
+  };
+}
+
+/**
+ * Check a parsed keyring file against its shape (SPEC.md §7) and copy it: only the checked copy is
+ * read afterwards. Bounds on sizes and counts come from {@link KEYRING_LIMITS}; scrypt's, the base64
+ * fields' and the material's are checked where they are used.
+ * @throws KeyringFileError (`'keyring file is malformed'`, the broken rule as `cause`)
+ */
+function readFile(json: unknown): FileJson {
   const L = KEYRING_LIMITS;
-  const b64 = z.string().max(MAX_KEYRING_TEXT_BYTES);
-  /** A well-formed string of at most `max` bytes of UTF-8. */
-  const text = (max: number) => z.string().max(max).refine((s) => isWellFormed(s) && utf8Length(s) <= max, `at most ${max} bytes of UTF-8`);
-  const protectionSchema = z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('none') }).strict(),
-    z
-      .object({
-        kind: z.literal('scrypt'),
-        N: z.number().int(),
-        r: z.number().int(),
-        p: z.number().int(),
-        salt: b64,
-        nonce: b64,
-      })
-      .strict(),
-  ]);
-  const fileSchema = z
-    .object({
-      format: z.literal(KEYRING_FORMAT),
-      version: z.literal(KEYRING_VERSION),
-      generation: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-      protection: protectionSchema,
-      keys: z
-        .array(
-          z
-            .object({
-              keyId: z.string().max(L.maxKeyIdBytes).regex(LOCAL_KEY_ID_RE),
-              state: z.enum(['Enabled', 'Disabled', 'PendingDeletion']),
-              description: text(L.maxDescriptionBytes),
-              createdAt: text(L.maxCreatedAtBytes),
-              versions: z
-                .array(z.object({ version: z.number().int().min(1).max(MAX_KEY_VERSION), createdAt: text(L.maxCreatedAtBytes) }).strict())
-                .min(1)
-                .max(L.maxVersionsPerKey),
-            })
-            .strict(),
-        )
-        .max(L.maxKeys),
-      aliases: z.record(z.string().max(L.maxAliasBytes), z.string().max(L.maxKeyIdBytes)),
-      material: b64,
-      checksum: b64.optional(),
-    })
-    .strict();
-  return { protectionSchema, fileSchema };
+  const f = readObject(json, '$', ['format', 'version', 'generation', 'protection', 'keys', 'aliases', 'material'], ['checksum']);
+  if (f.format !== KEYRING_FORMAT) throw shapeError('$.format', `expected ${JSON.stringify(KEYRING_FORMAT)}`);
+  if (f.version !== KEYRING_VERSION) throw shapeError('$.version', `expected ${KEYRING_VERSION}`);
+  const generation = readInt(f.generation, '$.generation', 0, Number.MAX_SAFE_INTEGER);
+  const protection = readProtection(f.protection);
+  const keys = readArray(f.keys, '$.keys', 0, L.maxKeys).map((kv, i) => {
+    const at = `$.keys[${i}]`;
+    const k = readObject(kv, at, ['keyId', 'state', 'description', 'createdAt', 'versions']);
+    const keyId = readString(k.keyId, `${at}.keyId`, L.maxKeyIdBytes);
+    if (!LOCAL_KEY_ID_RE.test(keyId)) throw shapeError(`${at}.keyId`, 'expected 1 to 64 of A-Z a-z 0-9 _ -');
+    const state = k.state;
+    if (state !== 'Enabled' && state !== 'Disabled' && state !== 'PendingDeletion') {
+      throw shapeError(`${at}.state`, "expected 'Enabled', 'Disabled' or 'PendingDeletion'");
+    }
+    const versions = readArray(k.versions, `${at}.versions`, 1, L.maxVersionsPerKey).map((vv, j) => {
+      const vat = `${at}.versions[${j}]`;
+      const v = readObject(vv, vat, ['version', 'createdAt']);
+      return { version: readInt(v.version, `${vat}.version`, 1, MAX_KEY_VERSION), createdAt: readText(v.createdAt, `${vat}.createdAt`, L.maxCreatedAtBytes) };
+    });
+    return {
+      keyId,
+      state: state as KeyState,
+      description: readText(k.description, `${at}.description`, L.maxDescriptionBytes),
+      createdAt: readText(k.createdAt, `${at}.createdAt`, L.maxCreatedAtBytes),
+      versions,
+    };
+  });
+  const a = f.aliases;
+  if (a === null || typeof a !== 'object' || Array.isArray(a)) throw shapeError('$.aliases', 'expected an object');
+  // No prototype: alias names (already checked by checkAlias) become property names.
+  const aliases: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const name of Object.keys(a)) {
+    if (name.length > L.maxAliasBytes) throw shapeError('$.aliases', `expected alias names of at most ${L.maxAliasBytes} characters`);
+    aliases[name] = readString((a as JsonObject)[name], '$.aliases[*]', L.maxKeyIdBytes);
+  }
+  const material = readString(f.material, '$.material', MAX_KEYRING_TEXT_BYTES);
+  const out: FileJson = { format: KEYRING_FORMAT, version: KEYRING_VERSION, generation, protection, keys, aliases, material };
+  return Object.hasOwn(f, 'checksum') ? { ...out, checksum: readString(f.checksum, '$.checksum', MAX_KEYRING_TEXT_BYTES) } : out;
 }
-
-type ZodNamespace = typeof import('zod').z;
-type Schemas = ReturnType<typeof buildSchemas>;
-let schemas: Promise<Schemas> | undefined;
-function loadSchemas(): Promise<Schemas> {
-  return (schemas ??= import('zod').then((m) => buildSchemas(m.z)));
-}
-
-type FileJson = z.infer<Schemas['fileSchema']>;
-type Protection = z.infer<Schemas['protectionSchema']>;
 
 /** The metadata part of the file in a fixed key order: the associated data / checksum input. */
 function canonicalMetadata(f: Omit<FileJson, 'material' | 'checksum'>): Uint8Array {
@@ -141,7 +210,7 @@ function canonicalMetadata(f: Omit<FileJson, 'material' | 'checksum'>): Uint8Arr
 }
 
 function checksum(meta: Uint8Array, material: Uint8Array): Uint8Array {
-  return sha256(concatBytes(CHECKSUM_LABEL, meta, material));
+  return nobleSha256(concatBytes(CHECKSUM_LABEL, meta, material));
 }
 
 function passphraseBytes(passphrase: unknown): Uint8Array {
@@ -175,7 +244,7 @@ function checkScrypt(p: ScryptParams, err: (m: string) => Error): void {
 }
 
 async function deriveFileKey(passphrase: Uint8Array, salt: Uint8Array, params: ScryptParams): Promise<Uint8Array> {
-  return scryptAsync(passphrase, salt, { N: params.N, r: params.r, p: params.p, dkLen: 32, maxmem: 1024 * params.N * params.r + 1024 * 1024 });
+  return nobleScryptAsync(passphrase, salt, { N: params.N, r: params.r, p: params.p, dkLen: 32, maxmem: 1024 * params.N * params.r + 1024 * 1024 });
 }
 
 /**
@@ -410,7 +479,7 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
   if (json && typeof json === 'object' && (json as { format?: unknown }).format === KEYRING_FORMAT) {
     const v = (json as { version?: unknown }).version;
     if (typeof v === 'number' && v !== KEYRING_VERSION) throw new KeyringFileError(`unsupported keyring file version ${v}`);
-    // Alias names become property names: refuse __proto__ and anything else that is not an alias before zod copies them.
+    // Alias names become property names: refuse __proto__ and anything else that is not an alias before the reader copies them.
     const aliases = (json as { aliases?: unknown }).aliases;
     if (aliases && typeof aliases === 'object' && !Array.isArray(aliases)) {
       const names = Object.keys(aliases);
@@ -424,10 +493,7 @@ export async function parseKeyring(text: string, options: ParseKeyringOptions = 
       }
     }
   }
-  const { fileSchema } = await loadSchemas();
-  const parsed = fileSchema.safeParse(json);
-  if (!parsed.success) throw new KeyringFileError('keyring file is malformed', { cause: parsed.error });
-  const f = parsed.data;
+  const f = readFile(json);
   // Either mismatch of file and options is the file's fault: it may have been swapped.
   if (f.protection.kind === 'scrypt' && kind === 'none') {
     throw new KeyringFileError(`keyring file is passphrase-protected, but protection: 'none' was given`);

@@ -7,11 +7,13 @@
  * (SPEC.md §6).
  *
  * The AES-256 block function comes from the backend's optional `aes256EcbKey`
- * or `aes256Ecb` (OpenSSL with `envelope-kit/node`), else from @noble/ciphers;
- * the GCM part from the backend's `seal` / `open`.
+ * or `aes256Ecb` (OpenSSL with `envelope-kit/node`), else from the runtime's
+ * default backend (`#aead-default`: OpenSSL on Node, @noble/ciphers elsewhere),
+ * so that Node never loads noble's AES for it; the GCM part from the backend's
+ * `seal` / `open`.
  * @module
  */
-import { ecb } from '@noble/ciphers/aes.js';
+import { defaultAesGcm } from '#aead-default';
 import type { Aes256Key, AesGcm } from '../../core/aead/types.js';
 import { wipe } from '../../internal/bytes.js';
 
@@ -24,7 +26,10 @@ function aes256Ecb(aead: AesGcm, key: Uint8Array, blocks: Uint8Array): Uint8Arra
     if (!(out instanceof Uint8Array) || out.length !== blocks.length) throw new Error('AesGcm.aes256Ecb returned a wrong length');
     return out;
   }
-  return ecb(key, { disablePadding: true }).encrypt(blocks);
+  // Both default backends have the block function; a backend without one borrows it.
+  const fallback = defaultAesGcm.aes256Ecb;
+  if (typeof fallback !== 'function') throw new Error('the default AES-GCM backend has no AES-256 block function');
+  return fallback(key, blocks);
 }
 
 /** The values of the C2SP key derivation, each a fresh array; wipe them (they are secret). */

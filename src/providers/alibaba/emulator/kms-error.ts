@@ -56,5 +56,8 @@ export const kmsErrors = Object.freeze({
   actionNotFound: () => new KmsApiError(404, 'InvalidAction.NotFound', 'Specified api is not found, please check your url and method.'),
   unsupportedMethod: () => new KmsApiError(403, 'UnsupportedHTTPMethod', 'This http method is not supported.'),
   tooLarge: () => new KmsApiError(413, 'RequestEntityTooLarge', 'The request body is too large.'),
+  dryRun: () => new KmsApiError(400, 'DryRunOperation', 'Request validation has been passed with DryRun flag set.'),
+  badRequest: () => new KmsApiError(400, 'InvalidParameter', 'The request could not be read.'),
+  headersTooLarge: () => new KmsApiError(431, 'InvalidParameter', 'The request headers are too large.'),
   internalFailure: () => new KmsApiError(500, 'InternalFailure', 'Internal Failure.'),
 });

@@ -18,6 +18,8 @@
  *   `Rejected.Disabled` / `Rejected.PendingDeletion` (409); a bad parameter,
  *   and a blob that does not open (tampered, other context) →
  *   `InvalidParameter` (400); a missing one → `MissingParameter` (400).
+ * - `Encrypt` takes up to 6 KiB, as the service; `DryRun=true` runs every check
+ *   and answers `DryRunOperation` (400) instead of the work.
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -25,9 +27,12 @@ import type { AesGcm } from '../../../core/aead/types.js';
 import { type CheckedContext, checkContext } from '../../../core/context.js';
 import { DecryptionFailedError, KeyNotFoundError } from '../../../core/errors.js';
 import { base64Decode, base64Encode } from '../../../internal/base64.js';
-import { utf8Encode, wipe } from '../../../internal/bytes.js';
+import { ByteReader, ByteWriter, utf8DecodeStrict, utf8Encode, wipe } from '../../../internal/bytes.js';
+import { TAG_LENGTH } from '../../../core/aead/types.js';
+import { contextLength, writeContext } from '../../../core/context.js';
+import { xaesOpen } from '../../local/xaes.js';
 import { randomBytes } from '../../../internal/random.js';
-import { BLOB_NONCE_LENGTH, parseLocalBlob, wrapDataKey } from '../../local/blob.js';
+import { BLOB_NONCE_LENGTH, LOCAL_BLOB_FORMAT, LOCAL_KEY_ID_RE, MAX_KEY_VERSION, parseLocalBlob, wrapDataKey } from '../../local/blob.js';
 import type { LocalKeyring } from '../../local/keyring.js';
 import { KEY_SPEC_BYTES, type KeySpec } from '../../../core/provider.js';
 import { toHex } from '../encoding.js';
@@ -50,8 +55,38 @@ export const EMULATED_ACTIONS = Object.freeze([
   'ReEncrypt',
 ] as const);
 
-/** Largest `Plaintext` the emulator's Encrypt takes: the local blob holds 1 to 1024 bytes (KMS takes 6 KiB). */
-export const EMULATOR_MAX_ENCRYPT_BYTES = 1024;
+/** Largest `Plaintext` the emulator's Encrypt takes: 6 KiB, as the service. */
+export const EMULATOR_MAX_ENCRYPT_BYTES = 6144;
+
+/**
+ * `DryRun=true`: the service checks the request (parameters, key, permissions) and answers the
+ * error `DryRunOperation` instead of doing the work; the emulator does the same.
+ */
+function checkDryRun(params: ReadonlyMap<string, string>): void {
+  const v = params.get('DryRun');
+  if (v === undefined || v === 'false') return;
+  if (v !== 'true') throw kmsErrors.invalidParameter('DryRun');
+  throw kmsErrors.dryRun();
+}
+
+/**
+ * Parse a blob as the local keyring lays it out (SPEC.md §6) but with up to
+ * {@link EMULATOR_MAX_ENCRYPT_BYTES} sealed bytes, as an `Encrypt` blob may hold.
+ */
+function readEmulatorBlob(blob: Uint8Array): { keyId: string; version: number; prefix: Uint8Array; nonce: Uint8Array; sealed: Uint8Array } {
+  const fail = () => kmsErrors.invalidParameter('CiphertextBlob');
+  const r = new ByteReader(blob, fail);
+  if (r.u8('format') !== LOCAL_BLOB_FORMAT) throw fail();
+  const keyId = utf8DecodeStrict(r.lenBytes('key id', 64, 1));
+  if (keyId === undefined || !LOCAL_KEY_ID_RE.test(keyId)) throw fail();
+  const version = r.len('version', MAX_KEY_VERSION, 1);
+  const prefix = blob.subarray(0, r.pos);
+  const nonce = r.take(BLOB_NONCE_LENGTH, 'nonce');
+  const sealed = blob.subarray(r.pos);
+  const n = sealed.length - TAG_LENGTH;
+  if (n < 1 || n > EMULATOR_MAX_ENCRYPT_BYTES) throw fail();
+  return { keyId, version, prefix, nonce, sealed };
+}
 
 /**
  * The `KeyVersionId` the emulator reports for a key version: UUID-shaped, derived
@@ -166,6 +201,7 @@ export class KmsOperations {
     }
     const context = readContext(params, 'EncryptionContext');
     const keyId = this.#usableKey(keyIdParam);
+    checkDryRun(params);
     const dk = await this.#keyring.generateDataKey({ keyId, numberOfBytes: n, encryptionContext: context.map });
     try {
       const version = parseLocalBlob(dk.ciphertextBlob).version;
@@ -182,15 +218,16 @@ export class KmsOperations {
   }
 
   /** Open a blob: its key must exist and be usable, and the context must match. Caller wipes `plaintext`. */
-  async #open(blobText: string, context: CheckedContext): Promise<{ keyId: string; version: number; plaintext: Uint8Array }> {
+  async #open(
+    blobText: string,
+    context: CheckedContext,
+    params: ReadonlyMap<string, string>,
+  ): Promise<{ keyId: string; version: number; plaintext: Uint8Array }> {
     const blob = decodeBlob(blobText, 'CiphertextBlob');
-    let header;
-    try {
-      header = parseLocalBlob(blob);
-    } catch {
-      throw kmsErrors.invalidParameter('CiphertextBlob');
-    }
+    const header = readEmulatorBlob(blob);
     const keyId = this.#usableKey(header.keyId);
+    checkDryRun(params);
+    if (header.sealed.length - TAG_LENGTH > 1024) return { keyId, version: header.version, plaintext: this.#openLarge(header, context) };
     try {
       const r = await this.#keyring.decrypt({ ciphertextBlob: blob, encryptionContext: context.map });
       return { keyId, version: header.version, plaintext: r.plaintext };
@@ -204,7 +241,7 @@ export class KmsOperations {
   async #decrypt(params: ReadonlyMap<string, string>): Promise<OperationResult> {
     const blobText = required(params, 'CiphertextBlob');
     const context = readContext(params, 'EncryptionContext');
-    const { keyId, version, plaintext } = await this.#open(blobText, context);
+    const { keyId, version, plaintext } = await this.#open(blobText, context, params);
     try {
       return {
         root: 'DecryptResponse',
@@ -212,6 +249,33 @@ export class KmsOperations {
       };
     } finally {
       wipe(plaintext);
+    }
+  }
+
+  /**
+   * Open a blob holding more than a data key's 1024 bytes (from `Encrypt`): XAES-256-GCM under the
+   * version the blob names, the prefix and the context as associated data, as the keyring opens its
+   * own (SPEC.md §6). Caller wipes the result.
+   */
+  #openLarge(header: ReturnType<typeof readEmulatorBlob>, context: CheckedContext): Uint8Array {
+    const state = this.#keyring.exportState();
+    try {
+      const v = state.keys.find((x) => x.keyId === header.keyId)?.versions.find((x) => x.version === header.version);
+      if (!v) throw kmsErrors.invalidParameter('CiphertextBlob');
+      const aad = new Uint8Array(header.prefix.length + contextLength(context));
+      aad.set(header.prefix, 0);
+      const tail = aad.subarray(header.prefix.length);
+      const w = new ByteWriter(tail);
+      writeContext(w, context);
+      w.expectFull(tail);
+      const out = new Uint8Array(header.sealed.length - TAG_LENGTH);
+      if (!xaesOpen(this.#aead, v.material, header.nonce, aad, header.sealed, out)) {
+        wipe(out);
+        throw kmsErrors.invalidParameter('CiphertextBlob');
+      }
+      return out;
+    } finally {
+      for (const k of state.keys) for (const v of k.versions) wipe(v.material);
     }
   }
 
@@ -237,7 +301,9 @@ export class KmsOperations {
         throw kmsErrors.invalidParameter('Plaintext');
       }
       const context = readContext(params, 'EncryptionContext');
-      return this.#wrapAnswer('EncryptResponse', this.#usableKey(keyIdParam), plaintext, context);
+      const keyId = this.#usableKey(keyIdParam);
+      checkDryRun(params);
+      return this.#wrapAnswer('EncryptResponse', keyId, plaintext, context);
     } finally {
       wipe(plaintext);
     }
@@ -255,7 +321,8 @@ export class KmsOperations {
     const source = readContext(params, 'SourceEncryptionContext');
     const destination = readContext(params, 'DestinationEncryptionContext');
     const destKeyId = this.#usableKey(destParam);
-    const { plaintext } = await this.#open(blobText, source);
+    checkDryRun(params);
+    const { plaintext } = await this.#open(blobText, source, params);
     try {
       return this.#wrapAnswer('ReEncryptResponse', destKeyId, plaintext, destination);
     } finally {

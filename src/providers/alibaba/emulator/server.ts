@@ -44,12 +44,23 @@ export interface KmsEmulatorOptions {
   readonly maxBodyBytes?: number;
   /** How many requests {@link KmsEmulator.requests} keeps (default 1000). */
   readonly maxRecordedRequests?: number;
+  /**
+   * The region the emulator says it serves: error answers carry `HostId` `kms.<region>.aliyuncs.com`
+   * as the service's do. Default `cn-hangzhou`.
+   */
+  readonly region?: string;
+  /**
+   * Origins (`scheme://host[:port]`, exactly as a browser sends `Origin`) allowed to call the
+   * emulator from a web page: for those only, a CORS preflight (`OPTIONS`) is answered and answers
+   * carry `Access-Control-Allow-Origin`. Default: none (no CORS headers, preflights refused).
+   */
+  readonly allowedOrigins?: readonly string[];
 }
 
-/** One request as the emulator saw it (for tests and debugging; the `Plaintext` parameter is redacted). */
+/** One request as the emulator saw it (for tests and debugging; `Plaintext` and `SecurityToken` are redacted). */
 export interface RecordedRequest {
   readonly method: string;
-  /** Path and query exactly as sent (with any `Plaintext=` value replaced by `<redacted>`). */
+  /** Path and query exactly as sent (any `Plaintext=` or `SecurityToken=` value replaced by `<redacted>`). */
   readonly url: string;
   /** Header values by lower-case name (the STS token is redacted). */
   readonly headers: Readonly<Record<string, string>>;
@@ -109,7 +120,17 @@ function readRequestBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
 }
 
 function redactUrl(url: string): string {
-  return url.replace(/([?&]Plaintext=)[^&]*/g, '$1<redacted>');
+  return url.replace(/([?&](?:Plaintext|SecurityToken)=)[^&]*/gi, '$1<redacted>');
+}
+
+/** The headers a CORS answer allows: what the provider and the official SDKs send. */
+const CORS_ALLOW_HEADERS =
+  'authorization, content-type, accept, x-acs-action, x-acs-version, x-acs-date, x-acs-signature-nonce, x-acs-content-sha256, x-acs-accesskey-id, x-acs-security-token, x-acs-signature-method, x-acs-signature-version';
+
+/** The CORS headers for a request from `origin`, when it is allowed. */
+function corsHeaders(origin: string | undefined, allowed: ReadonlySet<string>): Record<string, string> {
+  if (origin === undefined || !allowed.has(origin)) return {};
+  return { 'access-control-allow-origin': origin, vary: 'Origin', 'access-control-expose-headers': 'x-acs-request-id' };
 }
 
 function checkOptions(o: KmsEmulatorOptions): void {
@@ -122,6 +143,15 @@ function checkOptions(o: KmsEmulatorOptions): void {
   int(o.maxClockSkewMs, 'maxClockSkewMs', 0, 24 * 3600 * 1000);
   int(o.maxBodyBytes, 'maxBodyBytes', 1024, 16 * 1024 * 1024);
   int(o.maxRecordedRequests, 'maxRecordedRequests', 0, 1_000_000);
+  if (o.region !== undefined && (typeof o.region !== 'string' || !/^[a-z0-9-]{1,64}$/.test(o.region))) {
+    throw new InvalidParameterError('"region" must be a region id (a-z 0-9 -)');
+  }
+  if (
+    o.allowedOrigins !== undefined &&
+    (!Array.isArray(o.allowedOrigins) || o.allowedOrigins.some((x) => typeof x !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(x)))
+  ) {
+    throw new InvalidParameterError('"allowedOrigins" must be an array of origins (scheme://host[:port])');
+  }
   if (o.keyring !== undefined && !(o.keyring instanceof LocalKeyring)) throw new InvalidParameterError('"keyring" must be a LocalKeyring');
   if (o.credentials !== undefined && (!Array.isArray(o.credentials) || o.credentials.length === 0)) {
     throw new InvalidParameterError('"credentials" must be a non-empty array');
@@ -158,6 +188,8 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
   const maxBody = options.maxBodyBytes ?? 64 * 1024;
   const maxRecorded = options.maxRecordedRequests ?? 1000;
   const requests: RecordedRequest[] = [];
+  const hostId = `kms.${options.region ?? 'cn-hangzhou'}.aliyuncs.com`;
+  const allowedOrigins = new Set(options.allowedOrigins ?? []);
 
   const record = (r: RecordedRequest) => {
     if (maxRecorded === 0) return;
@@ -167,7 +199,9 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const requestId = randomUUID().toUpperCase();
-    const hostId = req.headers.host ?? '127.0.0.1';
+    const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;
+    const cors = corsHeaders(origin, allowedOrigins);
+    for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
     const rawUrl = req.url ?? '/';
     const headers = distinctHeaders(req.headersDistinct);
     const recorded = Object.fromEntries(
@@ -180,6 +214,16 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
       record({ method: req.method ?? '', url: redactUrl(rawUrl), headers: recorded, signatureVersion, action, status, code, requestId });
     try {
       const method = req.method ?? '';
+      if (method === 'OPTIONS' && cors['access-control-allow-origin'] !== undefined) {
+        res.writeHead(204, {
+          'access-control-allow-methods': 'GET, POST',
+          'access-control-allow-headers': CORS_ALLOW_HEADERS,
+          'access-control-max-age': '600',
+          'content-length': '0',
+        });
+        res.end();
+        return done(204);
+      }
       if (method !== 'GET' && method !== 'POST') throw kmsErrors.unsupportedMethod();
       const q = rawUrl.indexOf('?');
       const pathname = q < 0 ? rawUrl : rawUrl.slice(0, q);
@@ -220,13 +264,41 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     } catch (e) {
       const err = e instanceof KmsApiError ? e : kmsErrors.internalFailure();
       if (res.destroyed || res.headersSent) return done(0, err.code);
-      writeAnswer(res, { status: err.status, root: 'Error', body: { RequestId: requestId, HostId: hostId, Code: err.code, Message: err.message } }, format);
+      const recommend = `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(err.code)}&product=Kms&requestId=${requestId}`;
+      writeAnswer(
+        res,
+        { status: err.status, root: 'Error', body: { RequestId: requestId, HostId: hostId, Code: err.code, Message: err.message, Recommend: recommend } },
+        format,
+      );
       done(err.status, err.code);
     }
   };
 
   const server: Server = createServer((req, res) => {
     void handle(req, res);
+  });
+  // What Node's parser refuses (a malformed request line, headers too large, a bad Expect) is
+  // answered as the service answers: a KMS-shaped error body, never Node's bare status line.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const e = err.code === 'HPE_HEADER_OVERFLOW' ? kmsErrors.headersTooLarge() : kmsErrors.badRequest();
+    const requestId = randomUUID().toUpperCase();
+    const text = JSON.stringify({ RequestId: requestId, HostId: hostId, Code: e.code, Message: e.message });
+    const reason = e.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+    socket.end(
+      `HTTP/1.1 ${e.status} ${reason}\r\ncontent-type: application/json;charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nx-acs-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`,
+    );
+  });
+  // `Expect: 100-continue` is answered (the service accepts it); any other expectation is refused in
+  // the KMS shape rather than with Node's bare 417.
+  server.on('checkExpectation', (req, res) => {
+    const requestId = randomUUID().toUpperCase();
+    writeAnswer(
+      res,
+      { status: 417, root: 'Error', body: { RequestId: requestId, HostId: hostId, Code: 'InvalidParameter', Message: 'The Expect header is not supported.' } },
+      'JSON',
+    );
+    req.resume();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
