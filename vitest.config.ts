@@ -36,6 +36,7 @@ export default defineConfig({
             'test/stream.test.ts',
             'test/framed-vectors.test.ts',
             'test/stream.property.test.ts',
+            'test/aead-webcrypto.test.ts',
             'test/rewrap.property.test.ts',
           ],
         },

@@ -59,6 +59,7 @@ import type { AesGcm as AesGcmBackend } from './core/aead/types.js';
  */
 export const nobleAesGcm: AesGcmBackend = portableAesGcm;
 export type { AesGcm } from './core/aead/types.js';
+export { WEBCRYPTO_MIN_BYTES } from './core/aead/webcrypto.js';
 export {
   EnvelopeKitError,
   InvalidParameterError,

@@ -195,7 +195,7 @@ export async function storedIndexKey(provider: KeyProvider, keyId: string, name:
   const ctx = checkContext({ [BLIND_INDEX_PURPOSE]: name });
   const { dataKey, edks, messageId } = await obtainDataKey(checkProvider(provider, "provider"), keyId, "AES_256", ctx, key.length);
   try {
-    return envelopeToText(sealWithDataKey(nobleAesGcm, dataKey, messageId, ctx, edks, key));
+    return envelopeToText(await sealWithDataKey(nobleAesGcm, dataKey, messageId, ctx, edks, key));
   } finally {
     dataKey.fill(0);
   }

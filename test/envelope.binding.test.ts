@@ -203,8 +203,8 @@ describe('the record binding of whole values (SPEC.md §9.10)', () => {
       fc.asyncProperty(fc.constantFrom(16, 32), fc.uint8Array({ minLength: 16, maxLength: 16 }), pairArb, fc.uint8Array({ maxLength: 100 }), async (n, mid, pair, pt) => {
         const dataKey = crypto.getRandomValues(new Uint8Array(n));
         const binding = recordBinding(checkRecordBinding(pair[0], pair[1]));
-        const a = sealWithDataKey(nobleAesGcm, dataKey, mid, ctx, [edk], pt, binding);
-        const b = sealWithDataKey(nodeAesGcm, dataKey, mid, ctx, [edk], pt, binding);
+        const a = await sealWithDataKey(nobleAesGcm, dataKey, mid, ctx, [edk], pt, binding);
+        const b = await sealWithDataKey(nodeAesGcm, dataKey, mid, ctx, [edk], pt, binding);
         expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
         const fixed: KeyProvider = { providerId: 'local', generateDataKey: () => Promise.reject(new Error('unused')), decrypt: async () => ({ keyId: 'k', plaintext: dataKey.slice() }) };
         for (const aead of [nobleAesGcm, nodeAesGcm]) {

@@ -43,9 +43,9 @@ function keyring(): { kr: LocalKeyring; keyId: string } {
  * What an attacker builds around a blob of someone else's secret: an envelope whose data key is
  * `guess`, with the blob and the context the secret was wrapped with.
  */
-function envelopeAround(guess: Uint8Array, blob: Uint8Array, providerId: string, keyId: string, context: Record<string, string>): Uint8Array {
+async function envelopeAround(guess: Uint8Array, blob: Uint8Array, providerId: string, keyId: string, context: Record<string, string>): Promise<Uint8Array> {
   const ctx = checkContext(context);
-  return sealWithDataKey(nobleAesGcm, guess, crypto.getRandomValues(new Uint8Array(16)), ctx, [{ providerId, keyId, blob }], utf8('probe'));
+  return await sealWithDataKey(nobleAesGcm, guess, crypto.getRandomValues(new Uint8Array(16)), ctx, [{ providerId, keyId, blob }], utf8('probe'));
 }
 
 /** Ten guesses at a 16-digit card number, one of them right. */
@@ -63,7 +63,7 @@ describe('decrypt is no oracle for other secrets under the same master key (SPEC
     const raw = await provider.decrypt({ ciphertextBlob, encryptionContext: other });
     expect(new TextDecoder().decode(raw.plaintext)).toBe(SECRET);
     for (const guess of GUESSES) {
-      const env = envelopeAround(utf8(guess), ciphertextBlob, provider.providerId, keyId, other);
+      const env = await envelopeAround(utf8(guess), ciphertextBlob, provider.providerId, keyId, other);
       await expectCode(() => decrypt(env, { provider }), 'ERR_DECRYPTION_FAILED');
     }
   });
@@ -75,7 +75,7 @@ describe('decrypt is no oracle for other secrets under the same master key (SPEC
     const secret = await kr.generateDataKey({ keyId, numberOfBytes: 16, encryptionContext: other });
     const guesses = [secret.plaintext, ...Array.from({ length: 4 }, () => crypto.getRandomValues(new Uint8Array(16)))];
     for (const guess of guesses) {
-      const env = envelopeAround(guess, secret.ciphertextBlob, 'local', keyId, other);
+      const env = await envelopeAround(guess, secret.ciphertextBlob, 'local', keyId, other);
       await expectCode(() => decrypt(env, { provider: kr }), 'ERR_DECRYPTION_FAILED');
     }
   });
@@ -118,7 +118,7 @@ describe('the key id decrypt reports (SPEC.md §9.4)', () => {
     const ctx = checkContext({ t: '1' });
     const dk = await kr.generateDataKey({ keyId, encryptionContext: providerContext(ctx).map });
     // The header names another key than the one that wrapped the blob.
-    const env = sealWithDataKey(nobleAesGcm, dk.plaintext, crypto.getRandomValues(new Uint8Array(16)), ctx, [{ providerId: 'local', keyId: 'claimed-key', blob: dk.ciphertextBlob }], utf8('x'));
+    const env = await sealWithDataKey(nobleAesGcm, dk.plaintext, crypto.getRandomValues(new Uint8Array(16)), ctx, [{ providerId: 'local', keyId: 'claimed-key', blob: dk.ciphertextBlob }], utf8('x'));
     expect(inspect(env).encryptedDataKeys[0]!.keyId).toBe('claimed-key');
     expect((await decrypt(env, { provider: kr })).keyId).toBe(keyId);
     // An allow-list of the claimed key does not let it through: it is checked against the answer.
@@ -210,7 +210,7 @@ describe('the "ek:" prefix is reserved (SPEC.md §3.2.1)', () => {
     const { kr, keyId } = keyring();
     const ctx = checkContext({ 'ek:other': 'x' });
     const dk = await kr.generateDataKey({ keyId, encryptionContext: providerContext(ctx).map });
-    const env = sealWithDataKey(nobleAesGcm, dk.plaintext, crypto.getRandomValues(new Uint8Array(16)), ctx, [{ providerId: 'local', keyId, blob: dk.ciphertextBlob }], utf8('x'));
+    const env = await sealWithDataKey(nobleAesGcm, dk.plaintext, crypto.getRandomValues(new Uint8Array(16)), ctx, [{ providerId: 'local', keyId, blob: dk.ciphertextBlob }], utf8('x'));
     await expectCode(() => decrypt(env, { provider: kr }), 'ERR_MALFORMED_ENVELOPE');
     expect(inspect(env).encryptionContext).toEqual({ 'ek:other': 'x' });
   });
@@ -242,7 +242,7 @@ describe('blind-index keys are opened by openBlindIndex only (SPEC.md §13)', ()
     const ctx = checkContext({ 'ek:blind-index': 'users.email', tenant: 'acme' });
     const dk = await kr.generateDataKey({ keyId, encryptionContext: providerContext(ctx).map });
     const extra = envelopeToText(
-      sealWithDataKey(nobleAesGcm, dk.plaintext, crypto.getRandomValues(new Uint8Array(16)), ctx, [{ providerId: 'local', keyId, blob: dk.ciphertextBlob }], key),
+      await sealWithDataKey(nobleAesGcm, dk.plaintext, crypto.getRandomValues(new Uint8Array(16)), ctx, [{ providerId: 'local', keyId, blob: dk.ciphertextBlob }], key),
     );
     await expectCode(() => openBlindIndex(extra, { provider: kr, name: 'users.email' }), 'ERR_DECRYPTION_FAILED');
     // An ordinary envelope of 32 bytes.
@@ -269,7 +269,7 @@ describe('what the documents promise', () => {
     const edk = sealedEdk(original);
     const { plaintext: dataKey } = await kr.decrypt({ ciphertextBlob: edk.blob, encryptionContext: providerContext(ctx).map });
     // ...and writes a new envelope with the same blob and context, holding anything.
-    const forged = sealWithDataKey(nobleAesGcm, dataKey, crypto.getRandomValues(new Uint8Array(16)), ctx, [edk], utf8('pay 1000'));
+    const forged = await sealWithDataKey(nobleAesGcm, dataKey, crypto.getRandomValues(new Uint8Array(16)), ctx, [edk], utf8('pay 1000'));
     const r = await decrypt(forged, { provider: kr, encryptionContext: { tenant: 'acme' }, keyIds: [keyId] });
     expect(new TextDecoder().decode(r.plaintext)).toBe('pay 1000');
     // The spec says so plainly.

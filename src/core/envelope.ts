@@ -6,6 +6,7 @@
  */
 import { defaultAesGcm } from '#aead-default';
 import { TAG_LENGTH, type AesGcm } from './aead/types.js';
+import { openAead, sealAead } from './aead/bulk.js';
 import {
   type CheckedContext,
   type EncryptionContext,
@@ -350,7 +351,7 @@ export const MAX_PLAINTEXT_BYTES = 2 ** 32 - 1;
  * @param binding - the record binding (SPEC.md §9.10); `[null,null]` by default.
  * @internal
  */
-export function sealWithDataKey(
+export async function sealWithDataKey(
   aead: AesGcm,
   dataKey: Uint8Array,
   messageId: Uint8Array,
@@ -358,7 +359,7 @@ export function sealWithDataKey(
   encryptedDataKeys: readonly EncryptedDataKey[],
   plaintext: Uint8Array,
   binding: Uint8Array = noRecordBinding(),
-): Uint8Array {
+): Promise<Uint8Array> {
   // SPEC.md §3.3: one HMAC-SHA-512 gives the content key and the commitment.
   const { bytes: keys, key: contentKey, commitment } = deriveKeys(dataKey, messageId, binding, hmacOf(aead));
   try {
@@ -366,7 +367,7 @@ export function sealWithDataKey(
     const out = encodeHeader({ messageId, context, encryptedDataKeys, commitment }, plaintext.length + TAG_LENGTH);
     const headerLength = out.length - plaintext.length - TAG_LENGTH;
     const aad = encodeAuthenticatedHeader({ messageId, context, commitment });
-    aead.seal(contentKey, SINGLE_PASS_NONCE, aad, plaintext, out.subarray(headerLength));
+    await sealAead(aead, contentKey, SINGLE_PASS_NONCE, aad, plaintext, out.subarray(headerLength));
     return out;
   } finally {
     wipe(keys);
@@ -440,7 +441,7 @@ export async function encryptChecked(
     // The caller may have transferred or shrunk the plaintext's buffer while the provider was awaited:
     // sealing the view then would silently encrypt fewer bytes than were given.
     if (pt.length !== n) throw new InvalidParameterError('"plaintext" was detached or resized while the data key was requested');
-    return sealWithDataKey(aead, dataKey, messageId, context, edks, pt, binding);
+    return await sealWithDataKey(aead, dataKey, messageId, context, edks, pt, binding);
   } finally {
     wipe(dataKey);
   }
@@ -787,7 +788,7 @@ export async function decryptChecked(
     const n = body.length - TAG_LENGTH;
     const inPlace = opensInPlace(aead);
     const plaintext = inPlace ? body.subarray(0, n) : new Uint8Array(n);
-    if (!aead.open(contentKey, SINGLE_PASS_NONCE, header.aad, body, plaintext)) throw new DecryptionFailedError();
+    if (!(await openAead(aead, contentKey, SINGLE_PASS_NONCE, header.aad, body, plaintext))) throw new DecryptionFailedError();
     if (inPlace) body.fill(0, n); // the tag: not secret, but nothing is left behind the plaintext
     return { plaintext, keyId, encryptionContext: header.context.map };
   } finally {

@@ -7,6 +7,7 @@
  * @module
  */
 import { NONCE_LENGTH, TAG_LENGTH, type AesGcm } from './aead/types.js';
+import { WEBCRYPTO_MIN_BYTES, importWebKey, prefersWebCrypto } from './aead/webcrypto.js';
 import { type CheckedContext, contextContains } from './context.js';
 import { DecryptionFailedError, InvalidParameterError, MalformedEnvelopeError } from './errors.js';
 import { LAYOUT_FRAMED, SEGMENT_LIMITS, type EnvelopeHeader, encodeAuthenticatedHeader, encodeHeader } from './format.js';
@@ -135,6 +136,19 @@ export class SegmentCipher {
     }
   }
 
+  /**
+   * The WebCrypto key, imported on first use: always when parallel, and for the browser and edge
+   * default backend once a segment of {@link WEBCRYPTO_MIN_BYTES} or more comes (`aead/webcrypto.ts`).
+   */
+  #webKeyFor(length: number): Promise<unknown> | undefined {
+    if (this.#webKey === undefined && prefersWebCrypto(this.#aead, length)) {
+      const p = importWebKey(this.#key);
+      p.catch(() => {});
+      this.#webKey = p;
+    }
+    return this.#webKey;
+  }
+
   #live(): void {
     if (this.#disposed) throw new InvalidParameterError('this stream has ended: its key was erased');
   }
@@ -160,14 +174,14 @@ export class SegmentCipher {
    */
   sealAsync(index: number, last: boolean, chunk: Uint8Array): Promise<Uint8Array> | Uint8Array {
     this.#live();
-    if (this.#webKey === undefined) {
+    if (this.#webKeyFor(chunk.length) === undefined) {
       const out = new Uint8Array(chunk.length + TAG_LENGTH);
       this.seal(index, last, chunk, out);
       return out;
     }
     const iv = segmentNonce(index, last);
     // WebCrypto copies its inputs when it is called (before the promise settles).
-    const key = this.#webKey;
+    const key = this.#webKey!;
     const header = this.#header;
     const copy = new Uint8Array(chunk);
     return key.then(async (k) => {
@@ -185,7 +199,7 @@ export class SegmentCipher {
    */
   openAsync(index: number, last: boolean, sealed: Uint8Array): Promise<Uint8Array> | Uint8Array {
     this.#live();
-    if (this.#webKey === undefined) {
+    if (this.#webKeyFor(sealed.length - TAG_LENGTH) === undefined) {
       const out = new Uint8Array(sealed.length - TAG_LENGTH);
       this.open(index, last, sealed, out);
       return out;
@@ -193,13 +207,36 @@ export class SegmentCipher {
     const iv = segmentNonce(index, last);
     const header = this.#header;
     const copy = new Uint8Array(sealed);
-    return this.#webKey.then(async (k) => {
+    return this.#webKey!.then(async (k) => {
       try {
         return new Uint8Array(await webCrypto()!.decrypt({ name: 'AES-GCM', iv, additionalData: header, tagLength: 128 }, k, copy));
       } catch {
         throw new DecryptionFailedError();
       }
     });
+  }
+
+  /**
+   * {@link SegmentCipher.open} into `out`, on WebCrypto where {@link SegmentCipher.openAsync} would
+   * use it (parallel, or the browser and edge default backend for a segment of
+   * {@link WEBCRYPTO_MIN_BYTES} or more), synchronously on the backend otherwise.
+   * @throws DecryptionFailedError when its tag does not verify (`out` is then zeroed).
+   */
+  async openInto(index: number, last: boolean, sealed: Uint8Array, out: Uint8Array): Promise<void> {
+    this.#live();
+    if (this.#webKeyFor(out.length) === undefined) return this.open(index, last, sealed, out);
+    let pt: Uint8Array;
+    try {
+      pt = await this.openAsync(index, last, sealed);
+    } catch (e) {
+      out.fill(0);
+      throw e;
+    }
+    try {
+      out.set(pt);
+    } finally {
+      wipe(pt);
+    }
   }
 
   /** Erase the content key (the WebCrypto key is dropped; a runtime frees it). Idempotent. */

@@ -142,7 +142,7 @@ export async function decryptRange(source: RangeSource | Blob | Uint8Array, opti
       for (let i = first; i <= last; i++) {
         const s = (i - first) * sealedSize;
         const e = Math.min(s + sealedSize, sealed.length);
-        cipher.open(i, i === segments - 1, sealed.subarray(s, e), opened.subarray((i - first) * segmentSize, (i - first) * segmentSize + e - s - TAG_LENGTH));
+        await cipher.openInto(i, i === segments - 1, sealed.subarray(s, e), opened.subarray((i - first) * segmentSize, (i - first) * segmentSize + e - s - TAG_LENGTH));
       }
       const from = Math.min(offset - first * segmentSize, opened.length);
       return {

@@ -200,7 +200,7 @@ interface Vector {
   readonly text: string;
 }
 
-function build(s: Scenario): Vector {
+async function build(s: Scenario): Promise<Vector> {
   let fieldsBefore: [string, string][] = [];
   const dataKey = s.dataKey ?? DATA_KEY_256;
   const messageId = s.messageId ?? MESSAGE_ID;
@@ -249,7 +249,7 @@ function build(s: Scenario): Vector {
     assert(equalBytes(header, joinHeader(parts)), 'joinHeader matches encodeHeader');
     aad = joinAad(parts);
     assert(equalBytes(aad, encodeAuthenticatedHeader({ messageId, context: ctx, commitment })), 'joinAad matches encodeAuthenticatedHeader');
-    envelope = sealWithDataKey(nobleAesGcm, dataKey, messageId, ctx, edks, plaintext, binding);
+    envelope = await sealWithDataKey(nobleAesGcm, dataKey, messageId, ctx, edks, plaintext, binding);
     assert(equalBytes(envelope, sealRaw(contentKey, header, aad, plaintext)), 'sealRaw matches sealWithDataKey');
   } else {
     s.header?.(parts);
@@ -871,13 +871,15 @@ function textPrefixVectors(): Scenario[] {
 }
 
 /** Every vector, in scenario order. */
-export function buildVectors(): Vector[] {
+export async function buildVectors(): Promise<Vector[]> {
   const seen = new Set<string>();
-  return SCENARIOS.map((s) => {
+  const vectors: Vector[] = [];
+  for (const s of SCENARIOS) {
     assert(/^[a-z0-9-]+$/.test(s.name) && !seen.has(s.name), `unique file name ${s.name}`);
     seen.add(s.name);
-    return build(s);
-  });
+    vectors.push(await build(s));
+  }
+  return vectors;
 }
 
 writeFromCommandLine(import.meta.url, 'vectors', buildVectors);
