@@ -119,7 +119,7 @@ describe('what the emulator accepts', () => {
     const xml = await send(v1Request(kms, 'POST', 'GenerateDataKey', [['KeyId', 'alias/app']]));
     expect(xml.status).toBe(200);
     expect(xml.headers.get('content-type')).toBe('text/xml;charset=utf-8');
-    expect(xml.text).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><GenerateDataKeyResponse><KeyId>[a-z0-9]+<\/KeyId><KeyVersionId>/);
+    expect(xml.text).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><GenerateDataKeyResponse><KeyId>[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}<\/KeyId><KeyVersionId>/);
     const err = await send(v1Request(kms, 'POST', 'GenerateDataKey', [['KeyId', 'nokey']]));
     expect(err.status).toBe(404);
     expect(err.text).toMatch(/<Error><RequestId>[0-9A-F-]+<\/RequestId><HostId>kms\.cn-hangzhou\.aliyuncs\.com<\/HostId><Code>Forbidden\.KeyNotFound<\/Code><Message>The specified Key is not found\.<\/Message><Recommend>https:\/\/api\.aliyun\.com\/troubleshoot\?[^<]+<\/Recommend><\/Error>$/);

@@ -660,3 +660,17 @@ describe('fromState and the keyring limits', () => {
     expect(() => one.rotateKey('abc')).toThrow(InvalidParameterError);
   });
 });
+
+describe('keyIdFormat', () => {
+  it('draws UUIDs (version 4, lower-case) when asked, short ids by default, and refuses other formats', async () => {
+    const { LocalKeyring: K } = await import('../src/providers/local/keyring.js');
+    const uuid = new K({ keyIdFormat: 'uuid' });
+    const ids = Array.from({ length: 20 }, () => uuid.createKey().keyId);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(20);
+    const dk = await uuid.generateDataKey({ keyId: ids[0]! });
+    expect((await uuid.decrypt({ ciphertextBlob: dk.ciphertextBlob })).keyId).toBe(ids[0]);
+    expect(new K().createKey().keyId).toMatch(/^[a-z2-7]{6}$/);
+    expect(() => new K({ keyIdFormat: 'guid' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PARAMETER' }));
+  });
+});

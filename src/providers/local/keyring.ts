@@ -95,6 +95,11 @@ export interface CreateKeyOptions {
 export interface LocalKeyringOptions {
   /** AES-GCM backend; defaults to @noble/ciphers (the `envelope-kit/node` keyring uses `node:crypto`). */
   readonly aead?: AesGcm;
+  /**
+   * The form of the ids `createKey` draws: `'short'` (the default: 6 characters of `a-z 2-7`) or
+   * `'uuid'` (a random UUID, the form of Alibaba Cloud KMS and AWS KMS key ids; what the emulators use).
+   */
+  readonly keyIdFormat?: 'short' | 'uuid';
 }
 
 interface VersionRecord {
@@ -126,6 +131,15 @@ export interface KeyringState {
 
 const ALIAS_RE = /^alias\/[A-Za-z0-9_/-]{1,249}$/;
 const KEY_ID_ALPHABET = 'abcdefghijkmnpqrstuvwxyz23456789';
+
+/** A random (version 4) UUID in lower-case hex, as KMS key ids are written. */
+function randomUuid(): string {
+  const b = randomPublicBytes(16);
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
 
 /**
  * Check an alias name: `alias/` then 1..249 of `A-Z a-z 0-9 _ / -` (255 characters
@@ -206,10 +220,15 @@ export class LocalKeyring implements KeyProvider {
   }
 
   constructor(options: LocalKeyringOptions = {}) {
-    const { aead } = readOptions(options, ['aead'], 'LocalKeyring options');
+    const { aead, keyIdFormat } = readOptions(options, ['aead', 'keyIdFormat'], 'LocalKeyring options');
     if (aead !== undefined && !isAesGcm(aead)) throw new InvalidParameterError('"aead" must be an AesGcm backend');
+    if (keyIdFormat !== undefined && keyIdFormat !== 'short' && keyIdFormat !== 'uuid') throw new InvalidParameterError('"keyIdFormat" must be "short" or "uuid"');
     this.#aead = aead ?? defaultAesGcm;
+    this.#uuidKeyIds = keyIdFormat === 'uuid';
   }
+
+  /** Whether `createKey` draws UUIDs (`keyIdFormat: 'uuid'`). */
+  readonly #uuidKeyIds: boolean;
 
   /**
    * Make a new master key with fresh random material.
@@ -234,8 +253,7 @@ export class LocalKeyring implements KeyProvider {
     }
     let keyId: string;
     do {
-      const r = randomPublicBytes(6);
-      keyId = Array.from(r, (b) => KEY_ID_ALPHABET[b & 31]).join('');
+      keyId = this.#uuidKeyIds ? randomUuid() : Array.from(randomPublicBytes(6), (b) => KEY_ID_ALPHABET[b & 31]).join('');
     } while (this.#keys.has(keyId));
     const createdAt = now();
     this.#keys.set(keyId, {

@@ -76,7 +76,7 @@ export async function main(argv: readonly string[]): Promise<() => Promise<void>
     }
   } else {
     if (values['passphrase-env'] !== undefined || values['unprotected-keyring']) throw new Error('--passphrase-env and --unprotected-keyring need --keyring');
-    keyring = new LocalKeyring({ aead: nodeAesGcm });
+    keyring = new LocalKeyring({ aead: nodeAesGcm, keyIdFormat: 'uuid' });
   }
   const aliases = values['create-key'] ?? (values.keyring === undefined ? ['alias/dev'] : []);
   for (const alias of aliases) keyring.createKey({ alias, description: 'created by envelope-kit-kms-emulator' });

@@ -179,7 +179,7 @@ function checkOptions(o: KmsEmulatorOptions): void {
 export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promise<KmsEmulator> {
   checkOptions(options);
   const aead = options.aead ?? nodeAesGcm;
-  const keyring = options.keyring ?? new LocalKeyring({ aead });
+  const keyring = options.keyring ?? new LocalKeyring({ aead, keyIdFormat: 'uuid' });
   const credentials = options.credentials ? [...options.credentials] : [generateEmulatorCredential()];
   const now = options.now ?? Date.now;
   const auth = new Authenticator(credentials, options.maxClockSkewMs ?? DEFAULT_SKEW_MS, now);
