@@ -87,6 +87,7 @@ import {
   takeSecretMember,
 } from './response.js';
 import { type RetryPolicy, abortReason, backoffDelay, sleep } from './retry.js';
+import { anySignal } from '../../internal/abort.js';
 import { V1_SIGNATURE_METHOD, V1_SIGNATURE_VERSION, v1Signature } from './signature-v1.js';
 import { hashPayload, headersToSign, v3Authorization, v3CanonicalRequest, v3Signature } from './signature-v3.js';
 
@@ -767,26 +768,3 @@ function mapKmsError(e: AlibabaKmsError, kind: OpKind): EnvelopeKitError {
   return e;
 }
 
-/** One AbortController that aborts when any of `signals` does; `dispose` removes the listeners. */
-function anySignal(signals: readonly AbortSignal[]): {
-  signal: AbortSignal;
-  abort(reason: unknown): void;
-  dispose(): void;
-} {
-  const ctrl = new AbortController();
-  const offs: (() => void)[] = [];
-  for (const s of signals) {
-    if (s.aborted) {
-      ctrl.abort(abortReason(s));
-      break;
-    }
-    const on = () => ctrl.abort(abortReason(s));
-    s.addEventListener('abort', on, { once: true });
-    offs.push(() => s.removeEventListener('abort', on));
-  }
-  return {
-    signal: ctrl.signal,
-    abort: (reason) => ctrl.abort(reason),
-    dispose: () => offs.forEach((off) => off()),
-  };
-}
