@@ -330,6 +330,21 @@ function benchRss(size: number, dir: string): RssRow[] {
 
 // ---------------------------------------------------------------- 8. streaming
 
+/**
+ * The sections of RESULTS.md that other benchmarks write (bench/bundle.ts, bench/browser.ts), kept
+ * as they are when this one rewrites the rest of the file.
+ */
+function sectionsOfOthers(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+  const starts = ['## Bundle size and import time', '## Browser and edge: WebCrypto'].map((h) => text.indexOf(`\n${h}`)).filter((i) => i >= 0);
+  return starts.length === 0 ? '' : `\n${text.slice(Math.min(...starts) + 1).replace(/\n*$/, '\n')}`;
+}
+
 /** Section 8 of RESULTS.md and its target rows, from `bench/stream.ts` run in a process of its own. */
 interface StreamPart {
   readonly section: string;
@@ -411,7 +426,7 @@ async function main(): Promise<void> {
 
     const checks = [...records1.checks, ...kms.checks];
     const r = { m, avgJson, rec, cached: records1.cached, kms, checks, fields, bulk: [...bulk1, ...bulk64], size, startup, rss, stream, seconds: (now() - started) / 1000, load: { start: loadAtStart } };
-    writeFileSync(OUT, report(r));
+    writeFileSync(OUT, report(r) + sectionsOfOthers(OUT));
     log(`wrote ${OUT} in ${((now() - started) / 1000).toFixed(0)} s`);
     // The machine-readable summary: one JSON line on stdout (the log goes to stderr).
     process.stdout.write(`${JSON.stringify(summary(r))}\n`);
