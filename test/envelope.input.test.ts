@@ -274,6 +274,8 @@ describe('the public randomness pool (src/internal/random.ts)', () => {
     walk(root);
     expect(uses.sort()).toEqual([
       'core/envelope.ts: MESSAGE_ID_LENGTH',
+      // Local key ids: the short form (6 bytes) and the UUID form (16 bytes, keyIdFormat: 'uuid').
+      'providers/local/keyring.ts: 16',
       'providers/local/keyring.ts: 6',
     ]);
   });
