@@ -57,7 +57,7 @@ export class EnvelopeKitError extends Error {
   static readonly code: ErrorCode | undefined = undefined;
   /**
    * The class's own name as a literal (on every class): minifiers rename classes, and Node's
-   * `util.inspect` (what `console.log(err)` prints) shows `N [DecryptionFailedError]: ...` when the
+   * `util.inspect` (how Node prints an error) shows `N [DecryptionFailedError]: ...` when the
    * constructor's name differs from the error's.
    */
   static override readonly name: string = 'EnvelopeKitError';

@@ -159,7 +159,7 @@ async function copyRange(src: FileHandle, dst: FileHandle, from: number, size: n
  *   provider: keyring,
  *   replace: [{ from: { keyId: keyring.resolveKeyId('alias/backup') }, to: { provider: keyring, keyId: 'alias/backup' } }],
  * });
- * console.log(r.changed, r.headerBytes, r.bodyBytes);
+ * if (!r.changed) throw new Error('no data key of alias/backup was on an older version');
  * ```
  */
 export async function rewrapFile(file: string, options: RewrapFileOptions): Promise<RewrapFileResult> {
