@@ -104,11 +104,12 @@ Object.defineProperty(EnvelopeKitError.prototype, BRAND, { value: true });
  * @returns whether `err` is an envelope-kit error (with that code).
  * @example
  * ```ts
+ * let plaintext: Uint8Array | undefined;
  * try {
- *   await decrypt(envelope, { providers: [keyring] });
+ *   ({ plaintext } = await decrypt(envelope, { providers: [keyring] }));
  * } catch (err) {
+ *   // Wrong key, wrong context or tampered bytes: treat the row as unreadable; rethrow anything else.
  *   if (!isEnvelopeKitError(err, 'ERR_DECRYPTION_FAILED')) throw err;
- *   console.error('wrong key, wrong context or tampered bytes');
  * }
  * ```
  */

@@ -510,7 +510,7 @@ export class AlibabaKmsProvider implements KeyProvider {
     return { providerId: this.providerId, endpoint: this.endpoint, signatureVersion: this.signatureVersion };
   }
 
-  /** What `util.inspect` and `console.log` show: no credentials. */
+  /** What `util.inspect` shows: no credentials. */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return `AlibabaKmsProvider { endpoint: '${this.endpoint}', signatureVersion: '${this.signatureVersion}' }`;
   }

@@ -498,7 +498,7 @@ export class AwsKmsProvider implements KeyProvider {
     return { providerId: this.providerId, region: this.region, endpoint: this.endpoint, fips: this.#s.fips };
   }
 
-  /** What `util.inspect` and `console.log` show: no credentials. */
+  /** What `util.inspect` shows: no credentials. */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return `AwsKmsProvider { region: '${this.region}', endpoint: '${this.endpoint}' }`;
   }

@@ -609,7 +609,7 @@ export class LocalKeyring implements KeyProvider {
     return { providerId: this.providerId, keys: this.listKeys() };
   }
 
-  /** What `util.inspect` and `console.log` show: metadata only. */
+  /** What `util.inspect` shows: metadata only. */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return `LocalKeyring { keys: ${this.#keys.size}, aliases: ${this.#aliases.size} }`;
   }

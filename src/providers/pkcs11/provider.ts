@@ -963,7 +963,7 @@ export class Pkcs11Provider implements KeyProvider {
     };
   }
 
-  /** What `util.inspect` and `console.log` show: the settings, never the PIN. */
+  /** What `util.inspect` shows: the settings, never the PIN. */
   [inspect.custom](): string {
     return `Pkcs11Provider ${inspect(this.toJSON())}`;
   }
