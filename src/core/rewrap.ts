@@ -5,7 +5,8 @@
  * (§9.13).
  * @module
  */
-import type { AesGcm } from './aead/types.js';
+import { TAG_LENGTH, type AesGcm } from './aead/types.js';
+import { type RangeSource, readSourceHeader, sourceOf } from './source.js';
 import { contextContains, providerContext } from './context.js';
 import { DecryptionFailedError, EnvelopeKitError, InvalidParameterError, MalformedEnvelopeError, ProviderError } from './errors.js';
 import {
@@ -20,8 +21,6 @@ import {
   encodeHeader,
   envelopeFromText,
   envelopeToText,
-  isTruncation,
-  maxHeaderBytes,
   parseHeader,
 } from './format.js';
 import {
@@ -376,8 +375,8 @@ async function rewrapBytes(bytes: Uint8Array, checked: CheckedRewrap): Promise<U
   return out;
 }
 
-/** A source {@link rewrapHeader} reads the header from: bytes, a `Blob`, or `{ size, read }`. */
-export type HeaderSource = Uint8Array | Blob | { readonly size: number; read(offset: number, length: number): Promise<Uint8Array> };
+/** A source {@link rewrapHeader} reads the header from: bytes, a `Blob`, or `{ size, read }` (as `decryptRange`'s). */
+export type HeaderSource = Uint8Array | Blob | RangeSource;
 
 /**
  * {@link rewrap} for an envelope too large to hold: reads only its header from `source` and returns
@@ -391,7 +390,10 @@ export async function rewrapHeader(
   options: RewrapOptions,
 ): Promise<{ readonly header: Uint8Array; readonly bodyOffset: number; readonly changed: boolean; readonly layout: string }> {
   const checked = { ...checkRewrapOptions(options, 'rewrapHeader'), binding: readRecordBinding(options) };
-  const { header, bodyOffset } = await readHeaderFrom(source, checked.decrypt.maxEdks);
+  const src = sourceOf(source);
+  const { header, bodyOffset } = await readSourceHeader(src, checked.decrypt.maxEdks, ALL_LAYOUTS);
+  // SPEC.md §3.5 step 1.10: a whole message or a framed envelope has at least a tag after its header.
+  if (header.layout !== LAYOUT_FIELD && src.size - bodyOffset < TAG_LENGTH) throw new MalformedEnvelopeError('truncated: body');
   const edks = await rewrapEncryptedDataKeys(header, checked);
   return Object.freeze({
     header: edks ? replaceEncryptedDataKeys(header, edks) : header.bytes.slice(),
@@ -399,47 +401,4 @@ export async function rewrapHeader(
     changed: edks !== undefined,
     layout: LAYOUT_NAMES[header.layout]!,
   });
-}
-
-/** Read a header from the start of a source, growing the read until it parses (bounded by the largest header). */
-async function readHeaderFrom(source: HeaderSource, maxEdks: number): Promise<{ header: EnvelopeHeader; bodyOffset: number }> {
-  const size = sourceSize(source);
-  const limit = Math.min(size, maxHeaderBytes(maxEdks) + 16);
-  let want = Math.min(limit, 4096);
-  for (;;) {
-    const head = await readFrom(source, 0, want);
-    try {
-      const { header, bodyOffset } = parseHeader(head, maxEdks, ALL_LAYOUTS, 'prefix');
-      if (size - bodyOffset < 16 && header.layout !== LAYOUT_FIELD) throw new MalformedEnvelopeError('truncated: body');
-      return { header, bodyOffset };
-    } catch (e) {
-      if (isTruncation(e) && want < limit) {
-        want = Math.min(limit, want * 4);
-        continue;
-      }
-      throw e;
-    }
-  }
-}
-
-function sourceSize(source: HeaderSource): number {
-  if (source instanceof Uint8Array) return source.length;
-  let size: unknown;
-  try {
-    size = (source as { size: unknown }).size;
-  } catch (e) {
-    throw new InvalidParameterError('"source" could not be read', { cause: e });
-  }
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new InvalidParameterError('"source" must be a Uint8Array, a Blob or { size, read }');
-  return size;
-}
-
-async function readFrom(source: HeaderSource, offset: number, length: number): Promise<Uint8Array> {
-  if (source instanceof Uint8Array) return source.slice(offset, offset + length);
-  if (typeof Blob !== 'undefined' && source instanceof Blob) return new Uint8Array(await source.slice(offset, offset + length).arrayBuffer());
-  const read = (source as { read?: unknown }).read;
-  if (typeof read !== 'function') throw new InvalidParameterError('"source" must be a Uint8Array, a Blob or { size, read }');
-  const got = byteView(await (read as (o: number, n: number) => Promise<unknown>).call(source, offset, length));
-  if (!got || got.length !== length) throw new InvalidParameterError(`"source.read" must return ${length} bytes`);
-  return new Uint8Array(got);
 }

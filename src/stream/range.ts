@@ -6,20 +6,13 @@
  */
 import { TAG_LENGTH } from '../core/aead/types.js';
 import { type DecryptOptions, type DecryptResult, checkDecryptOptions, readOption, readRecordBinding } from '../core/envelope.js';
-import { InvalidParameterError, MalformedEnvelopeError } from '../core/errors.js';
-import { LAYOUT_FRAMED, isTruncation, maxHeaderBytes, parseHeader } from '../core/format.js';
+import { InvalidParameterError } from '../core/errors.js';
+import { LAYOUT_FRAMED } from '../core/format.js';
+import { type RangeSource, readSourceHeader, sourceOf } from '../core/source.js';
 import { beginFramedDecryption, framedLayout } from '../core/framed.js';
-import { byteView, wipe } from '../internal/bytes.js';
+import { wipe } from '../internal/bytes.js';
 
-/**
- * Something that reads bytes at an offset. `size` is the whole envelope's length; `read` returns
- * exactly `length` bytes from `offset` (a shorter answer is an error). `read` is called a few
- * times for the header (at most once per doubling of the prefix read) and once for the segments.
- */
-export interface RangeSource {
-  readonly size: number;
-  read(offset: number, length: number): Promise<Uint8Array> | Uint8Array;
-}
+export type { RangeSource } from '../core/source.js';
 
 /** Options of {@link decryptRange}: those of `decrypt`, and the plaintext range. */
 export interface DecryptRangeOptions extends DecryptOptions {
@@ -35,43 +28,6 @@ export interface DecryptRangeResult extends DecryptResult {
   readonly plaintextLength: number;
   /** Segments read and authenticated for this range. */
   readonly segmentsRead: number;
-}
-
-interface Reader {
-  size: number;
-  read(offset: number, length: number): Promise<Uint8Array>;
-}
-
-function sourceOf(source: unknown): Reader {
-  const bytes = byteView(source);
-  if (bytes) return { size: bytes.length, read: async (o, n) => bytes.subarray(o, o + n) };
-  if (typeof Blob !== 'undefined' && source instanceof Blob) {
-    return { size: source.size, read: async (o, n) => new Uint8Array(await source.slice(o, o + n).arrayBuffer()) };
-  }
-  let size: unknown, read: unknown;
-  try {
-    if (source !== null && typeof source === 'object') ({ size, read } = source as Record<string, unknown>);
-  } catch (e) {
-    throw new InvalidParameterError('"source" could not be read', { cause: e });
-  }
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || typeof read !== 'function') {
-    throw new InvalidParameterError('"source" must be a Uint8Array, a Blob, or { size, read(offset, length) }');
-  }
-  const fn = read as RangeSource['read'];
-  return {
-    size,
-    async read(o, n) {
-      let got: unknown;
-      try {
-        got = await fn.call(source, o, n);
-      } catch (e) {
-        throw new InvalidParameterError(`reading ${n} bytes at offset ${o} of the source failed`, { cause: e });
-      }
-      const view = byteView(got);
-      if (!view || view.length !== n) throw new MalformedEnvelopeError(`the source returned ${view ? view.length : 'no'} bytes where ${n} were asked at offset ${o}`);
-      return view;
-    },
-  };
 }
 
 function checkRangeNumber(v: unknown, name: string): number {
@@ -106,21 +62,7 @@ export async function decryptRange(source: RangeSource | Blob | Uint8Array, opti
   const binding = readRecordBinding(options);
   const offset = checkRangeNumber(readOption(options, 'offset'), 'offset');
   const length = checkRangeNumber(readOption(options, 'length'), 'length');
-  // The header: a prefix read, doubled until it parses (its length is bounded by the format).
-  let want = Math.min(src.size, 4096);
-  const limit = Math.min(src.size, maxHeaderBytes(checked.maxEdks));
-  let parsed: ReturnType<typeof parseHeader>;
-  for (;;) {
-    const prefix = await src.read(0, want);
-    try {
-      parsed = parseHeader(prefix, checked.maxEdks, [LAYOUT_FRAMED], 'prefix');
-      break;
-    } catch (e) {
-      if (!isTruncation(e) || want >= limit) throw e;
-      want = Math.min(limit, want * 2);
-    }
-  }
-  const { header, bodyOffset } = parsed;
+  const { header, bodyOffset } = await readSourceHeader(src, checked.maxEdks, [LAYOUT_FRAMED]);
   const segmentSize = header.segmentSize!;
   const bodyLength = src.size - bodyOffset;
   const { segments, plaintextLength } = framedLayout(bodyLength, segmentSize);
