@@ -43,7 +43,7 @@ import {
   envelopeToText,
   parseHeader,
 } from './format.js';
-import { byteView, constantTimeEqual, isSharedMemory, wipe } from '../internal/bytes.js';
+import { byteView, constantTimeEqual, isSharedMemory, toHex, wipe } from '../internal/bytes.js';
 import { readOptions } from '../internal/options.js';
 import { randomBytes, randomPublicBytes } from '../internal/random.js';
 import { deriveKeys, hmacOf } from './kdf.js';
@@ -252,7 +252,7 @@ async function wrapReused(r: Recipient, firstBlob: Uint8Array, dataKey: Uint8Arr
   if (!source) return wrapFor(r, dataKey, context);
   let memo = WRAP_MEMO.get(source);
   if (!memo) WRAP_MEMO.set(source, (memo = new Map()));
-  const id = `${hexOf(firstBlob)}|${r.keyId}|${contextKey}`;
+  const id = `${toHex(firstBlob)}|${r.keyId}|${contextKey}`;
   const hit = memo.get(id);
   if (hit) return { ...hit, blob: hit.blob.slice() };
   const made = await wrapFor(r, dataKey, context);
@@ -261,10 +261,29 @@ async function wrapReused(r: Recipient, firstBlob: Uint8Array, dataKey: Uint8Arr
   return made;
 }
 
-function hexOf(b: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < b.length; i++) out += b[i]!.toString(16).padStart(2, '0');
-  return out;
+
+/**
+ * An array option, copied once (a proxy or a getter that throws is the caller's bad argument).
+ * @param what - the option's name; `shape` says what its items are, for the message.
+ * @internal
+ */
+export function readArrayOption(value: unknown, what: string, shape: string): unknown[] {
+  try {
+    if (!Array.isArray(value)) throw new InvalidParameterError(`"${what}" must be an array of ${shape}`);
+    return [...(value as unknown[])];
+  } catch (e) {
+    if (e instanceof InvalidParameterError) throw e;
+    throw new InvalidParameterError(`"${what}" could not be read`, { cause: e });
+  }
+}
+
+/** The `maxEncryptedDataKeys` option: an integer 1..255, `fallback` when absent. @internal */
+export function checkMaxEncryptedDataKeys(value: unknown, fallback: number): number {
+  const max = value ?? fallback;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > FORMAT_LIMITS.maxEncryptedDataKeys) {
+    throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');
+  }
+  return max;
 }
 
 /** Most recipients of one encryption: the number of data keys a reader accepts by default (SPEC.md §5). */
@@ -284,14 +303,7 @@ export function checkRecipients(options: unknown): { provider: KeyProvider; keyI
   if (readOption(options, 'provider') !== undefined || readOption(options, 'keyId') !== undefined) {
     throw new InvalidParameterError('give "provider" and "keyId", or "recipients", not both');
   }
-  let items: unknown[];
-  try {
-    if (!Array.isArray(list)) throw new InvalidParameterError('"recipients" must be an array of { provider, keyId }');
-    items = [...(list as unknown[])];
-  } catch (e) {
-    if (e instanceof InvalidParameterError) throw e;
-    throw new InvalidParameterError('"recipients" could not be read', { cause: e });
-  }
+  const items = readArrayOption(list, 'recipients', '{ provider, keyId }');
   if (items.length === 0 || items.length > MAX_RECIPIENTS) {
     throw new InvalidParameterError(`"recipients" must list 1 to ${MAX_RECIPIENTS} recipients`);
   }
@@ -544,7 +556,8 @@ export async function wrapFor(r: Recipient, dataKey: Uint8Array, encryptionConte
   return { providerId: r.provider.providerId, keyId, blob: new Uint8Array(blob) };
 }
 
-function asProviderError(e: unknown, what: string): EnvelopeKitError {
+/** A provider's failure as the library's error: its own errors pass, anything else becomes a ProviderError. @internal */
+export function asProviderError(e: unknown, what: string): EnvelopeKitError {
   if (e instanceof EnvelopeKitError) return e;
   return new ProviderError(what, { cause: e });
 }
@@ -570,14 +583,7 @@ const ALLOWED_KEY_IDS = new WeakMap<readonly KeyProvider[], ReadonlySet<string>>
 
 function checkKeyIds(value: unknown): ReadonlySet<string> | undefined {
   if (value === undefined) return undefined;
-  let list: unknown[];
-  try {
-    if (!Array.isArray(value)) throw new InvalidParameterError('"keyIds" must be an array of key ids');
-    list = [...(value as unknown[])];
-  } catch (e) {
-    if (e instanceof InvalidParameterError) throw e;
-    throw new InvalidParameterError('"keyIds" could not be read', { cause: e });
-  }
+  const list = readArrayOption(value, 'keyIds', 'key ids');
   if (list.length === 0 || list.length > MAX_ALLOWED_KEY_IDS) {
     throw new InvalidParameterError(`"keyIds" must list 1 to ${MAX_ALLOWED_KEY_IDS} key ids`);
   }
@@ -598,22 +604,9 @@ export function checkDecryptOptions(options: unknown): CheckedDecryptOptions {
   const many = readOption<unknown>(options, 'providers');
   const providers: KeyProvider[] = [];
   if (one !== undefined) providers.push(checkProvider(one, 'provider'));
-  if (many !== undefined) {
-    let list: unknown[];
-    try {
-      if (!Array.isArray(many)) throw new InvalidParameterError('"providers" must be an array of KeyProvider');
-      list = [...(many as unknown[])];
-    } catch (e) {
-      if (e instanceof InvalidParameterError) throw e;
-      throw new InvalidParameterError('"providers" could not be read', { cause: e });
-    }
-    list.forEach((p, i) => providers.push(checkProvider(p, `providers[${i}]`)));
-  }
+  if (many !== undefined) readArrayOption(many, 'providers', 'KeyProvider').forEach((p, i) => providers.push(checkProvider(p, `providers[${i}]`)));
   if (providers.length === 0) throw new InvalidParameterError('decrypt needs "provider" or "providers"');
-  const max = readOption<unknown>(options, 'maxEncryptedDataKeys') ?? FORMAT_LIMITS.defaultMaxEncryptedDataKeys;
-  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > FORMAT_LIMITS.maxEncryptedDataKeys) {
-    throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');
-  }
+  const max = checkMaxEncryptedDataKeys(readOption(options, 'maxEncryptedDataKeys'), FORMAT_LIMITS.defaultMaxEncryptedDataKeys);
   const keyIds = checkKeyIds(readOption(options, 'keyIds'));
   if (keyIds) ALLOWED_KEY_IDS.set(providers, keyIds);
   return {
@@ -863,15 +856,8 @@ export interface InspectOptions {
 /** @internal */
 export function checkInspectOptions(options: unknown): { max: number; providers: readonly KeyProvider[] } {
   const o = readOptions(options, ['maxEncryptedDataKeys', 'providers'], 'inspect options');
-  const max = o.maxEncryptedDataKeys ?? FORMAT_LIMITS.maxEncryptedDataKeys;
-  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > FORMAT_LIMITS.maxEncryptedDataKeys) {
-    throw new InvalidParameterError('"maxEncryptedDataKeys" must be an integer from 1 to 255');
-  }
-  let providers: KeyProvider[] = [];
-  if (o.providers !== undefined) {
-    if (!Array.isArray(o.providers)) throw new InvalidParameterError('"providers" must be an array of KeyProvider');
-    providers = (o.providers as unknown[]).map((p, i) => checkProvider(p, `providers[${i}]`));
-  }
+  const max = checkMaxEncryptedDataKeys(o.maxEncryptedDataKeys, FORMAT_LIMITS.maxEncryptedDataKeys);
+  const providers = o.providers === undefined ? [] : readArrayOption(o.providers, 'providers', 'KeyProvider').map((p, i) => checkProvider(p, `providers[${i}]`));
   return { max, providers };
 }
 
@@ -902,7 +888,7 @@ export function envelopeInfo(header: EnvelopeHeader, bodyOffset: number, totalLe
     formatVersion: header.version,
     suite: { id: header.suite, name: SUITE_NAMES[header.suite]! },
     layout: { id: header.layout, name: LAYOUT_NAMES[header.layout]! },
-    messageId: Array.from(header.messageId, (b) => b.toString(16).padStart(2, '0')).join(''),
+    messageId: toHex(header.messageId),
     encryptionContext: header.context.map,
     encryptedDataKeys: header.encryptedDataKeys.map((e) => {
       const keyVersion = keyVersionOf(e, providers);

@@ -8,7 +8,7 @@
 import { TAG_LENGTH, type AesGcm } from './aead/types.js';
 import { type RangeSource, readSourceHeader, sourceOf } from './source.js';
 import { contextContains, providerContext } from './context.js';
-import { DecryptionFailedError, EnvelopeKitError, InvalidParameterError, MalformedEnvelopeError, ProviderError } from './errors.js';
+import { DecryptionFailedError, InvalidParameterError, MalformedEnvelopeError, ProviderError } from './errors.js';
 import {
   FORMAT_LIMITS,
   LAYOUT_FIELD,
@@ -29,8 +29,10 @@ import {
   type Recipient,
   checkDecryptOptions,
   checkOptionsObject,
+  asProviderError,
   checkProvider,
   keyVersionOf,
+  readArrayOption,
   readOption,
   readRecordBinding,
   unwrapAny,
@@ -102,15 +104,10 @@ export interface CheckedRewrap {
   readonly binding: Uint8Array;
 }
 
-function readList(value: unknown, what: string): unknown[] {
-  if (value === undefined) return [];
-  try {
-    if (!Array.isArray(value)) throw new InvalidParameterError(`"${what}" must be an array`);
-    return [...(value as unknown[])];
-  } catch (e) {
-    if (e instanceof InvalidParameterError) throw e;
-    throw new InvalidParameterError(`"${what}" could not be read`, { cause: e });
-  }
+/** One rule list of the options (absent: none). */
+function readRules(options: unknown, name: string, shape: string): unknown[] {
+  const value = readOption<unknown>(options, name);
+  return value === undefined ? [] : readArrayOption(value, name, shape);
 }
 
 function checkSelector(sel: unknown, what: string): (k: EncryptedDataKeyInfo) => boolean {
@@ -154,12 +151,12 @@ function checkRecipient(r: unknown, what: string): Recipient {
  */
 export function checkRewrapOptions(options: unknown, fn = 'rewrap'): Omit<CheckedRewrap, 'binding'> {
   checkOptionsObject(options, fn);
-  const replace = readList(readOption(options, 'replace'), 'replace').map((rule, i) => {
+  const replace = readRules(options, 'replace', '{ from, to }').map((rule, i) => {
     if (rule === null || typeof rule !== 'object') throw new InvalidParameterError(`"replace[${i}]" must be { from, to }`);
     return Object.freeze({ from: checkSelector(readOption(rule, 'from'), `replace[${i}].from`), to: checkRecipient(readOption(rule, 'to'), `replace[${i}].to`) });
   });
-  const remove = readList(readOption(options, 'remove'), 'remove').map((sel, i) => checkSelector(sel, `remove[${i}]`));
-  const add = readList(readOption(options, 'add'), 'add').map((r, i) => checkRecipient(r, `add[${i}]`));
+  const remove = readRules(options, 'remove', 'selectors').map((sel, i) => checkSelector(sel, `remove[${i}]`));
+  const add = readRules(options, 'add', '{ provider, keyId }').map((r, i) => checkRecipient(r, `add[${i}]`));
   if (replace.length + remove.length + add.length === 0) throw new InvalidParameterError(`${fn} needs at least one "replace", "remove" or "add" rule`);
   for (const r of [...add, ...replace.map((x) => x.to)]) {
     // A recipient is reached through reEncrypt (same provider) or encrypt; without either, it cannot be wrapped for.
@@ -182,8 +179,10 @@ export async function rewrapEncryptedDataKeys(header: EnvelopeHeader, checked: C
   const { decrypt: d } = checked;
   if (!contextContains(header.context, d.required)) throw new DecryptionFailedError();
   const pctx = providerContext(header.context).map;
+  // Any provider the call was given may read a key version from its own blobs.
+  const readers = [...d.providers, ...checked.replace.map((r) => r.to.provider), ...checked.add.map((r) => r.provider)];
   const describe = (e: EncryptedDataKey): EncryptedDataKeyInfo => {
-    const keyVersion = keyVersionOf(e, [...d.providers, ...checked.replace.map((r) => r.to.provider), ...checked.add.map((r) => r.provider)]);
+    const keyVersion = keyVersionOf(e, readers);
     return { providerId: e.providerId, keyId: e.keyId, blobLength: e.blob.length, ...(keyVersion !== undefined ? { keyVersion } : {}) };
   };
   let dataKey: Uint8Array | undefined;
@@ -280,8 +279,7 @@ async function reEncryptFor(to: Recipient, edk: EncryptedDataKey, encryptionCont
       destinationEncryptionContext: encryptionContext,
     });
   } catch (e) {
-    if (e instanceof EnvelopeKitError) throw e;
-    throw new ProviderError('reEncrypt failed', { cause: e });
+    throw asProviderError(e, 'reEncrypt failed');
   }
   const blob = byteView(readAnswerField(answer, 'ciphertextBlob'));
   if (!blob || blob.length < 1 || blob.length > PROVIDER_LIMITS.maxBlobBytes) throw new ProviderError('provider returned an invalid ciphertextBlob');

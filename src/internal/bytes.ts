@@ -308,3 +308,12 @@ export class ByteReader {
     return this.take(this.len(what, max, min), what);
   }
 }
+
+/** Lower-case hexadecimal (Base16) of bytes: for ids, digests and map keys, never for secrets. */
+export function toHex(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) out += HEX_BYTE[bytes[i]!];
+  return out;
+}
+
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));

@@ -41,7 +41,7 @@ import {
   parseHeader,
 } from '../core/format.js';
 import { base64UrlDecode, base64UrlEncode } from '../internal/base64.js';
-import { constantTimeEqual, utf8Encode, wipe } from '../internal/bytes.js';
+import { constantTimeEqual, toHex, utf8Encode, wipe } from '../internal/bytes.js';
 import { readOptions } from '../internal/options.js';
 import { LABELS, deriveFieldKeys, deriveRecordKeys, hmacOf } from '../core/kdf.js';
 import { type RecordBinding, type RecordId, type RecordVersion, checkRecordBinding as checkBinding, checkRecordId } from '../core/binding.js';
@@ -562,7 +562,7 @@ async function decryptRecord(copy: RecordCopy, plan: DecryptPlan, binding: Recor
     for (const p of parsed) {
       // SPEC.md §12.3 step 4: the data key of each distinct header (all of its bytes, the data-key list included) is
       // unwrapped once, so a field's own data-key list is always read: a changed blob or provider id fails.
-      const id = hex(p.header.bytes);
+      const id = toHex(p.header.bytes);
       let entry = keys.get(id);
       if (!entry) {
         const { dataKey } = await unwrapAny(p.header, base.providers);
@@ -609,11 +609,6 @@ async function decryptRecord(copy: RecordCopy, plan: DecryptPlan, binding: Recor
   return result;
 }
 
-function hex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, '0');
-  return s;
-}
 
 /** Options of {@link encryptRecords}: those of {@link encryptFields}, with `recordId` a function of the record. */
 export type EncryptRecordsOptions<
@@ -760,7 +755,7 @@ async function rewrapRecordChecked(copy: RecordCopy, plan: RewrapFieldsPlan): Pr
       if (e instanceof MalformedEnvelopeError) throw new MalformedEnvelopeError(`field ${loc.path}: ${e.message}`, { cause: e });
       throw e;
     }
-    const id = hex(parsed.header.aad);
+    const id = toHex(parsed.header.aad);
     const group = byHeader.get(id) ?? { header: parsed.header, fields: [] };
     group.fields.push({ loc, body: parsed.body });
     byHeader.set(id, group);

@@ -5,6 +5,7 @@
  * @module
  */
 import { base64Encode, base64UrlDecode, base64UrlEncode } from '../internal/base64.js';
+import { toHex } from '../internal/bytes.js';
 
 /** One step of a concrete path: a property name or an array index. */
 export type PathStep = string | number;
@@ -116,7 +117,6 @@ export function firstDifference(a: unknown, b: unknown, path = '$', plainIsNull 
   return undefined;
 }
 
-const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
 /** The text forms a stored or sensitive leaf is searched in or for: strings as they are, numbers and bigints in decimal, dates in ISO 8601 and milliseconds, bytes in hex, base64 and base64url. */
 export function textForms(v: unknown): string[] {
@@ -124,7 +124,7 @@ export function textForms(v: unknown): string[] {
   if (typeof v === 'number') return Number.isFinite(v) ? [String(v)] : [];
   if (typeof v === 'bigint') return [String(v)];
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? [] : [v.toISOString(), String(v.getTime())];
-  if (v instanceof Uint8Array) return [hex(v), hex(v).toUpperCase(), base64Encode(v), base64UrlEncode(v)];
+  if (v instanceof Uint8Array) return [toHex(v), toHex(v).toUpperCase(), base64Encode(v), base64UrlEncode(v)];
   return [];
 }
 

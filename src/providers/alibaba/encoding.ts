@@ -37,12 +37,7 @@ export function canonicalQuery(params: readonly Param[]): string {
     .join('&');
 }
 
-/** Lower-case hexadecimal (Base16) of bytes. */
-export function toHex(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
-  return out;
-}
+export { toHex } from '../../internal/bytes.js';
 
 /** UTF-8 bytes of a string (re-exported for the signers). */
 export const utf8 = utf8Encode;

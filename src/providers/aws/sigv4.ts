@@ -21,7 +21,7 @@
  */
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { utf8Encode, wipe } from '../../internal/bytes.js';
+import { toHex, utf8Encode, wipe } from '../../internal/bytes.js';
 
 /** The algorithm name in `Authorization` and the string to sign. */
 export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
@@ -47,12 +47,7 @@ export interface SigV4CanonicalInput {
   readonly normalizePath?: boolean;
 }
 
-/** Lower-case hexadecimal of bytes. */
-export function toHex(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
-  return out;
-}
+export { toHex } from '../../internal/bytes.js';
 
 /** Lower-case hex SHA-256 of a payload (or of the UTF-8 of a string). */
 export function hashHex(payload: Uint8Array | string): string {

@@ -13,7 +13,7 @@ import {
   KeyNotFoundError,
   UnsupportedVersionError,
 } from '../../core/errors.js';
-import { isBytes, isWellFormed, utf8Length, wipe } from '../../internal/bytes.js';
+import { isBytes, isWellFormed, toHex, utf8Length, wipe } from '../../internal/bytes.js';
 import { isAesGcm, readOptions } from '../../internal/options.js';
 import { randomBytes, randomPublicBytes } from '../../internal/random.js';
 import {
@@ -96,7 +96,7 @@ export interface LocalKeyringOptions {
   /** AES-GCM backend; defaults to @noble/ciphers (the `envelope-kit/node` keyring uses `node:crypto`). */
   readonly aead?: AesGcm;
   /**
-   * The form of the ids `createKey` draws: `'short'` (the default: 6 characters of `a-z 2-7`) or
+   * The form of the ids `createKey` draws: `'short'` (the default: 6 characters of `a-k m n p-z 2-9`) or
    * `'uuid'` (a random UUID, the form of Alibaba Cloud KMS and AWS KMS key ids; what the emulators use).
    */
   readonly keyIdFormat?: 'short' | 'uuid';
@@ -137,7 +137,7 @@ function randomUuid(): string {
   const b = randomPublicBytes(16);
   b[6] = (b[6]! & 0x0f) | 0x40;
   b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  const h = toHex(b);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
