@@ -36,7 +36,7 @@ import {
   SINGLE_PASS_NONCE,
   type EncryptedDataKey,
   type EnvelopeHeader,
-  encodeAuthenticatedHeader,
+  authenticatedHeaderOf,
   encodeHeader,
   envelopeFromText,
   envelopeFromTextForDecrypt,
@@ -378,7 +378,7 @@ export async function sealWithDataKey(
     // Header and body in one array; the associated data is the authenticated header (SPEC.md §3.1, §3.4).
     const out = encodeHeader({ messageId, context, encryptedDataKeys, commitment }, plaintext.length + TAG_LENGTH);
     const headerLength = out.length - plaintext.length - TAG_LENGTH;
-    const aad = encodeAuthenticatedHeader({ messageId, context, commitment });
+    const aad = authenticatedHeaderOf(out.subarray(0, headerLength), context);
     await sealAead(aead, contentKey, SINGLE_PASS_NONCE, aad, plaintext, out.subarray(headerLength));
     return out;
   } finally {

@@ -82,30 +82,15 @@ export interface EnvelopeHeader {
 }
 
 /**
- * The authenticated header (SPEC.md §3.1): `"EK" || version || suite || layout || message id ||
- * context || [segment size] || commitment`, the header without the EDK count and the EDKs. It is
- * the associated data of every body, so that the data-key list can be re-wrapped (§9.13).
+ * The authenticated header (SPEC.md §3.1) of a header the writer just encoded: its bytes before the
+ * EDK count (`"EK" || version || suite || layout || message id || context`), then those after the
+ * last EDK (`[segment size] || commitment`). Taken from the encoded bytes (a copy), so it is the very
+ * bytes a reader's {@link parseHeader} gives as `aad`. The associated data of every body.
  */
-export function encodeAuthenticatedHeader(h: {
-  layout?: number;
-  messageId: Uint8Array;
-  context: CheckedContext;
-  commitment: Uint8Array;
-  segmentSize?: number;
-}): Uint8Array {
-  const framed = h.layout === LAYOUT_FRAMED;
-  const out = new Uint8Array(5 + h.messageId.length + contextLength(h.context) + (framed ? 4 : 0) + h.commitment.length);
-  const w = new ByteWriter(out);
-  w.u8(MAGIC[0]).u8(MAGIC[1]).u8(FORMAT_VERSION).u8(SUITE_AES256GCM_HKDFSHA512_COMMIT).u8(h.layout ?? LAYOUT_SINGLE);
-  w.bytes(h.messageId);
-  writeContext(w, h.context);
-  if (framed) {
-    const s = h.segmentSize!;
-    w.u8(s >>> 24).u8((s >>> 16) & 0xff).u8((s >>> 8) & 0xff).u8(s & 0xff);
-  }
-  w.bytes(h.commitment);
-  w.expectFull(out);
-  return out;
+export function authenticatedHeaderOf(header: Uint8Array, context: CheckedContext, layout: number = LAYOUT_SINGLE): Uint8Array {
+  const edkStart = 5 + MESSAGE_ID_LENGTH + contextLength(context);
+  const tail = COMMITMENT_LENGTH + (layout === LAYOUT_FRAMED ? 4 : 0);
+  return authenticatedPart(header, edkStart, header.length - tail, header.length);
 }
 
 /**

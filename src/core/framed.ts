@@ -10,7 +10,7 @@ import { NONCE_LENGTH, TAG_LENGTH, type AesGcm } from './aead/types.js';
 import { WEBCRYPTO_MIN_BYTES, importWebKey, prefersWebCrypto } from './aead/webcrypto.js';
 import { type CheckedContext, contextContains } from './context.js';
 import { DecryptionFailedError, InvalidParameterError, MalformedEnvelopeError } from './errors.js';
-import { LAYOUT_FRAMED, SEGMENT_LIMITS, type EnvelopeHeader, encodeAuthenticatedHeader, encodeHeader } from './format.js';
+import { LAYOUT_FRAMED, SEGMENT_LIMITS, type EnvelopeHeader, authenticatedHeaderOf, encodeHeader } from './format.js';
 import { constantTimeEqual, wipe } from '../internal/bytes.js';
 import { deriveFramedKeys, hmacOf } from './kdf.js';
 import type { KeyProvider, KeySpec } from './provider.js';
@@ -270,10 +270,9 @@ export async function beginFramedEncryption(
   try {
     const derived = deriveFramedKeys(dataKey, messageId, binding, hmacOf(aead));
     keys = derived.bytes;
-    const parts = { layout: LAYOUT_FRAMED, messageId, context, commitment: derived.commitment, segmentSize };
-    const header = encodeHeader({ ...parts, encryptedDataKeys: edks });
+    const header = encodeHeader({ layout: LAYOUT_FRAMED, messageId, context, encryptedDataKeys: edks, commitment: derived.commitment, segmentSize });
     // SPEC.md §14.3: every segment's associated data is the authenticated header (§3.1).
-    return { header, cipher: new SegmentCipher(aead, derived.key, encodeAuthenticatedHeader(parts), parallel) };
+    return { header, cipher: new SegmentCipher(aead, derived.key, authenticatedHeaderOf(header, context, LAYOUT_FRAMED), parallel) };
   } finally {
     wipe(dataKey, keys);
   }

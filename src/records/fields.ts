@@ -34,7 +34,7 @@ import {
   RECORD_HEADER_PREFIX,
   SINGLE_PASS_NONCE,
   type EnvelopeHeader,
-  encodeAuthenticatedHeader,
+  authenticatedHeaderOf,
   encodeHeader,
   envelopeFromText,
   envelopeToText,
@@ -405,7 +405,7 @@ async function encryptRecord(copy: RecordCopy, plan: EncryptPlan, binding: Recor
       recordKeys = derived.bytes;
       const fieldRoot = derived.key;
       const header = encodeHeader({ layout: LAYOUT_FIELD, messageId, context, encryptedDataKeys: edks, commitment: derived.commitment });
-      const aad = encodeAuthenticatedHeader({ layout: LAYOUT_FIELD, messageId, context, commitment: derived.commitment });
+      const aad = authenticatedHeaderOf(header, context, LAYOUT_FIELD);
       // Compact storage keeps the header once, beside the fields (SPEC.md §12.4).
       const stored = headerField === undefined ? header : new Uint8Array(0);
       if (headerField !== undefined) copy.set([headerField], RECORD_HEADER_PREFIX + base64UrlEncode(header));

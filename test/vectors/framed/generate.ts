@@ -26,7 +26,7 @@ import { TAG_LENGTH } from '../../../src/core/aead/types.js';
 import { type RecordId, type RecordVersion, checkRecordBinding, recordBinding } from '../../../src/core/binding.js';
 import { checkContext, encodeContext, providerContext } from '../../../src/core/context.js';
 import type { ErrorCode } from '../../../src/core/errors.js';
-import { type EncryptedDataKey, LAYOUT_FRAMED, encodeAuthenticatedHeader, encodeHeader } from '../../../src/core/format.js';
+import { type EncryptedDataKey, LAYOUT_FRAMED, authenticatedHeaderOf, encodeHeader } from '../../../src/core/format.js';
 import { SegmentCipher, segmentNonce } from '../../../src/core/framed.js';
 import { LABELS, deriveFramedKeys } from '../../../src/core/kdf.js';
 import { ByteWriter, concatBytes, utf8Encode } from '../../../src/internal/bytes.js';
@@ -222,8 +222,8 @@ async function build(s: Scenario): Promise<Vector> {
   const libraryHeader = encodeHeader({ layout: LAYOUT_FRAMED, messageId, context: ctx, encryptedDataKeys: [edk], commitment, segmentSize });
   assert(equalBytes(libraryHeader, joinHeader(parts)), 'joinHeader matches encodeHeader');
   assert(
-    equalBytes(encodeAuthenticatedHeader({ layout: LAYOUT_FRAMED, messageId, context: ctx, commitment, segmentSize }), joinAad(parts)),
-    'joinAad matches encodeAuthenticatedHeader',
+    equalBytes(authenticatedHeaderOf(libraryHeader, ctx, LAYOUT_FRAMED), joinAad(parts)),
+    'joinAad matches authenticatedHeaderOf',
   );
   if (s.headerKeyId !== undefined) parts.edks = [encodeEdk({ ...edk, keyId: s.headerKeyId })];
   s.header?.(parts);

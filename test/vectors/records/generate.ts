@@ -14,7 +14,7 @@ import { TAG_LENGTH } from '../../../src/core/aead/types.js';
 import { BLIND_INDEX_LABEL } from '../../../src/records/blind-index.js';
 import { checkContext, providerContext } from '../../../src/core/context.js';
 import { fieldBinding } from '../../../src/records/fields.js';
-import { LAYOUT_FIELD, LAYOUT_SINGLE, SINGLE_PASS_NONCE, encodeAuthenticatedHeader, encodeHeader, envelopeToText } from '../../../src/core/format.js';
+import { LAYOUT_FIELD, LAYOUT_SINGLE, SINGLE_PASS_NONCE, authenticatedHeaderOf, encodeHeader, envelopeToText } from '../../../src/core/format.js';
 import { base64UrlEncode } from '../../../src/internal/base64.js';
 import { concatBytes, utf8Encode } from '../../../src/internal/bytes.js';
 import { LABELS, deriveFieldKeys, deriveRecordKeys } from '../../../src/core/kdf.js';
@@ -74,7 +74,7 @@ function recordHeader(messageId: Uint8Array, layout: number = LAYOUT_FIELD) {
   if (hex(keys) !== hex(hmac(sha512, DATA_KEY, input))) throw new Error('generator self-check failed: record keys');
   const header = encodeHeader({ layout, messageId, context, encryptedDataKeys: [{ providerId: 'local', keyId: KEY_ID, blob }], commitment });
   // SPEC.md §3.1: the authenticated header (the associated data of every field) leaves the data-key list out.
-  const aad = encodeAuthenticatedHeader({ layout, messageId, context, commitment });
+  const aad = authenticatedHeaderOf(header, context, layout);
   const edkLength = header.length - aad.length;
   if (hex(aad) !== hex(concatBytes(header.subarray(0, aad.length - 32), header.subarray(header.length - 32)))) throw new Error('generator self-check failed: authenticated header');
   if (edkLength <= 1) throw new Error('generator self-check failed: EDK section');
