@@ -406,3 +406,26 @@ describe('several recipients behind a data-key cache', () => {
     expect(backup.calls.encrypt).toBe(4);
   });
 });
+
+describe('inspectFile with providers', () => {
+  it('reports each data key\'s key version read from the blob, and nothing without a provider that can read it', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { inspectFile } = await import('../src/stream/node.js');
+    const { primary, k1, backup, b1 } = setup();
+    primary.rotateKey(k1);
+    const env = await encrypt(utf8('file'), { recipients: [{ provider: primary, keyId: k1 }, { provider: backup, keyId: b1 }] });
+    const dir = await mkdtemp(path.join(tmpdir(), 'ek-inspect-'));
+    try {
+      const file = path.join(dir, 'x.ek');
+      await writeFile(file, env);
+      expect((await inspectFile(file, { providers: [primary] })).encryptedDataKeys.map((e) => e.keyVersion)).toEqual(['2', undefined]);
+      expect((await inspectFile(file, { providers: [primary, backup] })).encryptedDataKeys.map((e) => e.keyVersion)).toEqual(['2', '1']);
+      expect((await inspectFile(file)).encryptedDataKeys.every((e) => e.keyVersion === undefined)).toBe(true);
+      await expect(inspectFile(file, { providers: 'x' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_PARAMETER' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
