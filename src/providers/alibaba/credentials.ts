@@ -10,7 +10,8 @@
  * `process` (browsers, some edge runtimes).
  * @module
  */
-import { InvalidParameterError, ProviderError } from '../../core/errors.js';
+import { type CredentialsResolver, resolveCredentialsWith } from '../../internal/credentials.js';
+import { InvalidParameterError } from '../../core/errors.js';
 
 /** An Alibaba Cloud AccessKey pair, with an STS security token when temporary. */
 export interface AlibabaCredentials {
@@ -94,22 +95,13 @@ export type CredentialsSource = AlibabaCredentials | AlibabaCredentialsProvider 
  * @throws InvalidParameterError when there are none or the callback returns something malformed;
  *   ProviderError when the callback throws.
  */
-export async function resolveCredentials(source: CredentialsSource): Promise<AlibabaCredentials> {
-  if (typeof source === 'function') {
-    let got: unknown;
-    try {
-      got = await source();
-    } catch (e) {
-      throw new ProviderError('the Alibaba Cloud credentials callback failed', { cause: e });
-    }
-    return checkCredentials(got, 'credentials callback result');
-  }
-  if (source !== undefined) return source;
-  const fromEnv = credentialsFromEnv();
-  if (!fromEnv) {
-    throw new InvalidParameterError(
-      `no Alibaba Cloud credentials: pass "credentials" or set ${CREDENTIAL_ENV.accessKeyId} and ${CREDENTIAL_ENV.accessKeySecret}`,
-    );
-  }
-  return fromEnv;
+export function resolveCredentials(source: CredentialsSource): Promise<AlibabaCredentials> {
+  return resolveCredentialsWith<AlibabaCredentials>(source, ALIBABA_RESOLVER);
 }
+
+const ALIBABA_RESOLVER: CredentialsResolver<AlibabaCredentials> = {
+  service: 'Alibaba Cloud',
+  envNames: [CREDENTIAL_ENV.accessKeyId, CREDENTIAL_ENV.accessKeySecret],
+  check: (v, what) => checkCredentials(v, what),
+  fromEnv: () => credentialsFromEnv(),
+};

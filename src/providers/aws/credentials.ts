@@ -9,7 +9,8 @@
  * loads where there is no `process` (browsers, some edge runtimes).
  * @module
  */
-import { InvalidParameterError, ProviderError } from '../../core/errors.js';
+import { type CredentialsResolver, resolveCredentialsWith } from '../../internal/credentials.js';
+import { InvalidParameterError } from '../../core/errors.js';
 
 /** AWS credentials: an access key, with a session token when temporary. */
 export interface AwsCredentials {
@@ -95,22 +96,13 @@ export type AwsCredentialsSource = AwsCredentials | AwsCredentialsProvider | und
  * @throws InvalidParameterError when there are none or the callback returns something malformed;
  *   ProviderError when the callback throws (its error is the cause).
  */
-export async function resolveAwsCredentials(source: AwsCredentialsSource): Promise<AwsCredentials> {
-  if (typeof source === 'function') {
-    let got: unknown;
-    try {
-      got = await source();
-    } catch (e) {
-      throw new ProviderError('the AWS credentials callback failed', { cause: e });
-    }
-    return checkAwsCredentials(got, 'credentials callback result');
-  }
-  if (source !== undefined) return source;
-  const fromEnv = awsCredentialsFromEnv();
-  if (!fromEnv) {
-    throw new InvalidParameterError(
-      `no AWS credentials: pass "credentials" or set ${AWS_CREDENTIAL_ENV.accessKeyId} and ${AWS_CREDENTIAL_ENV.secretAccessKey}`,
-    );
-  }
-  return fromEnv;
+export function resolveAwsCredentials(source: AwsCredentialsSource): Promise<AwsCredentials> {
+  return resolveCredentialsWith<AwsCredentials>(source, AWS_RESOLVER);
 }
+
+const AWS_RESOLVER: CredentialsResolver<AwsCredentials> = {
+  service: 'AWS',
+  envNames: [AWS_CREDENTIAL_ENV.accessKeyId, AWS_CREDENTIAL_ENV.secretAccessKey],
+  check: (v, what) => checkAwsCredentials(v, what),
+  fromEnv: () => awsCredentialsFromEnv(),
+};
